@@ -1,0 +1,120 @@
+"""Run profiles, device choice, seeding and the data directory: the course's few global settings.
+
+Two environment variables steer every notebook:
+
+* ``COURSE_PROFILE``: ``smoke`` (CI: tiny subsets, every cell still runs), ``cpu`` (real results
+  within the CPU budgets) or ``gpu`` (fuller training). Unset, it is ``gpu`` when CUDA is present
+  and ``cpu`` otherwise.
+* ``COURSE_DATA_DIR``: where data sets are read from and downloaded to. Unset, it is ``data/`` at
+  the repository root (git-ignored).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+
+PROFILE_ENV = "COURSE_PROFILE"
+DATA_DIR_ENV = "COURSE_DATA_DIR"
+DEVICE_ENV = "COURSE_DEVICE"
+PROFILES = ("smoke", "cpu", "gpu")
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class UnknownProfileError(ValueError):
+    """Raised for a profile name that is not one of ``PROFILES``."""
+
+
+def _check_profile(name: str) -> str:
+    if name not in PROFILES:
+        raise UnknownProfileError(
+            f"Unknown run profile {name!r} (from ${PROFILE_ENV}). "
+            f"Valid profiles: {', '.join(PROFILES)}. "
+            f"For example: {PROFILE_ENV}=smoke make execute"
+        )
+    return name
+
+
+def active_profile() -> str:
+    """The profile named by ``$COURSE_PROFILE``, else the default for this hardware."""
+    name = os.environ.get(PROFILE_ENV, "").strip().lower()
+    if not name:
+        return "gpu" if torch.cuda.is_available() else "cpu"
+    return _check_profile(name)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The sizes one notebook uses in one profile (read-only)."""
+
+    notebook: str
+    profile: str
+    values: Mapping[str, Any]
+
+    def __getattr__(self, key: str) -> Any:
+        try:
+            return self.values[key]
+        except KeyError:
+            raise AttributeError(
+                f"Notebook {self.notebook!r} has no setting {key!r}; "
+                f"it has: {', '.join(sorted(self.values))}"
+            ) from None
+
+    def describe(self) -> str:
+        pairs = ", ".join(f"{k}={v}" for k, v in self.values.items())
+        return f"profile '{self.profile}' for {self.notebook}: {pairs}"
+
+
+def settings_for(notebook: str, profile: str | None = None) -> Settings:
+    """The settings of ``notebook`` (for example ``"01_autoencoder"``) in the active profile."""
+    from course_lib.profiles import NOTEBOOK_SETTINGS
+
+    profile = _check_profile(profile) if profile is not None else active_profile()
+    if notebook not in NOTEBOOK_SETTINGS:
+        raise KeyError(
+            f"No settings for notebook {notebook!r}; known: {', '.join(sorted(NOTEBOOK_SETTINGS))}"
+        )
+    return Settings(notebook, profile, MappingProxyType(dict(NOTEBOOK_SETTINGS[notebook][profile])))
+
+
+def pick_device() -> torch.device:
+    """CUDA when available, else CPU; ``$COURSE_DEVICE`` (e.g. ``cpu``, ``cuda:1``) overrides."""
+    requested = os.environ.get(DEVICE_ENV, "").strip()
+    if requested:
+        device = torch.device(requested)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError(
+                f"${DEVICE_ENV}={requested} asks for CUDA, but torch sees no CUDA device. "
+                f"Unset {DEVICE_ENV} or install the CUDA build of torch (see README, 'Using a GPU')."
+            )
+        return device
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and torch (CPU and CUDA); return a CPU generator seeded the same way."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+    return torch.Generator().manual_seed(seed)
+
+
+def data_dir() -> Path:
+    """The data directory: ``$COURSE_DATA_DIR`` if set, else ``<repo>/data``."""
+    configured = os.environ.get(DATA_DIR_ENV, "").strip()
+    if not configured:
+        return REPO_ROOT / "data"
+    path = Path(configured).expanduser().resolve()
+    if not path.is_dir():
+        raise FileNotFoundError(
+            f"${DATA_DIR_ENV} points to {path}, which is not a directory. "
+            f"Create it, fix the path, or unset {DATA_DIR_ENV} to use {REPO_ROOT / 'data'}."
+        )
+    return path
