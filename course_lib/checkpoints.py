@@ -1,0 +1,114 @@
+"""Save and load training state safely.
+
+Checkpoints are plain dicts of tensors, numbers and strings, so they load with
+``torch.load(..., weights_only=True)``: no pickled code runs when a file is opened. Each carries a
+signature of the model (class name and parameter shapes) so that loading one into another model
+fails with a message instead of a wall of state-dict key errors, and a save never replaces a file
+that holds another model's checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+FORMAT = "course_lib-checkpoint-v1"
+
+
+class CheckpointMismatchError(ValueError):
+    """The checkpoint was saved from a different model than the one it is loaded into."""
+
+
+def model_signature(model: nn.Module) -> dict[str, Any]:
+    shapes = {name: list(t.shape) for name, t in model.state_dict().items()}
+    return {"class": type(model).__qualname__, "shapes": shapes}
+
+
+def _describe_difference(saved: dict[str, Any], current: dict[str, Any]) -> str:
+    if saved["class"] != current["class"]:
+        return f"it holds a {saved['class']}, not a {current['class']}"
+    for name in sorted(set(saved["shapes"]) | set(current["shapes"])):
+        a, b = saved["shapes"].get(name), current["shapes"].get(name)
+        if a != b:
+            return f"parameter {name!r} has shape {a} in the file but {b} in the model"
+    return "the signatures differ"
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """Load a course checkpoint (``weights_only=True``) with clear errors for bad files."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No checkpoint at {path}. Train first, or check the path.")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # truncated zip, foreign pickle, ...
+        raise ValueError(
+            f"{path} is not a readable checkpoint ({type(error).__name__}: {error}). "
+            "Move it aside and train again."
+        ) from error
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a course_lib checkpoint (no '{FORMAT}' marker).")
+    return state
+
+
+def save_checkpoint(
+    path: str | os.PathLike,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer | None = None,
+    **extra: Any,
+) -> Path:
+    """Write model (and optimizer) state plus ``extra`` entries atomically to ``path``.
+
+    Overwriting an earlier checkpoint of the same model is allowed (that is how a run advances);
+    a file holding anything else is never replaced.
+    """
+    path = Path(path)
+    signature = model_signature(model)
+    if path.exists():
+        try:
+            existing = read_checkpoint(path)
+        except ValueError:
+            raise FileExistsError(
+                f"{path} exists and is not a course_lib checkpoint; refusing to overwrite it. "
+                "Choose another path or move the file."
+            ) from None
+        if existing["signature"] != signature:
+            raise FileExistsError(
+                f"{path} holds a checkpoint of another model ({_describe_difference(existing['signature'], signature)}); "
+                "refusing to overwrite it. Choose another path or move the file."
+            )
+    state = {
+        "format": FORMAT,
+        "signature": signature,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict() if optimizer is not None else None,
+        **extra,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    torch.save(state, partial)
+    os.replace(partial, path)  # a crash mid-save never leaves a half-written checkpoint at `path`
+    return path
+
+
+def load_checkpoint(
+    path: str | os.PathLike,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer | None = None,
+) -> dict[str, Any]:
+    """Restore ``model`` (and ``optimizer``) from ``path``; return the whole checkpoint dict."""
+    state = read_checkpoint(path)
+    current = model_signature(model)
+    if state["signature"] != current:
+        raise CheckpointMismatchError(
+            f"Checkpoint {path} does not fit this model: {_describe_difference(state['signature'], current)}. "
+            "Load it into the model it was saved from, or train this model from scratch."
+        )
+    model.load_state_dict(state["model"])
+    if optimizer is not None and state["optimizer"] is not None:
+        optimizer.load_state_dict(state["optimizer"])
+    return state

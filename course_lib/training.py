@@ -1,0 +1,161 @@
+"""A plain training loop: shuffled minibatches, a loss history, a NaN guard, checkpoints.
+
+``fit`` trains any model whose loss can be written as ``loss_fn(model, *batch) -> scalar`` on
+in-memory tensors (every data set of the course fits in memory). Shuffling uses a generator
+seeded by ``(seed, epoch)`` and the global RNG state is checkpointed, so a run that is stopped and
+resumed from its checkpoint ends with exactly the same weights as one that never stopped.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from course_lib.checkpoints import load_checkpoint, save_checkpoint
+
+LossFn = Callable[..., torch.Tensor]
+History = dict[str, list[float]]
+
+
+class NonFiniteLossError(FloatingPointError):
+    """A loss became NaN or infinite; training stops instead of silently producing garbage."""
+
+
+def progress(iterable, **kwargs):
+    """A tqdm progress bar (widget in Jupyter, text in a terminal); ``COURSE_PROGRESS=off`` hides it."""
+    disable = os.environ.get("COURSE_PROGRESS", "").lower() == "off"
+    return tqdm(iterable, disable=disable, **kwargs)
+
+
+def check_finite(loss: torch.Tensor, epoch: int, step: int) -> float:
+    value = loss.item()
+    if not torch.isfinite(loss):
+        raise NonFiniteLossError(
+            f"The loss became {value} at epoch {epoch}, step {step}. Usual causes: a learning rate "
+            "too high, log(0) in a hand-written loss, or inputs outside the range the loss expects "
+            "(BCE needs targets in [0, 1]). Lower the learning rate or check the loss and data."
+        )
+    return value
+
+
+def as_tensors(data: torch.Tensor | Sequence[torch.Tensor]) -> tuple[torch.Tensor, ...]:
+    tensors = (data,) if isinstance(data, torch.Tensor) else tuple(data)
+    if len({len(t) for t in tensors}) != 1:
+        raise ValueError(f"All tensors must have the same length, got {[len(t) for t in tensors]}.")
+    return tensors
+
+
+def shuffled_batches(n: int, batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
+    """Index tensors covering a random permutation of range(n), ``batch_size`` at a time."""
+    return list(torch.randperm(n, generator=generator).split(batch_size))
+
+
+def epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    # One generator per (seed, epoch): the shuffle of epoch e is the same whether or not the
+    # run was resumed in between.
+    return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    loss_fn: LossFn,
+    data: torch.Tensor | Sequence[torch.Tensor],
+    batch_size: int = 512,
+    device: torch.device | str = "cpu",
+) -> float:
+    """Mean of ``loss_fn`` over ``data`` (weighted by batch size), with the model in eval mode."""
+    tensors = as_tensors(data)
+    was_training = model.training
+    model.eval()
+    total, count = 0.0, 0
+    for start in range(0, len(tensors[0]), batch_size):
+        batch = [t[start : start + batch_size].to(device) for t in tensors]
+        total += loss_fn(model, *batch).item() * len(batch[0])
+        count += len(batch[0])
+    model.train(was_training)
+    return total / count
+
+
+def _rng_state() -> dict[str, object]:
+    state: dict[str, object] = {"cpu": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _restore_rng_state(state: dict[str, object]) -> None:
+    torch.set_rng_state(state["cpu"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def fit(
+    model: nn.Module,
+    loss_fn: LossFn,
+    train_data: torch.Tensor | Sequence[torch.Tensor],
+    *,
+    optimizer: torch.optim.Optimizer,
+    epochs: int,
+    batch_size: int,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+    test_data: torch.Tensor | Sequence[torch.Tensor] | None = None,
+    checkpoint: str | os.PathLike | None = None,
+    log_every: int = 1,
+    desc: str = "training",
+) -> History:
+    """Train ``model`` for ``epochs`` epochs and return the history of per-epoch losses.
+
+    With ``checkpoint``, state is saved after every epoch and an existing checkpoint of the same
+    model is resumed: a finished run is simply loaded, an interrupted one continues.
+    """
+    tensors = as_tensors(train_data)
+    history: History = {"train_loss": [], "seconds": []}
+    if test_data is not None:
+        history["test_loss"] = []
+    start_epoch = 0
+    if checkpoint is not None and Path(checkpoint).exists():
+        state = load_checkpoint(checkpoint, model, optimizer)
+        start_epoch, history = state["epoch"], state["history"]
+        _restore_rng_state(state["rng"])
+        print(f"{desc}: resumed from {checkpoint} after epoch {start_epoch}/{epochs}")
+
+    model.to(device).train()
+    epoch_bar = progress(range(start_epoch, epochs), desc=desc, unit="epoch")
+    for epoch in epoch_bar:
+        began = time.perf_counter()
+        running, seen = 0.0, 0
+        for step, index in enumerate(shuffled_batches(len(tensors[0]), batch_size, epoch_generator(seed, epoch))):
+            batch = [t[index].to(device) for t in tensors]
+            loss = loss_fn(model, *batch)
+            value = check_finite(loss, epoch + 1, step)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            running += value * len(index)
+            seen += len(index)
+        history["train_loss"].append(running / seen)
+        if test_data is not None:
+            history["test_loss"].append(evaluate(model, loss_fn, test_data, device=device))
+        history["seconds"].append(time.perf_counter() - began)
+        epoch_bar.set_postfix(loss=f"{history['train_loss'][-1]:.4g}")
+        if checkpoint is not None:
+            save_checkpoint(checkpoint, model, optimizer, epoch=epoch + 1, history=history, rng=_rng_state())
+        if (epoch + 1) % log_every == 0 or epoch + 1 == epochs:
+            print(_epoch_line(desc, epoch + 1, epochs, history))
+    return history
+
+
+def _epoch_line(desc: str, epoch: int, epochs: int, history: History) -> str:
+    parts = [f"{desc}: epoch {epoch}/{epochs}", f"train_loss {history['train_loss'][-1]:.4f}"]
+    if "test_loss" in history:
+        parts.append(f"test_loss {history['test_loss'][-1]:.4f}")
+    parts.append(f"{history['seconds'][-1]:.1f} s")
+    return " | ".join(parts)
