@@ -1,0 +1,97 @@
+"""Measure the course against its time budgets and write bench/RESULTS.md.
+
+* every notebook, run top to bottom in a fresh kernel, in the smoke and cpu profiles (and gpu
+  where CUDA exists), against the syllabus budgets: smoke 90 s, cpu 5 min, gpu 10 min;
+* the README's test command from a fresh clone, installs included (budget 20 min): the clone
+  gets its own .venv, so pip's wheel cache on this machine is the only thing carried over.
+
+    make bench                      # everything
+    .venv/bin/python bench/run_bench.py --skip-fresh-clone --notebooks 01_autoencoder
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+
+from course_lib.config import DATA_DIR_ENV
+from course_lib.execution import execute_notebook, machine_description
+
+ROOT = Path(__file__).resolve().parent.parent
+BUDGETS = {"smoke": 90, "cpu": 300, "gpu": 600}
+TEST_COMMAND_BUDGET = 20 * 60
+
+
+def time_notebooks(names: list[str], profiles: list[str]) -> list[tuple[str, str, float]]:
+    rows = []
+    for name in names:
+        for profile in profiles:
+            print(f"bench: {name} in profile '{profile}' ...", flush=True)
+            result = execute_notebook(ROOT / "notebooks" / f"{name}.ipynb", profile)
+            rows.append((name, profile, result.seconds))
+            print(f"bench:   {result.seconds:.1f} s (budget {BUDGETS[profile]} s)", flush=True)
+    return rows
+
+
+def time_fresh_clone_test() -> tuple[float, int]:
+    with tempfile.TemporaryDirectory() as folder:
+        clone = Path(folder) / "course"
+        subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True)
+        print(f"bench: `make test` in a fresh clone at {clone} ...", flush=True)
+        began = time.perf_counter()
+        completed = subprocess.run(["make", "test"], cwd=clone, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        return time.perf_counter() - began, completed.returncode
+
+
+def verdict(seconds: float, budget: float) -> str:
+    return "within budget" if seconds <= budget else "OVER BUDGET"
+
+
+def write_results(notebook_rows, clone_row) -> Path:
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Written by `make bench` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}.",
+        f"Machine: {machine_description()}. Data: `{DATA_DIR_ENV}={os.environ.get(DATA_DIR_ENV, '(unset: repo data/)')}`.",
+        "Each notebook ran top to bottom in a fresh kernel; times are wall-clock seconds.",
+        "",
+        "| notebook | profile | seconds | budget (s) | verdict |",
+        "| --- | --- | ---: | ---: | --- |",
+    ]
+    for name, profile, seconds in notebook_rows:
+        lines.append(f"| {name} | {profile} | {seconds:.1f} | {BUDGETS[profile]} | {verdict(seconds, BUDGETS[profile])} |")
+    if clone_row is not None:
+        seconds, returncode = clone_row
+        status = "passed" if returncode == 0 else f"FAILED (exit {returncode})"
+        lines += [
+            "",
+            "| test command from a fresh clone (installs included) | seconds | budget (s) | result |",
+            "| --- | ---: | ---: | --- |",
+            f"| `git clone` + `make test` | {seconds:.0f} | {TEST_COMMAND_BUDGET} | {status}, {verdict(seconds, TEST_COMMAND_BUDGET)} |",
+        ]
+    path = ROOT / "bench" / "RESULTS.md"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--notebooks", nargs="*", help="names like 01_autoencoder (default: all)")
+    parser.add_argument("--skip-fresh-clone", action="store_true")
+    args = parser.parse_args()
+    names = args.notebooks or sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    profiles = ["smoke", "cpu"] + (["gpu"] if torch.cuda.is_available() else [])
+    notebook_rows = time_notebooks(names, profiles)
+    clone_row = None if args.skip_fresh_clone else time_fresh_clone_test()
+    print(f"bench: results written to {write_results(notebook_rows, clone_row)}")
+
+
+if __name__ == "__main__":
+    main()
