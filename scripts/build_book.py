@@ -1,0 +1,203 @@
+"""Build the Jupyter Book offline: ``python scripts/build_book.py [--out DIR]``; the HTML lands in DIR/html.
+
+Three steps:
+
+1. MathJax 3 is fetched once with ``npm pack`` into the git-ignored cache ``book/_vendor/``, checked
+   against a pinned SHA-512, and its ``es5/`` files are unpacked where ``book/_config.yml`` expects
+   them. (Sphinx's default MathJax comes from a CDN, which an offline reader cannot reach.)
+2. ``notebooks/*.ipynb`` are copied into ``book/notebooks/`` (git-ignored): Sphinx only reads sources
+   under ``book/``. A copy, not a symlink, so the build sees exactly one tree on every platform.
+3. Jupyter Book builds with warnings as errors (``-W --keep-going``) from the notebooks' stored
+   outputs; nothing is executed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+BOOK = ROOT / "book"
+NOTEBOOKS = ROOT / "notebooks"
+BOOK_NOTEBOOKS = BOOK / "notebooks"  # the copy that Sphinx reads (git-ignored)
+VENDOR = BOOK / "_vendor"  # download cache (git-ignored)
+
+MATHJAX_VERSION = "3.2.2"
+# dist.integrity of mathjax@3.2.2 on registry.npmjs.org (`npm view mathjax@3.2.2 dist.integrity`).
+MATHJAX_INTEGRITY = (
+    "sha512-Bt+SSVU8eBG27zChVewOicYs7Xsdt40qm4+UpHyX7k0/O9NliPc+x77k1/FEsPsjKPZGJvtRZM1vO+geW0OhGw=="
+)
+MATHJAX_TARBALL = VENDOR / f"mathjax-{MATHJAX_VERSION}.tgz"
+# html_extra_path in _config.yml copies _vendor/html_extra/ into the output root, so this folder
+# becomes _static/mathjax/ there, where Sphinx resolves mathjax_path "mathjax/tex-chtml.js".
+MATHJAX_DIR = VENDOR / "html_extra" / "_static" / "mathjax"
+MATHJAX_STAMP = VENDOR / "mathjax.unpacked"  # records which verified tarball MATHJAX_DIR came from
+
+# Files a notebook may reference next to itself (figures); everything else stays out of the book.
+NOTEBOOK_SUFFIXES = {".ipynb", ".png", ".jpg", ".jpeg", ".gif", ".svg"}
+
+
+class BuildError(RuntimeError):
+    """A build step failed; the message says what to do."""
+
+
+# ----------------------------------------------------------------------------------------- MathJax
+def sri_sha512(path: Path) -> str:
+    """The file's digest in npm's Subresource-Integrity form, ``sha512-<base64>``."""
+    digest = hashlib.sha512(path.read_bytes()).digest()
+    return "sha512-" + base64.b64encode(digest).decode("ascii")
+
+
+def download_mathjax() -> None:
+    """``npm pack`` the pinned MathJax tarball into the cache, or explain how to get it offline."""
+    npm = shutil.which("npm")
+    manual = (
+        f"Without npm or network, put mathjax-{MATHJAX_VERSION}.tgz (integrity {MATHJAX_INTEGRITY}) "
+        f"into {VENDOR}/ yourself, e.g. from a machine that has both: "
+        f"`npm pack mathjax@{MATHJAX_VERSION} --pack-destination {VENDOR}`."
+    )
+    if npm is None:
+        raise BuildError(f"npm is not installed (apt-get install npm). {manual}")
+    VENDOR.mkdir(parents=True, exist_ok=True)
+    cmd = [npm, "pack", f"mathjax@{MATHJAX_VERSION}", "--json", "--pack-destination", str(VENDOR)]
+    print(f"Fetching MathJax {MATHJAX_VERSION}: {' '.join(cmd[1:])}")
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=True)
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+        stderr = exc.stderr if isinstance(exc.stderr, str) else ""  # a timeout may leave bytes or None
+        errors = [line for line in stderr.splitlines() if "npm error" in line]
+        raise BuildError(f"`npm pack` failed (offline, or the registry is unreachable): "
+                         f"{' | '.join(errors[:2]) or exc}. {manual}") from exc
+    reported = json.loads(done.stdout)[0]["integrity"]
+    if reported != MATHJAX_INTEGRITY:
+        raise BuildError(f"npm reports integrity {reported} for mathjax@{MATHJAX_VERSION}, "
+                         f"but {MATHJAX_INTEGRITY} is pinned in {Path(__file__).name}.")
+
+
+def unpack_mathjax() -> None:
+    """Unpack only ``package/es5/`` into MATHJAX_DIR, through a temporary folder so a failure
+    midway never leaves a half-filled MathJax behind."""
+    with tempfile.TemporaryDirectory(dir=VENDOR) as tmp, tarfile.open(MATHJAX_TARBALL) as tar:
+        members = [m for m in tar.getmembers() if m.name.startswith("package/es5/")]
+        tar.extractall(tmp, members=members, filter="data")  # "data": no links or paths out of tmp
+        shutil.rmtree(MATHJAX_DIR, ignore_errors=True)
+        MATHJAX_DIR.parent.mkdir(parents=True, exist_ok=True)
+        Path(tmp, "package", "es5").rename(MATHJAX_DIR)
+    MATHJAX_STAMP.write_text(MATHJAX_INTEGRITY + "\n")
+
+
+def ensure_mathjax() -> None:
+    """Make the verified MathJax files available to the book, downloading at most once."""
+    unpacked = MATHJAX_STAMP.is_file() and MATHJAX_STAMP.read_text().strip() == MATHJAX_INTEGRITY
+    if unpacked and (MATHJAX_DIR / "tex-chtml.js").is_file():
+        return
+    if not MATHJAX_TARBALL.is_file() or sri_sha512(MATHJAX_TARBALL) != MATHJAX_INTEGRITY:
+        download_mathjax()
+    actual = sri_sha512(MATHJAX_TARBALL)
+    if actual != MATHJAX_INTEGRITY:
+        MATHJAX_TARBALL.unlink()  # never keep a corrupt or substituted tarball in the cache
+        raise BuildError(f"{MATHJAX_TARBALL.name} has digest {actual}, expected {MATHJAX_INTEGRITY}; "
+                         "deleted it. Run the build again to fetch a fresh copy.")
+    unpack_mathjax()
+    print(f"MathJax {MATHJAX_VERSION} verified ({MATHJAX_INTEGRITY[:20]}...) and unpacked.")
+
+
+# --------------------------------------------------------------------------------------- notebooks
+def toc_files(toc: Path = BOOK / "_toc.yml") -> list[str]:
+    """Every ``file:`` (and the ``root:``) named in a Jupyter Book TOC, in order."""
+    found: list[str] = []
+
+    def walk(node) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in ("root", "file") and isinstance(value, str):
+                    found.append(value)
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(yaml.safe_load(toc.read_text(encoding="utf-8")))
+    return found
+
+
+def sync_notebooks() -> None:
+    """Replace book/notebooks/ by a fresh copy of notebooks/ (notebooks and their figures).
+
+    copy2 keeps modification times, so Sphinx sees a notebook as changed only when it changed."""
+    shutil.rmtree(BOOK_NOTEBOOKS, ignore_errors=True)
+    for src in sorted(NOTEBOOKS.rglob("*")):
+        rel = src.relative_to(NOTEBOOKS)
+        hidden = any(part.startswith((".", "_")) for part in rel.parts)  # .ipynb_checkpoints, __pycache__
+        if src.is_file() and not hidden and src.suffix.lower() in NOTEBOOK_SUFFIXES:
+            dest = BOOK_NOTEBOOKS / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest)
+
+
+def check_toc() -> None:
+    """Fail early, with names, if the TOC and notebooks/ disagree."""
+    listed = {f for f in toc_files() if f.startswith("notebooks/")}
+    present = {f"notebooks/{p.stem}" for p in NOTEBOOKS.glob("*.ipynb")}
+    if listed - present:
+        raise BuildError(f"book/_toc.yml lists {sorted(listed - present)}, but there is no such "
+                         "notebook in notebooks/. Remove the entry or add the notebook.")
+    for name in sorted(present - listed):
+        print(f"NOTE: {name}.ipynb is not in book/_toc.yml, so it is not in the book.")
+
+
+# ------------------------------------------------------------------------------------------- build
+def build_html(out: Path) -> Path:
+    """Run Jupyter Book (Sphinx) with warnings as errors; return the path of index.html."""
+    from jupyter_book.sphinx import build_sphinx  # the same call `jupyter-book build` makes
+
+    html = out / "html"
+    result = build_sphinx(
+        BOOK,
+        html,
+        path_config=BOOK / "_config.yml",
+        noconfig=True,
+        # The two overrides `jupyter-book build` itself passes for a book.
+        confoverrides={"external_toc_path": str(BOOK / "_toc.yml"), "latex_individualpages": False},
+        doctreedir=out / ".doctrees",
+        builder="html",
+        warningiserror=True,  # -W
+        keep_going=True,  # --keep-going: report every warning, then fail
+        freshenv=True,  # re-read every page, so warnings of unchanged pages are not hidden by the cache
+    )
+    if isinstance(result, Exception) or result:
+        raise BuildError(f"Sphinx failed ({result!r}); the warnings above say where.")
+    return html / "index.html"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=BOOK / "_build",
+                        help="build folder; the HTML goes to OUT/html (default: book/_build)")
+    args = parser.parse_args(argv)
+    start = time.perf_counter()
+    try:
+        ensure_mathjax()
+        check_toc()
+        sync_notebooks()
+        index = build_html(args.out.resolve())
+    except BuildError as exc:
+        print(f"build_book: ERROR: {exc}", file=sys.stderr)
+        return 1
+    print(f"Book built in {time.perf_counter() - start:.0f} s. Open {index}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
