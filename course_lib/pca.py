@@ -42,4 +42,4 @@ def principal_angles(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     qa, _ = torch.linalg.qr(a.double())
     qb, _ = torch.linalg.qr(b.double())
     cosines = torch.linalg.svdvals(qa.T @ qb).clamp(-1.0, 1.0)
-    return torch.rad2deg(torch.arccos(cosines)).flip(0)
+    return torch.rad2deg(torch.arccos(cosines))  # svdvals are descending, so angles ascend

@@ -1,0 +1,26 @@
+"""Shared test setup.
+
+``course_lib`` is imported first so that its torchvision guard runs before any test module
+imports torchvision (on a CPU-only torch, a bare ``import torchvision`` fails).
+"""
+
+from __future__ import annotations
+
+import course_lib  # noqa: F401  (import-order guard, see above)
+import matplotlib
+
+matplotlib.use("Agg")  # no display in CI; figures are only inspected, never shown
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+# One intra-op thread per test process. The tests use tiny tensors, and on a busy 2-core machine
+# (or with `-n 2`, two workers of two spinning OpenMP threads each) multi-threaded torch made the
+# small conv models 10-100x slower than one thread: 173 s instead of about 1 s for one overfit test.
+torch.set_num_threads(1)
+
+
+@pytest.fixture
+def quiet_progress(monkeypatch):
+    """Hide tqdm bars from course_lib.training so test output stays readable."""
+    monkeypatch.setenv("COURSE_PROGRESS", "off")
