@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import random
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -68,8 +69,9 @@ class Settings:
             ) from None
 
     def describe(self) -> str:
+        """``profile 'cpu' for 01_autoencoder:`` then the settings, wrapped for narrow pages."""
         pairs = ", ".join(f"{k}={v}" for k, v in self.values.items())
-        return f"profile '{self.profile}' for {self.notebook}: {pairs}"
+        return f"profile '{self.profile}' for {self.notebook}:\n" + textwrap.fill(pairs, 80, initial_indent="  ", subsequent_indent="  ")
 
 
 def settings_for(notebook: str, profile: str | None = None) -> Settings:

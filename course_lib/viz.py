@@ -28,6 +28,12 @@ def image_grid(images: torch.Tensor, nrow: int = 8, padding: int = 1) -> np.ndar
     return grid[..., 0] if c == 1 else grid
 
 
+def to_unit_range(images: torch.Tensor) -> torch.Tensor:
+    """Min-max rescale a whole batch to [0, 1], e.g. to show weights or principal components."""
+    low, high = images.min(), images.max()
+    return (images - low) / (high - low).clamp_min(1e-12)
+
+
 def show_images(
     images: torch.Tensor,
     nrow: int = 8,

@@ -321,6 +321,7 @@ def test_offline_pool_cuts_larger_requests_down_and_says_so():
     data = load_mnist(train_size=60_000, test_size=10_000, root=SHARED_RAW.parent.parent, download=False)
     assert (len(data.train_labels), len(data.test_labels)) == (8_000, 2_000)
     assert "60,000 / 10,000 were asked for" in data.source
+    assert data.short_source == "MNIST offline pool, 8,000 train / 2,000 held-out"
     with pytest.raises(ValueError, match="positive"):
         load_mnist(train_size=0, root=SHARED_RAW.parent.parent, download=False)
 

@@ -89,6 +89,13 @@ class MNISTData:
     source: str
     kind: DataKind
 
+    @property
+    def short_source(self) -> str:
+        """A few words to quote beside a number, e.g. 'MNIST offline pool, 8,000 train / 2,000 held-out'."""
+        counts = f"{len(self.train_labels):,} train / {len(self.test_labels):,} held-out"
+        names = {"full": "MNIST", "offline-pool": "MNIST offline pool", "digits-fallback": "NOT MNIST: digits fallback"}
+        return f"{names[self.kind]}, {counts}"
+
 
 # ---------------------------------------------------------------------------------------------
 # Reading and verifying files
