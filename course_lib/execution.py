@@ -49,7 +49,11 @@ def execute_notebook(path: str | os.PathLike, profile: str, timeout: int = 1800)
     os.environ["COURSE_PROGRESS"] = "off"
     try:
         client = NotebookClient(
-            notebook, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+            notebook,
+            timeout=timeout,
+            kernel_name="python3",
+            resources={"metadata": {"path": str(path.parent)}},
+            coalesce_streams=True,  # one output block per cell, not one per printed epoch
         )
         began = time.perf_counter()
         client.execute()
