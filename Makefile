@@ -24,7 +24,6 @@ test: env
 
 book: env
 	$(PY) scripts/build_book.py
-	@echo "Open $(CURDIR)/book/_build/html/index.html in a browser."
 
 lab: env
 	$(VENV)/bin/jupyter lab notebooks
