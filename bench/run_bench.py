@@ -75,6 +75,9 @@ def write_results(notebook_rows, clone_row) -> Path:
             "| test command from a fresh clone (installs included) | seconds | budget (s) | result |",
             "| --- | ---: | ---: | --- |",
             f"| `git clone` + `make test` | {seconds:.0f} | {TEST_COMMAND_BUDGET} | {status}, {verdict(seconds, TEST_COMMAND_BUDGET)} |",
+            "",
+            "The clone builds its own `.venv`; pip reuses this machine's download cache, so a first",
+            "install on a new machine adds the download time of the wheels.",
         ]
     path = ROOT / "bench" / "RESULTS.md"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
