@@ -25,8 +25,9 @@ test: env
 book: env
 	$(PY) scripts/build_book.py
 
+# Jupyter refuses to run as root unless told; containers often are root.
 lab: env
-	$(VENV)/bin/jupyter lab notebooks
+	$(VENV)/bin/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS) notebooks
 
 # make execute NB=01_autoencoder PROFILE=cpu   (NB=all runs every notebook in order)
 execute: env
