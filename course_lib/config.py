@@ -22,6 +22,8 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
+from course_lib.profiles import NOTEBOOK_SETTINGS
+
 PROFILE_ENV = "COURSE_PROFILE"
 DATA_DIR_ENV = "COURSE_DATA_DIR"
 DEVICE_ENV = "COURSE_DEVICE"
@@ -33,7 +35,8 @@ class UnknownProfileError(ValueError):
     """Raised for a profile name that is not one of ``PROFILES``."""
 
 
-def _check_profile(name: str) -> str:
+def check_profile(name: str) -> str:
+    """Return ``name`` if it is a known profile, else raise an error that lists the valid ones."""
     if name not in PROFILES:
         raise UnknownProfileError(
             f"Unknown run profile {name!r} (from ${PROFILE_ENV}). "
@@ -48,7 +51,7 @@ def active_profile() -> str:
     name = os.environ.get(PROFILE_ENV, "").strip().lower()
     if not name:
         return "gpu" if torch.cuda.is_available() else "cpu"
-    return _check_profile(name)
+    return check_profile(name)
 
 
 @dataclass(frozen=True)
@@ -76,9 +79,7 @@ class Settings:
 
 def settings_for(notebook: str, profile: str | None = None) -> Settings:
     """The settings of ``notebook`` (for example ``"01_autoencoder"``) in the active profile."""
-    from course_lib.profiles import NOTEBOOK_SETTINGS
-
-    profile = _check_profile(profile) if profile is not None else active_profile()
+    profile = check_profile(profile) if profile is not None else active_profile()
     if notebook not in NOTEBOOK_SETTINGS:
         raise KeyError(
             f"No settings for notebook {notebook!r}; known: {', '.join(sorted(NOTEBOOK_SETTINGS))}"

@@ -20,7 +20,7 @@ import torch
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-from course_lib.config import PROFILE_ENV, PROFILES, _check_profile
+from course_lib.config import PROFILE_ENV, PROFILES, check_profile
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ def machine_description() -> str:
 def execute_notebook(path: str | os.PathLike, profile: str, timeout: int = 1800) -> ExecutionResult:
     """Execute ``path`` in ``profile`` without touching the file; raise CellExecutionError on failure."""
     path = Path(path)
-    _check_profile(profile)
+    check_profile(profile)
     notebook = nbformat.read(path, as_version=4)
     # The kernel inherits this process's environment: set the profile there, and hide the
     # progress-bar widgets, which a static page cannot render (per-epoch log lines remain).
