@@ -20,4 +20,24 @@ NOTEBOOK_SETTINGS = {
             code_sizes=(2, 4, 8, 16, 32), main_code_size=16, linear_epochs=150, scatter_points=5000,
         ),
     },
+    "02_denoising_autoencoder": {
+        "smoke": dict(
+            train_images=512, test_images=256, batch_size=128, epochs=1, code_size=32, train_noise=0.3,
+            tune_images=32, score_images=64, noise_levels=(0.1, 0.3, 0.5),
+            blur_widths=(0.8,), tv_weights=(0.1,), nlm_strengths=(0.6,), median_sizes=(3,),
+            salt_pepper_amount=0.1,
+        ),
+        "cpu": dict(
+            train_images=8000, test_images=2000, batch_size=128, epochs=30, code_size=32, train_noise=0.3,
+            tune_images=200, score_images=1000, noise_levels=(0.1, 0.2, 0.3, 0.4, 0.5),
+            blur_widths=(0.5, 0.7, 0.9, 1.2), tv_weights=(0.05, 0.1, 0.15, 0.25), nlm_strengths=(0.4, 0.6, 0.8, 1.0),
+            median_sizes=(2, 3), salt_pepper_amount=0.1,
+        ),
+        "gpu": dict(
+            train_images=60000, test_images=10000, batch_size=256, epochs=40, code_size=32, train_noise=0.3,
+            tune_images=500, score_images=2000, noise_levels=(0.1, 0.2, 0.3, 0.4, 0.5),
+            blur_widths=(0.5, 0.7, 0.9, 1.2), tv_weights=(0.05, 0.1, 0.15, 0.25), nlm_strengths=(0.4, 0.6, 0.8, 1.0),
+            median_sizes=(2, 3), salt_pepper_amount=0.1,
+        ),
+    },
 }
