@@ -110,11 +110,14 @@ def fit(
     checkpoint: str | os.PathLike | None = None,
     log_every: int = 1,
     desc: str = "training",
+    epoch_metrics: Callable[[nn.Module], dict[str, float]] | None = None,
 ) -> History:
     """Train ``model`` for ``epochs`` epochs and return the history of per-epoch losses.
 
     With ``checkpoint``, state is saved after every epoch and an existing checkpoint of the same
     model is resumed: a finished run is simply loaded, an interrupted one continues.
+    ``epoch_metrics(model)`` is called after every epoch (model in eval mode, no gradients); each
+    entry of the dict it returns is appended to the history under its key.
     """
     tensors = as_tensors(train_data)
     history: History = {"train_loss": [], "seconds": []}
@@ -144,6 +147,9 @@ def fit(
         history["train_loss"].append(running / seen)
         if test_data is not None:
             history["test_loss"].append(evaluate(model, loss_fn, test_data, device=device))
+        if epoch_metrics is not None:
+            for key, value in _measure(model, epoch_metrics).items():
+                history.setdefault(key, []).append(value)
         history["seconds"].append(time.perf_counter() - began)
         epoch_bar.set_postfix(loss=f"{history['train_loss'][-1]:.4g}")
         if checkpoint is not None:
@@ -151,6 +157,15 @@ def fit(
         if (epoch + 1) % log_every == 0 or epoch + 1 == epochs:
             print(_epoch_line(desc, epoch + 1, epochs, history))
     return history
+
+
+@torch.no_grad()
+def _measure(model: nn.Module, epoch_metrics: Callable[[nn.Module], dict[str, float]]) -> dict[str, float]:
+    model.eval()
+    try:
+        return {key: float(value) for key, value in epoch_metrics(model).items()}
+    finally:
+        model.train()
 
 
 def _epoch_line(desc: str, epoch: int, epochs: int, history: History) -> str:

@@ -246,3 +246,20 @@ def test_checkpoint_is_written_after_every_epoch(tmp_path):
     assert state["epoch"] == 3
     assert state["history"]["train_loss"] == history["train_loss"]
     assert_same_state(state["model"], state_of(model))
+
+
+def test_epoch_metrics_are_recorded_per_epoch_in_eval_mode_without_gradients(quiet_progress):
+    seen = []
+
+    def metrics(model):
+        seen.append((model.training, torch.is_grad_enabled()))
+        return {"weight_norm": model.weight.norm(), "constant": 1.0}
+
+    model = torch.nn.Linear(2, 1)
+    x = torch.randn(32, 2, generator=torch.Generator().manual_seed(0))
+    history = fit(model, lambda m, b: m(b).pow(2).mean(), x, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+                  epochs=3, batch_size=8, epoch_metrics=metrics)
+    assert seen == [(False, False)] * 3
+    assert history["constant"] == [1.0, 1.0, 1.0]
+    assert len(history["weight_norm"]) == 3 and history["weight_norm"][0] > history["weight_norm"][-1]
+    assert model.training  # training mode restored after measuring
