@@ -19,8 +19,10 @@ $(STAMP): pyproject.toml constraints.txt
 
 # Unit tests, stored-notebook checks, the book build and the browser check (tests/), then every
 # notebook re-run by nbval in the smoke profile; one file per worker so a notebook stays whole.
+# One torch thread per worker: two workers already fill two cores, and oversubscribed threads
+# make small models many times slower.
 test: env
-	COURSE_PROFILE=smoke $(PY) -m pytest -n 2 --dist loadfile --nbval-lax tests notebooks
+	OMP_NUM_THREADS=1 COURSE_PROFILE=smoke $(PY) -m pytest -n 2 --dist loadfile --nbval-lax tests notebooks
 
 book: env
 	$(PY) scripts/build_book.py

@@ -7,12 +7,16 @@ Two environment variables steer every notebook:
   and ``cpu`` otherwise.
 * ``COURSE_DATA_DIR``: where data sets are read from and downloaded to. Unset, it is ``data/`` at
   the repository root (git-ignored).
+* ``COURSE_CACHE_DIR``: where trained helpers (such as the frozen attribute judge) are cached.
+  Unset, it is ``cache/`` inside the data directory when that is writable, else ``.cache/`` at the
+  repository root (git-ignored).
 """
 
 from __future__ import annotations
 
 import os
 import random
+import stat
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +30,7 @@ from course_lib.profiles import NOTEBOOK_SETTINGS
 
 PROFILE_ENV = "COURSE_PROFILE"
 DATA_DIR_ENV = "COURSE_DATA_DIR"
+CACHE_DIR_ENV = "COURSE_CACHE_DIR"
 DEVICE_ENV = "COURSE_DEVICE"
 PROFILES = ("smoke", "cpu", "gpu")
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -120,4 +125,38 @@ def data_dir() -> Path:
             f"${DATA_DIR_ENV} points to {path}, which is not a directory. "
             f"Create it, fix the path, or unset {DATA_DIR_ENV} to use {REPO_ROOT / 'data'}."
         )
+    return path
+
+
+def is_writable_dir(path: Path) -> bool:
+    """Whether files can be created at ``path`` (or, if it does not exist yet, its parents).
+
+    The mode bits are checked as well as ``os.access``: root passes ``os.access`` everywhere, and
+    a folder made read-only on purpose (such as a shared data folder) must stay untouched.
+    """
+    existing = path
+    while not existing.exists():
+        existing = existing.parent
+    write_bits = stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH
+    return (
+        existing.is_dir()
+        and os.access(existing, os.W_OK)
+        and bool(existing.stat().st_mode & write_bits)
+    )
+
+
+def cache_dir() -> Path:
+    """Where trained helpers are cached, created on use.
+
+    ``$COURSE_CACHE_DIR`` if set; else ``<data dir>/cache`` when the data directory is writable;
+    else ``<repo>/.cache`` (git-ignored), so a read-only shared data folder is never written to.
+    """
+    configured = os.environ.get(CACHE_DIR_ENV, "").strip()
+    if configured:
+        path = Path(configured).expanduser().resolve()
+    elif is_writable_dir(data_dir()):
+        path = data_dir() / "cache"
+    else:
+        path = REPO_ROOT / ".cache"
+    path.mkdir(parents=True, exist_ok=True)
     return path

@@ -5,6 +5,17 @@ from __future__ import annotations
 import torch
 
 
+def add_gaussian_noise(
+    x: torch.Tensor, std: float, generator: torch.Generator | None = None, clip: bool = True
+) -> torch.Tensor:
+    """The denoising corruption of seed 001: x + std * N(0, 1), clipped to [0, 1] by default (std 0.3 there)."""
+    if std < 0:
+        raise ValueError(f"std must be non-negative, got {std}.")
+    noise = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
+    noisy = x + std * noise
+    return noisy.clamp(0.0, 1.0) if clip else noisy
+
+
 def add_salt_and_pepper(x: torch.Tensor, amount: float, generator: torch.Generator | None = None) -> torch.Tensor:
     """Set a share ``amount`` of pixels to 0 or 1 (half each), leaving the rest untouched."""
     if not 0.0 <= amount <= 1.0:

@@ -7,7 +7,7 @@ import pytest
 import torch
 from scipy.ndimage import gaussian_filter
 
-from course_lib.corruption import add_salt_and_pepper
+from course_lib.corruption import add_gaussian_noise, add_salt_and_pepper
 from course_lib.denoise import gaussian_blur, median, non_local_means, total_variation, tune_strength
 
 
@@ -92,3 +92,27 @@ def test_salt_and_pepper_sets_the_requested_share_to_black_or_white():
 def test_salt_and_pepper_rejects_amounts_outside_zero_one():
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         add_salt_and_pepper(torch.rand(1, 1, 4, 4), 1.5)
+
+
+def test_add_gaussian_noise_adds_scaled_standard_noise_and_clips():
+    x = torch.full((2000, 1, 4, 4), 0.5)
+    unclipped = add_gaussian_noise(x, 0.1, generator=torch.Generator().manual_seed(0), clip=False)
+    noise = unclipped - x
+    assert abs(noise.mean().item()) < 0.002
+    assert abs(noise.std().item() - 0.1) < 0.002
+    clipped = add_gaussian_noise(x, 1.0, generator=torch.Generator().manual_seed(0))
+    assert clipped.min().item() == 0.0 and clipped.max().item() == 1.0
+    raw = add_gaussian_noise(x, 1.0, generator=torch.Generator().manual_seed(0), clip=False)
+    assert raw.min().item() < 0.0 and raw.max().item() > 1.0
+    torch.testing.assert_close(clipped, raw.clamp(0, 1))
+
+
+def test_add_gaussian_noise_is_reproducible_with_a_generator():
+    x = torch.rand(3, 1, 28, 28)
+    a = add_gaussian_noise(x, 0.3, generator=torch.Generator().manual_seed(5))
+    b = add_gaussian_noise(x, 0.3, generator=torch.Generator().manual_seed(5))
+    c = add_gaussian_noise(x, 0.3, generator=torch.Generator().manual_seed(6))
+    assert torch.equal(a, b)
+    assert not torch.equal(a, c)
+    with pytest.raises(ValueError, match="non-negative"):
+        add_gaussian_noise(x, -0.1)

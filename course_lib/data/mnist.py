@@ -16,7 +16,6 @@ import functools
 import gzip
 import hashlib
 import os
-import stat
 import tempfile
 import warnings
 import zlib
@@ -30,7 +29,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from course_lib.config import DATA_DIR_ENV, data_dir
+from course_lib.config import DATA_DIR_ENV, data_dir, is_writable_dir
 
 # The md5 sums and mirrors that torchvision.datasets.MNIST publishes (a test checks they agree);
 # restated here so that importing this module needs neither torchvision nor the network.
@@ -177,23 +176,6 @@ def _verified_present(raw_dir: Path) -> set[str]:
 
 # ---------------------------------------------------------------------------------------------
 # Downloading
-
-
-def _is_writable_dir(path: Path) -> bool:
-    """Whether files can be created at ``path`` (or, if it does not exist yet, its parents).
-
-    The mode bits are checked as well as ``os.access``: root passes ``os.access`` everywhere, and
-    a folder made read-only on purpose (such as a shared data folder) must stay untouched.
-    """
-    existing = path
-    while not existing.exists():
-        existing = existing.parent
-    write_bits = stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH
-    return (
-        existing.is_dir()
-        and os.access(existing, os.W_OK)
-        and bool(existing.stat().st_mode & write_bits)
-    )
 
 
 def _download_missing(raw_dir: Path, missing: list[str]) -> None:
@@ -404,7 +386,7 @@ def load_mnist(
     raw_dir = Path(root if root is not None else data_dir()) / "MNIST" / "raw"
     present = _verified_present(raw_dir)
     missing = [name for name in MNIST_MD5 if name not in present]
-    if missing and download and _is_writable_dir(raw_dir):
+    if missing and download and is_writable_dir(raw_dir):
         _download_missing(raw_dir, missing)
         present = _verified_present(raw_dir)
 

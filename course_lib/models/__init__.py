@@ -7,5 +7,21 @@ from course_lib.models.autoencoder import (
     LinearAutoencoder,
     check_image_batch,
 )
+from course_lib.models.classifier import AttributeClassifier, attribute_accuracy, attribute_loss
+from course_lib.models.vae import ConvVAE, FaceVAE, GaussianVAE, MLPVAE, reparameterize
 
-__all__ = ["ConvAutoencoder", "ConvDecoder", "ConvEncoder", "LinearAutoencoder", "check_image_batch"]
+__all__ = [
+    "AttributeClassifier",
+    "ConvAutoencoder",
+    "ConvDecoder",
+    "ConvEncoder",
+    "LinearAutoencoder",
+    "attribute_accuracy",
+    "attribute_loss",
+    "check_image_batch",
+    "ConvVAE",
+    "FaceVAE",
+    "GaussianVAE",
+    "MLPVAE",
+    "reparameterize",
+]
