@@ -63,6 +63,9 @@ class JudgeRecipe:
 
 
 DEFAULT_RECIPE = JudgeRecipe()
+# For smoke runs only: trains in seconds, and its accuracy means little.
+QUICK_RECIPE = JudgeRecipe(train_size=1_000, test_size=500, epochs=1, fine_tune_epochs=0)
+RECIPES = {"default": DEFAULT_RECIPE, "quick": QUICK_RECIPE}
 
 
 @dataclass(frozen=True)
@@ -75,9 +78,13 @@ class Judge:
     source: str
     path: Path
 
-    @torch.no_grad()
     def predict(self, images: torch.Tensor, batch_size: int = 1_000) -> dict[str, torch.Tensor]:
         """Predicted labels (N,) int64 on the CPU for each attribute of images (N, 3, size, size)."""
+        return {name: p.argmax(dim=1) for name, p in self.probabilities(images, batch_size).items()}
+
+    @torch.no_grad()
+    def probabilities(self, images: torch.Tensor, batch_size: int = 1_000) -> dict[str, torch.Tensor]:
+        """Class probabilities (N, values) on the CPU for each attribute of images (N, 3, size, size)."""
         if images.dim() != 4 or tuple(images.shape[1:]) != (3, self.size, self.size):
             raise ValueError(
                 f"This judge expects faces of shape (N, 3, {self.size}, {self.size}), got {tuple(images.shape)}. "
@@ -87,7 +94,7 @@ class Judge:
         parts = []
         for batch in images.split(batch_size):
             small = F.interpolate(batch.to(device, torch.float32), size=self.model.size, mode="area")
-            parts.append({name: labels.cpu() for name, labels in self.model.predict(small).items()})
+            parts.append({name: F.softmax(logits, dim=1).cpu() for name, logits in self.model(small).items()})
         return {name: torch.cat([part[name] for part in parts]) for name in self.model.attributes}
 
 

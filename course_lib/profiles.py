@@ -44,17 +44,17 @@ NOTEBOOK_SETTINGS = {
         "smoke": dict(
             mnist_train=512, mnist_test=256, batch_size=128, mnist_epochs=1, latent_mnist=16, probe_images=128,
             iwae_images=32, iwae_k=16, face_train=256, face_test=128, face_size=32, latent_faces=16,
-            face_epochs=1, judge_train=1000, samples=64, edit_images=32,
+            face_epochs=1, judge_recipe="quick", samples=64, edit_images=32,
         ),
         "cpu": dict(
             mnist_train=8000, mnist_test=2000, batch_size=128, mnist_epochs=30, latent_mnist=16, probe_images=1000,
             iwae_images=1000, iwae_k=1000, face_train=8000, face_test=1000, face_size=32, latent_faces=32,
-            face_epochs=15, judge_train=None, samples=500, edit_images=200,
+            face_epochs=15, judge_recipe="default", samples=500, edit_images=200,
         ),
         "gpu": dict(
             mnist_train=60000, mnist_test=10000, batch_size=128, mnist_epochs=100, latent_mnist=16, probe_images=2000,
             iwae_images=10000, iwae_k=5000, face_train=20000, face_test=2000, face_size=64, latent_faces=64,
-            face_epochs=40, judge_train=None, samples=1000, edit_images=500,
+            face_epochs=40, judge_recipe="default", samples=1000, edit_images=500,
         ),
     },
 }
