@@ -10,7 +10,6 @@ so a judge from another recipe or renderer is never mistaken for this one.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import itertools
@@ -25,7 +24,7 @@ import torch.nn.functional as F
 
 from course_lib.checkpoints import load_checkpoint, model_signature, read_checkpoint, save_checkpoint
 from course_lib.config import cache_dir
-from course_lib.data.faces import RENDERER_VERSION, SUPPORTED_SIZES, FaceData, load_faces
+from course_lib.data.faces import RENDERER_VERSION, SUPPORTED_SIZES, FaceData, load_faces, one_cpu_thread
 from course_lib.models.classifier import AttributeClassifier, attribute_accuracy, attribute_loss
 from course_lib.training import fit
 
@@ -161,7 +160,7 @@ def _train_and_cache(path: Path, size: int, device: torch.device | str, recipe: 
     print(f"Training the attribute judge once ({recipe.train_size:,} faces); it will be cached at {path}")
     began = time.perf_counter()
     # Seeded weights and augmentation; the caller's random state and thread count are restored.
-    with torch.random.fork_rng(), _one_cpu_thread():
+    with torch.random.fork_rng(), one_cpu_thread():
         train, test = load_faces(recipe.train_size, recipe.test_size, recipe.work_size, recipe.data_seed)
         torch.manual_seed(recipe.train_seed)
         model = _new_model(recipe)
@@ -170,18 +169,6 @@ def _train_and_cache(path: Path, size: int, device: torch.device | str, recipe: 
     seconds = time.perf_counter() - began
     save_checkpoint(path, model.cpu(), recipe=recipe.as_dict(), accuracy=accuracy, train_seconds=seconds)
     return _frozen_judge(model, size, device, accuracy, seconds, recipe, path)
-
-
-@contextlib.contextmanager
-def _one_cpu_thread() -> Iterator[None]:
-    # Rendering and this small CNN run about as fast on one thread as on two, but on a busy 2-core
-    # machine two OpenMP threads made an epoch 15x slower (39 s instead of 2.6 s for 3,000 faces).
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def _train(model: AttributeClassifier, train: FaceData, device: torch.device | str, recipe: JudgeRecipe) -> None:

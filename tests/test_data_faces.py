@@ -318,3 +318,16 @@ def test_edge_map_is_strong_on_the_face_outline_and_weak_inside_the_cheeks():
 def test_edge_map_rejects_non_rgb_input():
     with pytest.raises(ValueError, match=r"\(N, 3, S, S\)"):
         edge_map(torch.zeros(2, 1, 8, 8))
+
+
+def test_rendering_runs_on_one_thread_and_restores_the_callers_thread_count(monkeypatch):
+    seen = []
+    draw = faces._draw_chunk
+    monkeypatch.setattr(faces, "_draw_chunk", lambda *args: seen.append(torch.get_num_threads()) or draw(*args))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        make_faces(3)
+        assert seen == [1] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
