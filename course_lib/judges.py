@@ -23,8 +23,8 @@ import torch
 import torch.nn.functional as F
 
 from course_lib.checkpoints import load_checkpoint, model_signature, read_checkpoint, save_checkpoint
-from course_lib.config import cache_dir
-from course_lib.data.faces import RENDERER_VERSION, SUPPORTED_SIZES, FaceData, load_faces, one_cpu_thread
+from course_lib.config import cache_dir, one_cpu_thread
+from course_lib.data.faces import RENDERER_VERSION, SUPPORTED_SIZES, FaceData, load_faces
 from course_lib.models.classifier import AttributeClassifier, attribute_accuracy, attribute_loss
 from course_lib.training import fit
 

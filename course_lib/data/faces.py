@@ -13,15 +13,16 @@ nuisance and size always give the same pixels.
 
 from __future__ import annotations
 
-import contextlib
 import math
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Callable, Iterator, Mapping
+from typing import Callable, Mapping
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from course_lib.config import one_cpu_thread
 
 Tensor = torch.Tensor
 Labels = dict[str, Tensor]
@@ -490,22 +491,6 @@ LAYERS = (_draw_back_hair, _draw_head, _draw_eyes, _draw_mouth, _draw_hair, _dra
 
 # ---------------------------------------------------------------------------------------------
 # Public API
-
-
-@contextlib.contextmanager
-def one_cpu_thread() -> Iterator[None]:
-    """Run the enclosed torch CPU work on one thread, then restore the caller's thread count.
-
-    The renderer's small elementwise passes (and the judge's small CNN) gain at most 2x from a
-    second thread on an idle 2-core machine, but on a busy one two OpenMP threads thrash: 10,000
-    faces took 110 s instead of 2.2 s, and a judge epoch 39 s instead of 2.6 s.
-    """
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def render_faces(
