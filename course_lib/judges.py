@@ -5,15 +5,12 @@ edits, latent arithmetic, StarGAN translations). They all use the same judge: an
 ``AttributeClassifier`` trained on procedural faces by a fixed, seeded recipe. The first call
 trains it (about half a minute on two CPU cores) and saves it in ``cache_dir()``; later calls
 load that file. The file name carries a digest of the recipe, and the file records the recipe,
-so a judge from another recipe or renderer is never mistaken for this one.
+so a judge from another recipe or renderer is never mistaken for this one (``course_lib.cache``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import itertools
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,15 +19,16 @@ from typing import Any, Iterator
 import torch
 import torch.nn.functional as F
 
-from course_lib.checkpoints import load_checkpoint, model_signature, read_checkpoint, save_checkpoint
-from course_lib.config import cache_dir, one_cpu_thread
+from course_lib.cache import CorruptCacheError  # noqa: F401  (re-exported: callers catch it from here)
+from course_lib.cache import candidate_paths, first_usable_path, holds, recipe_digest
+from course_lib.checkpoints import load_checkpoint, save_checkpoint
+from course_lib.config import one_cpu_thread
 from course_lib.data.faces import RENDERER_VERSION, SUPPORTED_SIZES, FaceData, load_faces
 from course_lib.models.classifier import AttributeClassifier, attribute_accuracy, attribute_loss
 from course_lib.training import fit
 
-
-class CorruptCacheError(RuntimeError):
-    """A cached file exists but cannot be read as a checkpoint."""
+NAME = "attribute judge"  # in cache messages
+RETRAIN_TIME = "about half a minute"
 
 
 @dataclass(frozen=True)
@@ -58,7 +56,7 @@ class JudgeRecipe:
         return {**dataclasses.asdict(self), "widths": list(self.widths)}
 
     def digest(self) -> str:
-        return hashlib.sha256(json.dumps(self.as_dict(), sort_keys=True).encode()).hexdigest()[:12]
+        return recipe_digest(self.as_dict())
 
 
 DEFAULT_RECIPE = JudgeRecipe()
@@ -124,36 +122,20 @@ def _check_judge_size(size: int, recipe: JudgeRecipe) -> None:
 
 
 def _candidate_paths(recipe: JudgeRecipe) -> Iterator[Path]:
-    stem = f"attribute_judge_{recipe.digest()}"
-    yield cache_dir() / f"{stem}.pt"
-    for number in itertools.count(2):
-        yield cache_dir() / f"{stem}_{number}.pt"
+    return candidate_paths(f"attribute_judge_{recipe.digest()}")
 
 
 def _cache_path(recipe: JudgeRecipe) -> Path:
     """The first file name for ``recipe`` that is free or already holds this recipe's judge."""
-    for path in _candidate_paths(recipe):
-        if not path.exists() or _fits(_read_cache(path), recipe):
-            return path
-        print(f"{path} holds a judge of another recipe or architecture; leaving it, trying the next name.")
 
+    def fits(state: dict[str, Any]) -> bool:
+        return holds(state, recipe.as_dict(), _new_model(recipe))
 
-def _read_cache(path: Path) -> dict[str, Any]:
-    try:
-        return read_checkpoint(path)
-    except ValueError as error:
-        raise CorruptCacheError(
-            f"The cached attribute judge {path} cannot be read ({error}). "
-            f"Fix: delete {path} and run again; the judge is then retrained (about half a minute)."
-        ) from error
+    return first_usable_path(_candidate_paths(recipe), fits, NAME, RETRAIN_TIME)
 
 
 def _new_model(recipe: JudgeRecipe) -> AttributeClassifier:
     return AttributeClassifier(recipe.work_size, widths=recipe.widths)
-
-
-def _fits(state: dict[str, Any], recipe: JudgeRecipe) -> bool:
-    return state.get("recipe") == recipe.as_dict() and state["signature"] == model_signature(_new_model(recipe))
 
 
 def _train_and_cache(path: Path, size: int, device: torch.device | str, recipe: JudgeRecipe) -> Judge:

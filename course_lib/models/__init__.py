@@ -8,6 +8,7 @@ from course_lib.models.autoencoder import (
     check_image_batch,
 )
 from course_lib.models.classifier import AttributeClassifier, attribute_accuracy, attribute_loss
+from course_lib.models.digit_classifier import DigitClassifier, digit_loss
 from course_lib.models.vae import ConvVAE, FaceVAE, GaussianVAE, MLPVAE, reparameterize
 
 __all__ = [
@@ -15,9 +16,11 @@ __all__ = [
     "ConvAutoencoder",
     "ConvDecoder",
     "ConvEncoder",
+    "DigitClassifier",
     "LinearAutoencoder",
     "attribute_accuracy",
     "attribute_loss",
+    "digit_loss",
     "check_image_batch",
     "ConvVAE",
     "FaceVAE",
