@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PROFILE ?= cpu
 NB ?= all
 
-.PHONY: env test book lab execute bench lock clean
+.PHONY: env test book lab execute bench bench-rbm lock clean
 
 env: $(STAMP)
 
@@ -37,6 +37,9 @@ execute: env
 
 bench: env
 	$(PY) bench/run_bench.py
+
+bench-rbm: env
+	COURSE_PROGRESS=off $(PY) bench/rbm_vs_sklearn.py
 
 lock: env
 	$(PY) scripts/write_lock.py

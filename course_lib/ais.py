@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from course_lib.models.rbm import BernoulliRBM, check_binary
+from course_lib.models.rbm import BernoulliRBM, bernoulli, check_binary
 
 
 @dataclass(frozen=True)
@@ -100,16 +100,16 @@ def ais_log_partition(
     log_z_base = F.softplus(base).double().sum().item() + rbm.n_hidden * math.log(2.0)
     betas = temperature_schedule(n_temperatures).tolist()
 
-    v = torch.bernoulli(torch.sigmoid(base).expand(n_chains, -1), generator=generator)
+    v = bernoulli(torch.sigmoid(base).expand(n_chains, -1), generator=generator)
     log_w = torch.zeros(n_chains, dtype=torch.float64, device=v.device)
     for previous, beta in zip(betas[:-1], betas[1:]):
         hidden_input = torch.addmm(hidden_bias, v, weight)  # b + v W: (C, H)
         log_w += _log_unnormalised(hidden_input, v, beta, base, rbm_bias)
         log_w -= _log_unnormalised(hidden_input, v, previous, base, rbm_bias)
         # One Gibbs step at inverse temperature beta.
-        h = torch.bernoulli(torch.sigmoid(beta * hidden_input), generator=generator)
+        h = bernoulli(torch.sigmoid(beta * hidden_input), generator=generator)
         visible_input = (1.0 - beta) * base + beta * torch.addmm(rbm_bias, h, weight.t())
-        v = torch.bernoulli(torch.sigmoid(visible_input), generator=generator)
+        v = bernoulli(torch.sigmoid(visible_input), generator=generator)
 
     log_w = log_w.cpu()
     log_mean, log_low, log_high = _log_mean_and_interval(log_w)

@@ -20,8 +20,8 @@ from typing import Callable, Sequence
 import torch
 
 from course_lib.models.dbn import DBN
-from course_lib.models.rbm import BernoulliRBM, LabelledRBM, check_binary
-from course_lib.rbm_training import RBMGradient, train_rbm
+from course_lib.models.rbm import BernoulliRBM, LabelledRBM, bernoulli, check_binary
+from course_lib.rbm_training import RBMGradient, cd_gradient, train_rbm
 from course_lib.training import progress
 
 
@@ -40,12 +40,16 @@ def greedy_pretrain(
     momentum: float = 0.5,
     seed: int = 0,
     first: BernoulliRBM | None = None,
+    top_persistent: bool = True,
 ) -> list[BernoulliRBM]:
     """Train the RBMs of a DBN one after another; the last is a ``LabelledRBM`` with ``top_hidden`` units.
 
     ``hidden_sizes`` are the directed layers' sizes, e.g. (500, 500) for the seed's 784-500-500-2000
     net. Each RBM learns from binary samples of the hidden units of the RBM below it (the model's
     units are binary, so its data should be too). ``first`` reuses an already trained bottom RBM.
+    The lower RBMs learn by CD-k. The top RBM is the one the DBN samples from, so by default it
+    learns by persistent CD with a learning rate decaying to zero: CD-k's short chains leave
+    spurious modes that a long Gibbs chain then falls into.
     """
     check_binary(data, "training data")
     generator = torch.Generator(data.device).manual_seed(seed)
@@ -63,11 +67,12 @@ def greedy_pretrain(
             train_rbm(rbm, features, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, k=k,
                       momentum=momentum, seed=seed + index, desc=f"RBM {index + 1} ({n_visible}-{n_hidden})")
         rbms.append(rbm)
-        features = torch.bernoulli(rbm.hidden_probs(features), generator=generator)
+        features = bernoulli(rbm.hidden_probs(features), generator=generator)
     torch.manual_seed(seed + len(hidden_sizes))
     top = LabelledRBM(sizes[-1], n_labels, top_hidden).to(data.device)
     train_rbm(top, top.join(features, labels), epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-              k=k, momentum=momentum, seed=seed + len(hidden_sizes), desc=f"top RBM ({sizes[-1]}+{n_labels}-{top_hidden})")
+              k=k, momentum=momentum, persistent=top_persistent, decay_to_zero=top_persistent,
+              seed=seed + len(hidden_sizes), desc=f"top RBM ({sizes[-1]}+{n_labels}-{top_hidden})")
     rbms.append(top)
     return rbms
 
@@ -87,21 +92,30 @@ def wake_sleep(
     batch_size: int,
     learning_rate: float,
     top_k: int = 3,
+    persistent: bool = True,
     seed: int = 0,
     epoch_metrics: Callable[[DBN], dict[str, float]] | None = None,
 ) -> WakeSleepHistory:
-    """Fine-tune ``dbn`` in place with the up-down algorithm, ``top_k`` Gibbs steps in the top RBM."""
+    """Fine-tune ``dbn`` in place with the up-down algorithm, ``top_k`` Gibbs steps in the top RBM.
+
+    With ``persistent`` the top RBM's negative chains carry over from batch to batch (as the top
+    was pretrained by ``greedy_pretrain``); otherwise each batch restarts them at its own data.
+    """
     check_binary(data, "training data")
     if data.shape[1] != dbn.n_visible:
         raise ValueError(f"The DBN takes {dbn.n_visible} visible units, the data has {data.shape[1]} columns.")
     generator = torch.Generator(data.device).manual_seed(seed)
     order_generator = torch.Generator().manual_seed(seed)
     history = WakeSleepHistory()
+    chain = None
     for _ in progress(range(epochs), desc="wake-sleep", leave=False):
         began = time.perf_counter()
         for index in torch.randperm(len(data), generator=order_generator).split(batch_size):
             index = index.to(data.device)
-            up_down_step(dbn, data[index], labels[index], learning_rate, top_k, generator)
+            last = up_down_step(dbn, data[index], labels[index], learning_rate, top_k, generator, chain)
+            # A smaller last batch gives fewer chain states; keep the full set for the next epoch.
+            if persistent and (chain is None or len(last) == len(chain)):
+                chain = last
         history.seconds += time.perf_counter() - began
         for name, value in (epoch_metrics(dbn) if epoch_metrics else {}).items():
             history.metrics.setdefault(name, []).append(value)
@@ -116,30 +130,26 @@ def up_down_step(
     learning_rate: float,
     top_k: int,
     generator: torch.Generator | None = None,
-) -> None:
+    top_chain: torch.Tensor | None = None,
+) -> torch.Tensor:
     """One wake-sleep update on a batch: wake (up, fix the down weights), top CD-k, sleep (down,
-    fix the up weights). Every update is a delta rule: rate * input * (target - prediction)."""
-    sample = lambda probs: torch.bernoulli(probs, generator=generator)  # noqa: E731
+    fix the up weights). Every update is a delta rule: rate * input * (target - prediction).
+
+    ``top_chain`` (hidden states of the top RBM) makes the top-level step persistent; the chain's
+    new state is returned either way, and the sleep phase dreams from it.
+    """
+    n = len(v)
+    sample = lambda probs: bernoulli(probs, generator=generator)  # noqa: E731
     top = dbn.top
     # Wake: bottom-up binary states from the recognition weights.
     wake = [v]
     for layer in dbn.layers:
         wake.append(sample(layer.recognise(wake[-1])))
-    # Top level: CD-k with the label clamped in the positive phase, free in the negative phase.
-    positive_visible = top.join(wake[-1], labels)
-    positive = top.hidden_probs(positive_visible)
-    h = sample(positive)
-    for _ in range(top_k):
-        _, negative_visible = top.sample_visible(h, generator)
-        negative, h = top.sample_hidden(negative_visible, generator)
-    n = len(v)
-    _ascend(top, RBMGradient(
-        weight=(positive_visible.t() @ positive - negative_visible.t() @ negative) / n,
-        visible_bias=(positive_visible - negative_visible).mean(0),
-        hidden_bias=(positive - negative).mean(0),
-    ), learning_rate)
+    # Top level: CD-k (or persistent CD) with the label clamped in the positive phase only.
+    step = cd_gradient(top, top.join(wake[-1], labels), top_k, generator, top_chain)
+    _ascend(top, step.gradient, learning_rate)
     # Sleep: top-down binary states from the generative weights, starting at the top RBM's sample.
-    sleep = [negative_visible[:, : top.n_features]]
+    sleep = [step.negative_visible[:, : top.n_features]]
     for layer in reversed(dbn.layers):
         sleep.insert(0, sample(layer.generate(sleep[0])))
     # Generative weights learn to predict each wake layer from the wake layer above it;
@@ -153,6 +163,7 @@ def up_down_step(
         error = upper - layer.recognise(lower)  # (B, n_upper)
         layer.recognition_weight.add_(lower.t() @ error, alpha=learning_rate / n)
         layer.recognition_bias.add_(error.mean(0), alpha=learning_rate)
+    return step.negative_hidden
 
 
 def _ascend(rbm: BernoulliRBM, gradient: RBMGradient, learning_rate: float) -> None:

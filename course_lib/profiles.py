@@ -57,4 +57,33 @@ NOTEBOOK_SETTINGS = {
             face_epochs=40, judge_recipe="default", samples=1000, edit_images=500,
         ),
     },
+    "04_rbm_and_dbn": {
+        "smoke": dict(
+            mnist_train=512, mnist_test=256, bars_rows=1400, bars_epochs=5,
+            rbm_hidden=64, batch_size=64, learning_rate=0.05, rbm_epochs=1, cd_k=5, sample_steps=100,
+            exact_hidden=10, ais_temperatures=300, ais_chains=20, ais_check_rbms=2,
+            sklearn_hidden=64, sklearn_epochs=1, sklearn_batch=64,
+            dbn_hidden=(64, 64), dbn_top=128, dbn_epochs=1, dbn_gibbs=50, generated_per_label=4,
+            wake_sleep_epochs=1, wake_sleep_rate=0.01, label_counts=(100,), mlp_seeds=2, mlp_steps=20,
+            judge_recipe="quick",
+        ),
+        "cpu": dict(
+            mnist_train=8000, mnist_test=2000, bars_rows=2800, bars_epochs=40,
+            rbm_hidden=500, batch_size=100, learning_rate=0.05, rbm_epochs=20, cd_k=25, sample_steps=1000,
+            exact_hidden=20, ais_temperatures=5000, ais_chains=100, ais_check_rbms=5,
+            sklearn_hidden=500, sklearn_epochs=10, sklearn_batch=100,
+            dbn_hidden=(500, 500), dbn_top=2000, dbn_epochs=15, dbn_gibbs=1000, generated_per_label=30,
+            wake_sleep_epochs=10, wake_sleep_rate=0.01, label_counts=(100, 1000), mlp_seeds=5, mlp_steps=600,
+            judge_recipe="default",
+        ),
+        "gpu": dict(
+            mnist_train=60000, mnist_test=10000, bars_rows=2800, bars_epochs=40,
+            rbm_hidden=500, batch_size=100, learning_rate=0.05, rbm_epochs=50, cd_k=25, sample_steps=1000,
+            exact_hidden=20, ais_temperatures=14500, ais_chains=100, ais_check_rbms=5,
+            sklearn_hidden=500, sklearn_epochs=10, sklearn_batch=100,
+            dbn_hidden=(500, 500), dbn_top=2000, dbn_epochs=30, dbn_gibbs=1000, generated_per_label=30,
+            wake_sleep_epochs=20, wake_sleep_rate=0.01, label_counts=(100, 1000), mlp_seeds=5, mlp_steps=1000,
+            judge_recipe="default",
+        ),
+    },
 }

@@ -19,7 +19,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from course_lib.models.rbm import BernoulliRBM, check_binary
+from course_lib.models.rbm import BernoulliRBM, bernoulli, check_binary
 from course_lib.training import progress
 
 
@@ -61,7 +61,7 @@ def cd_gradient(
     if k < 1:
         raise ValueError(f"k (Gibbs steps per update) must be at least 1, got {k}.")
     positive = rbm.hidden_probs(v0)  # p(h | v^0): (B, n_hidden)
-    h = torch.bernoulli(positive, generator=generator) if chain_hidden is None else chain_hidden
+    h = bernoulli(positive, generator=generator) if chain_hidden is None else chain_hidden
     for _ in range(k):
         _, v = rbm.sample_visible(h, generator)
         negative, h = rbm.sample_hidden(v, generator)
@@ -164,7 +164,7 @@ def train_rbm(
     chain = None
     if persistent:
         start = data[torch.randint(len(data), (batch_size,), generator=order_generator).to(device)]
-        chain = torch.bernoulli(rbm.hidden_probs(start), generator=generator).detach()
+        chain = bernoulli(rbm.hidden_probs(start), generator=generator).detach()
     history = RBMHistory()
     steps_per_epoch = -(-len(data) // batch_size)
     total_steps, step_number = epochs * steps_per_epoch, 0

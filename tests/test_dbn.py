@@ -21,14 +21,26 @@ def bars_with_labels(n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]
 @pytest.fixture(scope="module")
 def stack():
     data, labels = bars_with_labels(600)
+    # CD-1 for the top too: on this toy the plain path is the one that separates the two classes.
     return greedy_pretrain(data, labels, (16, 16), top_hidden=32, n_labels=2, epochs=20, batch_size=20,
-                           learning_rate=0.2, seed=0)
+                           learning_rate=0.2, seed=0, top_persistent=False)
 
 
 def test_greedy_pretraining_builds_a_matching_stack_with_labels_on_top(stack, quiet_progress):
     assert [(r.n_visible, r.n_hidden) for r in stack] == [(9, 16), (16, 16), (18, 32)]
     assert isinstance(stack[-1], LabelledRBM) and stack[-1].n_features == 16
     check_stack(stack)
+
+
+def test_only_the_top_rbm_is_trained_persistently_by_default(monkeypatch, quiet_progress):
+    import course_lib.dbn_training as dbn_training
+
+    calls = []
+    monkeypatch.setattr(dbn_training, "train_rbm", lambda rbm, data, **options: calls.append(options))
+    data, labels = bars_with_labels(40)
+    greedy_pretrain(data, labels, (8, 6), top_hidden=5, n_labels=2, epochs=1, batch_size=20, learning_rate=0.1)
+    assert [call.get("persistent", False) for call in calls] == [False, False, True]
+    assert calls[-1]["decay_to_zero"]
 
 
 def test_stack_size_mismatches_are_named():

@@ -19,7 +19,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from course_lib.models.rbm import BernoulliRBM, LabelledRBM
+from course_lib.models.rbm import BernoulliRBM, LabelledRBM, bernoulli
 
 
 class StackMismatchError(ValueError):
@@ -120,7 +120,7 @@ class DBN(nn.Module):
         for index, layer in enumerate(reversed(self.layers)):
             probs = layer.generate(state)
             last = index == len(self.layers) - 1
-            state = probs if last else torch.bernoulli(probs, generator=generator)
+            state = probs if last else bernoulli(probs, generator=generator)
         return state
 
     @torch.no_grad()
@@ -129,7 +129,7 @@ class DBN(nn.Module):
         clamped, for ``gibbs_steps`` steps from random features, then one downward pass (B, n_visible)."""
         top = self.top
         start_probs = torch.full((len(labels), top.n_features), 0.5, device=labels.device)
-        features = top.clamped_chain(torch.bernoulli(start_probs, generator=generator), labels, gibbs_steps, generator)
+        features = top.clamped_chain(bernoulli(start_probs, generator=generator), labels, gibbs_steps, generator)
         return self.down(features, generator)
 
 

