@@ -14,14 +14,13 @@ sample is driven down by the generative weights and the recognition weights lear
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import torch
 
 from course_lib.models.dbn import DBN
 from course_lib.models.rbm import BernoulliRBM, LabelledRBM, bernoulli, check_binary
-from course_lib.rbm_training import RBMGradient, cd_gradient, train_rbm
+from course_lib.rbm_training import RBMGradient, RBMHistory, cd_gradient, train_rbm
 from course_lib.training import progress
 
 
@@ -77,12 +76,6 @@ def greedy_pretrain(
     return rbms
 
 
-@dataclass
-class WakeSleepHistory:
-    metrics: dict[str, list[float]] = field(default_factory=dict)
-    seconds: float = 0.0
-
-
 def wake_sleep(
     dbn: DBN,
     data: torch.Tensor,
@@ -95,7 +88,7 @@ def wake_sleep(
     persistent: bool = True,
     seed: int = 0,
     epoch_metrics: Callable[[DBN], dict[str, float]] | None = None,
-) -> WakeSleepHistory:
+) -> RBMHistory:
     """Fine-tune ``dbn`` in place with the up-down algorithm, ``top_k`` Gibbs steps in the top RBM.
 
     With ``persistent`` the top RBM's negative chains carry over from batch to batch (as the top
@@ -106,19 +99,17 @@ def wake_sleep(
         raise ValueError(f"The DBN takes {dbn.n_visible} visible units, the data has {data.shape[1]} columns.")
     generator = torch.Generator(data.device).manual_seed(seed)
     order_generator = torch.Generator().manual_seed(seed)
-    history = WakeSleepHistory()
+    history = RBMHistory()
     chain = None
     for _ in progress(range(epochs), desc="wake-sleep", leave=False):
         began = time.perf_counter()
         for index in torch.randperm(len(data), generator=order_generator).split(batch_size):
             index = index.to(data.device)
             last = up_down_step(dbn, data[index], labels[index], learning_rate, top_k, generator, chain)
-            # A smaller last batch gives fewer chain states; keep the full set for the next epoch.
-            if persistent and (chain is None or len(last) == len(chain)):
+            if persistent:
                 chain = last
         history.seconds += time.perf_counter() - began
-        for name, value in (epoch_metrics(dbn) if epoch_metrics else {}).items():
-            history.metrics.setdefault(name, []).append(value)
+        history.record(epoch_metrics(dbn) if epoch_metrics else {})
     return history
 
 

@@ -45,15 +45,26 @@ def _state_chunks(n: int, device: torch.device, chunk: int = 2**15) -> Iterator[
         yield (codes.unsqueeze(1) & bits).ne(0).double()  # (c, 1) & (n,) -> (c, n)
 
 
+def _enumerate(model: BernoulliRBM) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """Every state of the smaller layer, a chunk at a time, as (v, h, log weight).
+
+    Listing visible states: v is the states, h = p(h = 1 | v), log weight = -F(v). Listing hidden
+    states: h is the states, v = p(v = 1 | h), log weight = -F(h). Either way the log weights sum
+    (in exp) to Z, and the weighted sums of v, h and v h^T are the model's expectations times Z.
+    """
+    device = model.weight.device
+    if model.n_visible <= model.n_hidden:
+        for v in _state_chunks(model.n_visible, device):
+            yield v, model.hidden_probs(v), -model.free_energy(v)
+    else:
+        for h in _state_chunks(model.n_hidden, device):
+            yield model.visible_probs(h), h, -model.hidden_free_energy(h)
+
+
 @torch.no_grad()
 def log_partition(rbm: BernoulliRBM) -> torch.Tensor:
     """log Z exactly (a float64 scalar), summing the free energy over the smaller layer's states."""
-    model = _double(rbm)
-    device = model.weight.device
-    if model.n_visible <= model.n_hidden:
-        parts = [torch.logsumexp(-model.free_energy(v), 0) for v in _state_chunks(model.n_visible, device)]
-    else:
-        parts = [torch.logsumexp(-model.hidden_free_energy(h), 0) for h in _state_chunks(model.n_hidden, device)]
+    parts = [torch.logsumexp(log_weight, 0) for _, _, log_weight in _enumerate(_double(rbm))]
     return torch.logsumexp(torch.stack(parts), 0)
 
 
@@ -77,24 +88,14 @@ def exact_gradient(rbm: BernoulliRBM, data: torch.Tensor) -> RBMGradient:
     v0 = data.double()
     positive = model.hidden_probs(v0)
     log_z = log_partition(model)
-    device = model.weight.device
     weight = torch.zeros_like(model.weight)
     visible = torch.zeros_like(model.visible_bias)
     hidden = torch.zeros_like(model.hidden_bias)
-    if model.n_visible <= model.n_hidden:
-        for v in _state_chunks(model.n_visible, device):
-            p = torch.exp(-model.free_energy(v) - log_z).unsqueeze(1)  # p(v): (S, 1)
-            h = model.hidden_probs(v)
-            weight += (p * v).t() @ h
-            visible += (p * v).sum(0)
-            hidden += (p * h).sum(0)
-    else:
-        for h in _state_chunks(model.n_hidden, device):
-            p = torch.exp(-model.hidden_free_energy(h) - log_z).unsqueeze(1)  # p(h): (S, 1)
-            v = model.visible_probs(h)
-            weight += (p * v).t() @ h
-            visible += (p * v).sum(0)
-            hidden += (p * h).sum(0)
+    for v, h, log_weight in _enumerate(model):
+        p = torch.exp(log_weight - log_z).unsqueeze(1)  # probability of each listed state: (S, 1)
+        weight += (p * v).t() @ h
+        visible += (p * v).sum(0)
+        hidden += (p * h).sum(0)
     dtype = rbm.weight.dtype
     return RBMGradient(
         weight=(v0.t() @ positive / len(v0) - weight).to(dtype),

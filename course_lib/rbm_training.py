@@ -109,10 +109,14 @@ def pseudo_log_likelihood(rbm: BernoulliRBM, v: torch.Tensor, chunk: int = 16) -
 
 @dataclass
 class RBMHistory:
-    """What ``train_rbm`` measured after each epoch, and its training time (measurements excluded)."""
+    """What training measured after each epoch, and its training time (measurements excluded)."""
 
     metrics: dict[str, list[float]] = field(default_factory=dict)
     seconds: float = 0.0
+
+    def record(self, measurements: dict[str, float]) -> None:
+        for name, value in measurements.items():
+            self.metrics.setdefault(name, []).append(value)
 
 
 def held_out_metrics(held_out: torch.Tensor, pseudo_rows: int = 200) -> Callable[[BernoulliRBM], dict[str, float]]:
@@ -178,8 +182,7 @@ def train_rbm(
             _apply(rbm, step.gradient, velocity, rate, momentum, weight_decay)
             step_number += 1
         history.seconds += time.perf_counter() - began
-        for name, value in (epoch_metrics(rbm) if epoch_metrics else {}).items():
-            history.metrics.setdefault(name, []).append(value)
+        history.record(epoch_metrics(rbm) if epoch_metrics else {})
     return history
 
 
