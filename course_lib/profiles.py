@@ -86,4 +86,21 @@ NOTEBOOK_SETTINGS = {
             judge_recipe="default",
         ),
     },
+    "05_gan": {
+        "smoke": dict(
+            d_star_steps=200, ring_points=2560, ring_epochs=2, ring_d_steps=(1,), ring_samples=500,
+            ring_snapshot_every=10, mnist_train=512, mnist_test=256, latent_dim=100, mnist_epochs=1,
+            mnist_snapshot_every=2, fd_samples=200, judge_recipe="quick",
+        ),
+        "cpu": dict(
+            d_star_steps=2000, ring_points=12800, ring_epochs=100, ring_d_steps=(1, 5), ring_samples=2000,
+            ring_snapshot_every=500, mnist_train=8000, mnist_test=2000, latent_dim=100, mnist_epochs=100,
+            mnist_snapshot_every=2500, fd_samples=1000, judge_recipe="default",
+        ),
+        "gpu": dict(
+            d_star_steps=2000, ring_points=12800, ring_epochs=100, ring_d_steps=(1, 5), ring_samples=5000,
+            ring_snapshot_every=1000, mnist_train=60000, mnist_test=10000, latent_dim=100, mnist_epochs=50,
+            mnist_snapshot_every=5000, fd_samples=5000, judge_recipe="default",
+        ),
+    },
 }

@@ -28,3 +28,23 @@ __all__ = [
     "MLPVAE",
     "reparameterize",
 ]
+
+from course_lib.models.gan import (  # noqa: E402
+    BiGANEncoder,
+    DCGANDiscriminator,
+    DCGANGenerator,
+    JointDiscriminator,
+    MLPDiscriminator,
+    MLPGenerator,
+    dcgan_init_,
+)
+
+__all__ += [
+    "BiGANEncoder",
+    "DCGANDiscriminator",
+    "DCGANGenerator",
+    "JointDiscriminator",
+    "MLPDiscriminator",
+    "MLPGenerator",
+    "dcgan_init_",
+]

@@ -1,0 +1,315 @@
+"""Adversarial training: Algorithm 5.2 of seed 002, with the losses supplied by an objective.
+
+One loop serves every adversarial model of the course. What differs between the original GAN,
+BiGAN and (in notebook 07) WGAN and WGAN-GP is only *what* each player minimises, which
+parameters belong to which player, and whether something happens after a discriminator update
+(WGAN clips the critic's weights there). A ``GANObjective`` says exactly that; ``train_gan``
+does the rest: k discriminator steps per generator step, each on its own real minibatch and
+fresh noise, the optimiser steps, a NaN guard, snapshots of samples from fixed noise,
+per-epoch measurements and a reproducible random stream.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Iterator
+
+import torch
+from torch import nn
+
+from course_lib.gan_losses import discriminator_loss, generator_loss_non_saturating, generator_loss_saturating
+from course_lib.training import NonFiniteLossError, _measure, check_finite, progress
+
+SNAPSHOT_SAMPLES = 64  # default number of fixed codes whose images are kept during training
+
+
+def sample_latent(
+    n: int, latent_dim: int, generator: torch.Generator | None = None, device: torch.device | str = "cpu"
+) -> torch.Tensor:
+    """n codes z ~ N(0, I) as a (n, latent_dim) tensor on ``device``.
+
+    With a CPU ``generator`` the codes are drawn on the CPU and then moved, so the same seed gives
+    the same codes on every device.
+    """
+    return torch.randn(n, latent_dim, generator=generator).to(device)
+
+
+class GANObjective(nn.Module):
+    """What a GAN variant minimises; ``train_gan`` calls these methods.
+
+    Subclasses hold their networks as attributes (so ``.to``, ``.train`` and ``.eval`` reach them)
+    and define the two losses, each a scalar the player minimises, from a real minibatch ``real``
+    and a batch of codes ``z``. ``discriminator_loss`` must not let gradients reach the
+    generator's parameters (generate under ``torch.no_grad()`` or detach). The defaults below
+    fit a single ``generator`` and ``discriminator``.
+    """
+
+    generator: nn.Module
+    discriminator: nn.Module
+
+    def discriminator_loss(self, real: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def generator_loss(self, real: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def after_discriminator_step(self) -> None:
+        """Called after every discriminator update (WGAN clips the critic's weights here)."""
+
+    def discriminator_parameters(self) -> Iterator[nn.Parameter]:
+        return self.discriminator.parameters()
+
+    def generator_parameters(self) -> Iterator[nn.Parameter]:
+        return self.generator.parameters()
+
+    def sample(self, z: torch.Tensor) -> torch.Tensor:
+        """Images for the codes ``z`` (the snapshots of training)."""
+        return self.generator(z)
+
+
+GENERATOR_LOSSES = {"non_saturating": generator_loss_non_saturating, "saturating": generator_loss_saturating}
+
+
+class StandardGAN(GANObjective):
+    """The original game of Goodfellow et al. (2014): D minimises minus V(D, G); G minimises
+    either its own term of V (``"saturating"``, the minimax game as written) or -log D(G(z))
+    (``"non_saturating"``, the variant used in practice; see ``course_lib.gan_losses``)."""
+
+    def __init__(self, generator: nn.Module, discriminator: nn.Module, generator_loss: str = "non_saturating"):
+        super().__init__()
+        if generator_loss not in GENERATOR_LOSSES:
+            raise ValueError(f"generator_loss must be one of {sorted(GENERATOR_LOSSES)}, got {generator_loss!r}.")
+        self.generator = generator
+        self.discriminator = discriminator
+        self.generator_loss_name = generator_loss
+
+    def discriminator_loss(self, real: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():  # the discriminator step updates D only
+            fake = self.generator(z)
+        # Two separate calls, so each BatchNorm batch holds only real or only generated images.
+        return discriminator_loss(self.discriminator(real), self.discriminator(fake))
+
+    def generator_loss(self, real: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        return GENERATOR_LOSSES[self.generator_loss_name](self.discriminator(self.generator(z)))
+
+
+class BiGAN(GANObjective):
+    """Bidirectional GAN (Donahue et al. 2017): an encoder E learns the inverse of G.
+
+    The discriminator scores pairs: (x, E(x)) with x from the data is "real", (G(z), z) is
+    "fake", and V(D, E, G) = E_x[log D(x, E(x))] + E_z[log(1 - D(G(z), z))]. D maximises V;
+    G *and* E minimise it, as in the paper. (Seed 002 says the encoder maximises V, which would
+    reward E for making its pairs easy to spot, and writes D(G(x), z) for D(G(z), z).) As for
+    the plain GAN, G and E are trained with the non-saturating version: the same cross-entropy
+    as D's with the labels swapped, which the paper also uses.
+    """
+
+    def __init__(self, generator: nn.Module, encoder: nn.Module, discriminator: nn.Module):
+        super().__init__()
+        self.generator = generator
+        self.encoder = encoder
+        self.discriminator = discriminator
+
+    def discriminator_loss(self, real: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():  # the discriminator step updates D only
+            codes, fake = self.encoder(real), self.generator(z)
+        return discriminator_loss(self.discriminator(real, codes), self.discriminator(fake, z))
+
+    def generator_loss(self, real: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        real_logits = self.discriminator(real, self.encoder(real))
+        fake_logits = self.discriminator(self.generator(z), z)
+        return discriminator_loss(fake_logits, real_logits)  # labels swapped: (G(z), z) "real", (x, E(x)) "fake"
+
+    def generator_parameters(self) -> Iterator[nn.Parameter]:
+        return itertools.chain(self.generator.parameters(), self.encoder.parameters())
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x)
+
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """G(E(x)): how much of x survives the trip through the latent space."""
+        return self.generator(self.encoder(x))
+
+
+@dataclass
+class GANHistory:
+    """What ``train_gan`` recorded.
+
+    ``d_loss`` and ``g_loss`` have one entry per generator step (``d_loss`` is the mean over
+    that step's k discriminator steps); ``epoch_d_loss`` and ``epoch_g_loss`` are their means
+    per epoch. ``snapshots`` holds (generator steps done, images on the CPU) pairs;
+    ``metrics`` the per-epoch measurements; ``seconds`` the training time, measurements and
+    snapshots excluded.
+    """
+
+    steps_per_epoch: int
+    d_loss: list[float] = field(default_factory=list)
+    g_loss: list[float] = field(default_factory=list)
+    epoch_d_loss: list[float] = field(default_factory=list)
+    epoch_g_loss: list[float] = field(default_factory=list)
+    snapshots: list[tuple[int, torch.Tensor]] = field(default_factory=list)
+    metrics: dict[str, list[float]] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def record(self, measurements: dict[str, float]) -> None:
+        for name, value in measurements.items():
+            self.metrics.setdefault(name, []).append(value)
+
+
+def train_gan(
+    objective: GANObjective,
+    data: torch.Tensor,
+    *,
+    epochs: int,
+    batch_size: int,
+    d_optimizer: torch.optim.Optimizer,
+    g_optimizer: torch.optim.Optimizer,
+    d_steps: int = 1,
+    latent_dim: int,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+    snapshot_every: int | None = None,
+    snapshot_z: torch.Tensor | None = None,
+    epoch_metrics: Callable[[GANObjective], dict[str, float]] | None = None,
+    desc: str = "GAN",
+) -> GANHistory:
+    """Train ``objective``'s players on ``data`` by Algorithm 5.2 and return the history.
+
+    ``data`` holds training examples (N, ...) already scaled like the generator's outputs
+    (for example images in [-1, 1] for a tanh generator). Each generator step is preceded by
+    ``d_steps`` (the algorithm's k) discriminator steps; every discriminator step takes its own
+    minibatch of ``batch_size`` real examples and fresh codes, and the generator step draws
+    fresh codes too (it reuses the last real minibatch, which only BiGAN's encoder reads).
+    An epoch is one pass over a new random order of the data, cut into full minibatches: it has
+    (N // batch_size) // d_steps generator steps, so the discriminator sees about N real
+    examples per epoch whatever k is.
+
+    Snapshots: with ``snapshot_every`` the images of ``snapshot_z`` (by default 64 codes fixed
+    by ``seed``) are kept before training, after every ``snapshot_every`` generator steps and
+    after the last. ``epoch_metrics(objective)`` runs after every epoch; snapshots and metrics
+    see the models in eval mode without gradients, training sees them in train mode.
+
+    Everything random follows from ``seed``: the data order, the codes, and torch's global
+    random stream (dropout, or WGAN-GP's interpolation weights), which is seeded for the run
+    and restored afterwards. A NaN or infinite loss raises ``NonFiniteLossError`` before the
+    step that produced it is applied.
+    """
+    if d_steps < 1:
+        raise ValueError(f"d_steps (discriminator steps per generator step) must be at least 1, got {d_steps}.")
+    batches_per_epoch = len(data) // batch_size
+    steps_per_epoch = batches_per_epoch // d_steps
+    if steps_per_epoch == 0:
+        raise ValueError(
+            f"{len(data)} training examples do not fill d_steps x batch_size = {d_steps} x {batch_size} "
+            "real minibatches for even one generator step; lower batch_size or d_steps."
+        )
+    root = torch.Generator().manual_seed(seed)
+    # Independent streams, so that for instance turning snapshots on does not change training.
+    data_rng, latent_rng, snapshot_rng = (_spawn(root) for _ in range(3))
+    global_seed = int(torch.randint(2**62, (1,), generator=root))
+    if snapshot_every is not None and snapshot_z is None:
+        snapshot_z = sample_latent(SNAPSHOT_SAMPLES, latent_dim, snapshot_rng)
+
+    history = GANHistory(steps_per_epoch)
+    total_steps = epochs * steps_per_epoch
+    objective.to(device).train()
+    with torch.random.fork_rng(devices=_cuda_indices(device)):
+        torch.manual_seed(global_seed)
+        if snapshot_every is not None:
+            history.snapshots.append((0, _snapshot(objective, snapshot_z, device)))
+        bar = progress(range(total_steps), desc=desc, unit="step")
+        batches: Iterator[torch.Tensor] = iter(())
+        for step in bar:
+            epoch, step_in_epoch = divmod(step, steps_per_epoch)
+            began = time.perf_counter()
+            if step_in_epoch == 0:
+                order = torch.randperm(len(data), generator=data_rng)[: batches_per_epoch * batch_size]
+                batches = iter(order.view(batches_per_epoch, batch_size))  # (batches, batch_size) index rows
+            d_values = []
+            for _ in range(d_steps):
+                real = data[next(batches).to(data.device)].to(device)
+                loss = objective.discriminator_loss(real, sample_latent(batch_size, latent_dim, latent_rng, device))
+                d_values.append(_checked(loss, "discriminator", epoch, step_in_epoch))
+                _update(d_optimizer, loss)
+                objective.after_discriminator_step()
+            history.d_loss.append(sum(d_values) / d_steps)
+            z = sample_latent(batch_size, latent_dim, latent_rng, device)
+            with _frozen(objective.discriminator_parameters()):  # G's update needs no gradients for D's weights
+                loss = objective.generator_loss(real, z)
+                history.g_loss.append(_checked(loss, "generator", epoch, step_in_epoch))
+                _update(g_optimizer, loss)
+            history.seconds += time.perf_counter() - began
+
+            done = step + 1
+            if snapshot_every is not None and (done % snapshot_every == 0 or done == total_steps):
+                history.snapshots.append((done, _snapshot(objective, snapshot_z, device)))
+            if done % steps_per_epoch == 0:
+                _close_epoch(history, objective, epoch_metrics)
+                bar.set_postfix(d_loss=f"{history.epoch_d_loss[-1]:.3f}", g_loss=f"{history.epoch_g_loss[-1]:.3f}")
+    return history
+
+
+def _spawn(root: torch.Generator) -> torch.Generator:
+    """A new CPU generator seeded from ``root``'s stream."""
+    return torch.Generator().manual_seed(int(torch.randint(2**62, (1,), generator=root)))
+
+
+def _cuda_indices(device: torch.device | str) -> list[int]:
+    """The CUDA device whose random state ``fork_rng`` must save and restore (none on the CPU)."""
+    device = torch.device(device)
+    if device.type != "cuda":
+        return []
+    return [device.index if device.index is not None else torch.cuda.current_device()]
+
+
+def _checked(loss: torch.Tensor, player: str, epoch: int, step: int) -> float:
+    """The loss as a float, or a NonFiniteLossError that says which player's loss broke (step: generator step)."""
+    try:
+        return check_finite(loss, epoch + 1, step)
+    except NonFiniteLossError as error:
+        raise NonFiniteLossError(
+            f"{player.capitalize()} loss: {error} In a GAN it also happens when one player overwhelms "
+            "the other: try Adam with betas=(0.5, 0.999) and a learning rate near 2e-4, and check that "
+            "the data lies in the generator's output range."
+        ) from None
+
+
+def _update(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+
+
+@contextmanager
+def _frozen(parameters: Iterable[nn.Parameter]) -> Iterator[None]:
+    """Parameters with requires_grad off inside the block, restored afterwards."""
+    parameters = [p for p in parameters if p.requires_grad]
+    for parameter in parameters:
+        parameter.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for parameter in parameters:
+            parameter.requires_grad_(True)
+
+
+@torch.no_grad()
+def _snapshot(objective: GANObjective, z: torch.Tensor, device: torch.device | str) -> torch.Tensor:
+    objective.eval()
+    try:
+        return objective.sample(z.to(device)).cpu()
+    finally:
+        objective.train()
+
+
+def _close_epoch(
+    history: GANHistory, objective: GANObjective, epoch_metrics: Callable[[GANObjective], dict[str, float]] | None
+) -> None:
+    steps = history.steps_per_epoch
+    history.epoch_d_loss.append(sum(history.d_loss[-steps:]) / steps)
+    history.epoch_g_loss.append(sum(history.g_loss[-steps:]) / steps)
+    if epoch_metrics is not None:
+        history.record(_measure(objective, epoch_metrics))
