@@ -103,4 +103,21 @@ NOTEBOOK_SETTINGS = {
             mnist_snapshot_every=5000, fd_samples=5000, judge_recipe="default",
         ),
     },
+    "06_dcgan_bigan": {
+        "smoke": dict(
+            mnist_train=512, mnist_test=256, latent_dim=64, dcgan_width=16, equal_seconds=2, fd_samples=200,
+            face_train=256, face_epochs=1, face_samples=200, group_pool=10, group_size=3, arithmetic_trials=10, bigan_epochs=1,
+            probe_train=200, judge_recipe="quick", attribute_recipe="quick",
+        ),
+        "cpu": dict(
+            mnist_train=8000, mnist_test=2000, latent_dim=64, dcgan_width=32, equal_seconds=30, fd_samples=1000,
+            face_train=8000, face_epochs=20, face_samples=5000, group_pool=20, group_size=3, arithmetic_trials=100, bigan_epochs=25,
+            probe_train=1000, judge_recipe="default", attribute_recipe="default",
+        ),
+        "gpu": dict(
+            mnist_train=60000, mnist_test=10000, latent_dim=64, dcgan_width=64, equal_seconds=120, fd_samples=5000,
+            face_train=20000, face_epochs=30, face_samples=10000, group_pool=30, group_size=3, arithmetic_trials=200, bigan_epochs=50,
+            probe_train=1000, judge_recipe="default", attribute_recipe="default",
+        ),
+    },
 }
