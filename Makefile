@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PROFILE ?= cpu
 NB ?= all
 
-.PHONY: env test book lab execute bench bench-rbm lock clean
+.PHONY: env test book lab execute bench bench-rbm bench-gan lock clean
 
 env: $(STAMP)
 
@@ -40,6 +40,9 @@ bench: env
 
 bench-rbm: env
 	COURSE_PROGRESS=off $(PY) bench/rbm_vs_sklearn.py
+
+bench-gan: env
+	COURSE_PROGRESS=off $(PY) bench/gan_throughput.py
 
 lock: env
 	$(PY) scripts/write_lock.py
