@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from course_lib.gan_losses import discriminator_loss, generator_loss_non_saturating, generator_loss_saturating
-from course_lib.training import NonFiniteLossError, _measure, check_finite, progress
+from course_lib.training import NonFiniteLossError, _measure, as_tensors, check_finite, progress
 
 SNAPSHOT_SAMPLES = 64  # default number of fixed codes whose images are kept during training
 
@@ -42,9 +42,10 @@ class GANObjective(nn.Module):
 
     Subclasses hold their networks as attributes (so ``.to``, ``.train`` and ``.eval`` reach them)
     and define the two losses, each a scalar the player minimises, from a real minibatch ``real``
-    and a batch of codes ``z``. ``discriminator_loss`` must not let gradients reach the
-    generator's parameters (generate under ``torch.no_grad()`` or detach). The defaults below
-    fit a single ``generator`` and ``discriminator``.
+    (a tuple of minibatches when ``train_gan`` gets a tuple of tensors) and a batch of codes
+    ``z``. ``discriminator_loss`` must not let gradients reach the generator's parameters
+    (generate under ``torch.no_grad()`` or detach). The defaults below fit a single
+    ``generator`` and ``discriminator``.
     """
 
     generator: nn.Module
@@ -161,7 +162,7 @@ class GANHistory:
 
 def train_gan(
     objective: GANObjective,
-    data: torch.Tensor,
+    data: torch.Tensor | tuple[torch.Tensor, ...],
     *,
     epochs: int,
     batch_size: int,
@@ -179,7 +180,9 @@ def train_gan(
     """Train ``objective``'s players on ``data`` by Algorithm 5.2 and return the history.
 
     ``data`` holds training examples (N, ...) already scaled like the generator's outputs
-    (for example images in [-1, 1] for a tanh generator). Each generator step is preceded by
+    (for example images in [-1, 1] for a tanh generator). A tuple of equally long tensors, such
+    as (images, labels) for a conditional GAN, is indexed together: the objective then receives
+    ``real`` as the tuple of their rows. Each generator step is preceded by
     ``d_steps`` (the algorithm's k) discriminator steps; every discriminator step takes its own
     minibatch of ``batch_size`` real examples and fresh codes, and the generator step draws
     fresh codes too (it reuses the last real minibatch, which only BiGAN's encoder reads).
@@ -199,11 +202,12 @@ def train_gan(
     """
     if d_steps < 1:
         raise ValueError(f"d_steps (discriminator steps per generator step) must be at least 1, got {d_steps}.")
-    batches_per_epoch = len(data) // batch_size
+    n = len(as_tensors(data)[0])
+    batches_per_epoch = n // batch_size
     steps_per_epoch = batches_per_epoch // d_steps
     if steps_per_epoch == 0:
         raise ValueError(
-            f"{len(data)} training examples do not fill d_steps x batch_size = {d_steps} x {batch_size} "
+            f"{n} training examples do not fill d_steps x batch_size = {d_steps} x {batch_size} "
             "real minibatches for even one generator step; lower batch_size or d_steps."
         )
     root = torch.Generator().manual_seed(seed)
@@ -226,11 +230,11 @@ def train_gan(
             epoch, step_in_epoch = divmod(step, steps_per_epoch)
             began = time.perf_counter()
             if step_in_epoch == 0:
-                order = torch.randperm(len(data), generator=data_rng)[: batches_per_epoch * batch_size]
+                order = torch.randperm(n, generator=data_rng)[: batches_per_epoch * batch_size]
                 batches = iter(order.view(batches_per_epoch, batch_size))  # (batches, batch_size) index rows
             d_values = []
             for _ in range(d_steps):
-                real = data[next(batches).to(data.device)].to(device)
+                real = _rows(data, next(batches), device)
                 loss = objective.discriminator_loss(real, sample_latent(batch_size, latent_dim, latent_rng, device))
                 d_values.append(_checked(loss, "discriminator", epoch, step_in_epoch))
                 _update(d_optimizer, loss)
@@ -250,6 +254,15 @@ def train_gan(
                 _close_epoch(history, objective, epoch_metrics)
                 bar.set_postfix(d_loss=f"{history.epoch_d_loss[-1]:.3f}", g_loss=f"{history.epoch_g_loss[-1]:.3f}")
     return history
+
+
+def _rows(
+    data: torch.Tensor | tuple[torch.Tensor, ...], index: torch.Tensor, device: torch.device | str
+) -> torch.Tensor | tuple[torch.Tensor, ...]:
+    """The rows ``index`` of ``data`` (of each of its tensors, for a tuple) on ``device``."""
+    if isinstance(data, torch.Tensor):
+        return data[index.to(data.device)].to(device)
+    return tuple(t[index.to(t.device)].to(device) for t in data)
 
 
 def _spawn(root: torch.Generator) -> torch.Generator:

@@ -279,3 +279,22 @@ def test_standard_gan_trains_image_models():
     objective = StandardGAN(MLPGenerator(LATENT, (1, 4, 4), hidden=(8,)), MLPDiscriminator((1, 4, 4), hidden=(8,)))
     history = run_gan(objective, torch.rand(16, 1, 4, 4) * 2 - 1, epochs=1, batch_size=4)
     assert len(history.d_loss) == 4 and all(torch.isfinite(torch.tensor(history.d_loss)))
+
+
+def test_tuple_data_is_indexed_together():
+    """(x, x + 100) pairs: every minibatch the objective sees keeps its rows aligned."""
+    seen = []
+
+    class PairGAN(StandardGAN):
+        def discriminator_loss(self, real, z):
+            seen.append(real)
+            return super().discriminator_loss(real[0], z)
+
+        def generator_loss(self, real, z):
+            return super().generator_loss(real[0], z)
+
+    x = one_d_data(32)
+    run_gan(PairGAN(*tiny_gan().children()), (x, x + 100), epochs=2, batch_size=8)
+    assert len(seen) == 8 and all(torch.equal(b, a + 100) for a, b in seen)
+    with pytest.raises(ValueError, match="same length"):
+        run_gan(tiny_gan(), (x, x[:-1]), epochs=1, batch_size=8)
