@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from course_lib.models.gan import DCGAN_START, MLPDiscriminator, check_images, dcgan_init_, dcgan_widths
+from course_lib.models.gan import MLPDiscriminator, check_images, dcgan_init_, downsampling_scorer
 
 MLPCritic = MLPDiscriminator  # no BatchNorm: already a valid WGAN-GP critic
 
@@ -28,21 +28,9 @@ class DCGANCritic(nn.Module):
 
     def __init__(self, image_size: int = 28, channels: int = 1, width: int = 32, layer_norm: bool = True):
         super().__init__()
-        widths = dcgan_widths(image_size, width)[::-1]  # [w, 2w, ...] from the image down
-        start = DCGAN_START[image_size]
         self.image_shape = (channels, image_size, image_size)
-        layers: list[nn.Module] = [
-            nn.Conv2d(channels, widths[0], 4, stride=2, padding=1),  # (B, w, size / 2, size / 2)
-            nn.LeakyReLU(0.2),
-        ]
-        for c_in, c_out in zip(widths, widths[1:]):
-            layers += [
-                nn.Conv2d(c_in, c_out, 4, stride=2, padding=1, bias=not layer_norm),  # halves H and W
-                nn.GroupNorm(1, c_out) if layer_norm else nn.Identity(),  # its shift makes a bias redundant
-                nn.LeakyReLU(0.2),
-            ]
-        layers += [nn.Conv2d(widths[-1], 1, start), nn.Flatten(0)]  # (B, 1, 1, 1) -> (B,)
-        self.net = nn.Sequential(*layers)
+        norm = (lambda c: nn.GroupNorm(1, c)) if layer_norm else None
+        self.net = downsampling_scorer(image_size, channels, width, norm)
         dcgan_init_(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

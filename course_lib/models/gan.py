@@ -15,6 +15,7 @@ Conventions shared by every model here:
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import torch
 from torch import nn
@@ -149,6 +150,30 @@ class DCGANGenerator(nn.Module):
         return self.net(z)
 
 
+def downsampling_scorer(
+    image_size: int, channels: int, width: int, norm: Callable[[int], nn.Module] | None
+) -> nn.Sequential:
+    """DCGAN's discriminator layout, images (B, C, S, S) -> scores (B,), shared with the WGAN critic.
+
+    Strided 4 x 4 convolutions halve the map and double the channels; ``norm(channels)`` follows
+    every one but the first (None: no normalisation); LeakyReLU(0.2); a last convolution covering
+    the whole start x start map gives one score.
+    """
+    widths = dcgan_widths(image_size, width)[::-1]  # [w, 2w, ...] from the image down
+    layers: list[nn.Module] = [
+        nn.Conv2d(channels, widths[0], 4, stride=2, padding=1),  # (B, w, size / 2, size / 2)
+        nn.LeakyReLU(0.2),
+    ]
+    for c_in, c_out in zip(widths, widths[1:]):
+        layers += [
+            nn.Conv2d(c_in, c_out, 4, stride=2, padding=1, bias=norm is None),  # halves H and W
+            norm(c_out) if norm is not None else nn.Identity(),  # a norm's shift makes a bias redundant
+            nn.LeakyReLU(0.2),
+        ]
+    layers += [nn.Conv2d(widths[-1], 1, DCGAN_START[image_size]), nn.Flatten(0)]  # (B, 1, 1, 1) -> (B,)
+    return nn.Sequential(*layers)
+
+
 class DCGANDiscriminator(nn.Module):
     """Images (B, channels, image_size, image_size) -> logits (B,), the mirror of ``DCGANGenerator``.
 
@@ -162,21 +187,8 @@ class DCGANDiscriminator(nn.Module):
 
     def __init__(self, image_size: int = 28, channels: int = 1, width: int = 32):
         super().__init__()
-        widths = dcgan_widths(image_size, width)[::-1]  # [w, 2w, ...] from the image down
-        start = DCGAN_START[image_size]
         self.image_shape = (channels, image_size, image_size)
-        layers: list[nn.Module] = [
-            nn.Conv2d(channels, widths[0], 4, stride=2, padding=1),  # (B, w, size / 2, size / 2)
-            nn.LeakyReLU(0.2),
-        ]
-        for c_in, c_out in zip(widths, widths[1:]):
-            layers += [
-                nn.Conv2d(c_in, c_out, 4, stride=2, padding=1, bias=False),  # halves H and W
-                nn.BatchNorm2d(c_out),
-                nn.LeakyReLU(0.2),
-            ]
-        layers += [nn.Conv2d(widths[-1], 1, start), nn.Flatten(0)]  # (B, 1, 1, 1) -> (B,)
-        self.net = nn.Sequential(*layers)
+        self.net = downsampling_scorer(image_size, channels, width, nn.BatchNorm2d)
         dcgan_init_(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
