@@ -20,7 +20,7 @@ import torch
 
 from course_lib.models.dbn import DBN
 from course_lib.models.rbm import BernoulliRBM, LabelledRBM, bernoulli, check_binary
-from course_lib.rbm_training import RBMGradient, RBMHistory, cd_gradient, train_rbm
+from course_lib.rbm_training import RBMHistory, apply_gradient, cd_gradient, train_rbm
 from course_lib.training import progress
 
 
@@ -138,7 +138,7 @@ def up_down_step(
         wake.append(sample(layer.recognise(wake[-1])))
     # Top level: CD-k (or persistent CD) with the label clamped in the positive phase only.
     step = cd_gradient(top, top.join(wake[-1], labels), top_k, generator, top_chain)
-    _ascend(top, step.gradient, learning_rate)
+    apply_gradient(top, step.gradient, learning_rate)
     # Sleep: top-down binary states from the generative weights, starting at the top RBM's sample.
     sleep = [step.negative_visible[:, : top.n_features]]
     for layer in reversed(dbn.layers):
@@ -155,9 +155,3 @@ def up_down_step(
         layer.recognition_weight.add_(lower.t() @ error, alpha=learning_rate / n)
         layer.recognition_bias.add_(error.mean(0), alpha=learning_rate)
     return step.negative_hidden
-
-
-def _ascend(rbm: BernoulliRBM, gradient: RBMGradient, learning_rate: float) -> None:
-    rbm.weight.add_(gradient.weight, alpha=learning_rate)
-    rbm.visible_bias.add_(gradient.visible_bias, alpha=learning_rate)
-    rbm.hidden_bias.add_(gradient.hidden_bias, alpha=learning_rate)

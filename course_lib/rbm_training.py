@@ -164,7 +164,7 @@ def train_rbm(
     device = data.device
     generator = torch.Generator(device).manual_seed(seed)
     order_generator = torch.Generator().manual_seed(seed)
-    velocity = [torch.zeros_like(p) for p in _parameters(rbm)]
+    velocity = zero_velocity(rbm)
     chain = None
     if persistent:
         start = data[torch.randint(len(data), (batch_size,), generator=order_generator).to(device)]
@@ -179,7 +179,7 @@ def train_rbm(
             if persistent:
                 chain = step.negative_hidden
             rate = learning_rate * (1 - step_number / total_steps) if decay_to_zero else learning_rate
-            _apply(rbm, step.gradient, velocity, rate, momentum, weight_decay)
+            apply_gradient(rbm, step.gradient, rate, velocity, momentum, weight_decay)
             step_number += 1
         history.seconds += time.perf_counter() - began
         history.record(epoch_metrics(rbm) if epoch_metrics else {})
@@ -187,20 +187,31 @@ def train_rbm(
 
 
 @torch.no_grad()
-def _apply(
+def apply_gradient(
     rbm: BernoulliRBM,
     gradient: RBMGradient,
-    velocity: list[torch.Tensor],
     learning_rate: float,
-    momentum: float,
-    weight_decay: float,
+    velocity: list[torch.Tensor] | None = None,
+    momentum: float = 0.0,
+    weight_decay: float = 0.0,
 ) -> None:
-    """velocity = momentum * velocity + lr * (gradient - decay * weight); parameter += velocity."""
-    for parameter, direction, speed in zip(_parameters(rbm), gradient.as_tuple(), velocity):
+    """One ascent step: parameter += lr * (gradient - decay * weight), through ``velocity`` if given.
+
+    With ``velocity`` (zeros shaped like weight, visible_bias, hidden_bias, updated in place):
+    velocity = momentum * velocity + lr * (gradient - decay * weight); parameter += velocity.
+    """
+    for index, (parameter, direction) in enumerate(zip(_parameters(rbm), gradient.as_tuple())):
         if weight_decay and parameter is rbm.weight:
             direction = direction - weight_decay * parameter
-        speed.mul_(momentum).add_(direction, alpha=learning_rate)
-        parameter.add_(speed)
+        if velocity is None:
+            parameter.add_(direction, alpha=learning_rate)
+        else:
+            parameter.add_(velocity[index].mul_(momentum).add_(direction, alpha=learning_rate))
+
+
+def zero_velocity(rbm: BernoulliRBM) -> list[torch.Tensor]:
+    """Momentum buffers for ``apply_gradient``, in the order of ``RBMGradient.as_tuple``."""
+    return [torch.zeros_like(p) for p in _parameters(rbm)]
 
 
 def _parameters(rbm: BernoulliRBM) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -24,7 +24,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course_lib.models.gan import MNIST_SHAPE, DCGANDiscriminator, DCGANGenerator, check_codes, check_images, mlp
+from course_lib.models.gan import (
+    MNIST_SHAPE,
+    DCGANDiscriminator,
+    DCGANGenerator,
+    MLPGenerator,
+    check_codes,
+    check_images,
+    mlp,
+)
 
 
 def as_condition(y: torch.Tensor, n_classes: int, batch: int, model: str) -> torch.Tensor:
@@ -72,18 +80,14 @@ class ConditionalMLPGenerator(nn.Module):
         super().__init__()
         self.latent_dim = latent_dim
         self.n_classes = n_classes
-        self.image_shape = tuple(image_shape)
-        self.net = nn.Sequential(
-            mlp([latent_dim + n_classes, *hidden, math.prod(self.image_shape)]),
-            nn.Tanh(),
-            nn.Unflatten(1, self.image_shape),  # (B, pixels) -> (B, C, H, W)
-        )
+        self.body = MLPGenerator(latent_dim + n_classes, image_shape, hidden)
+        self.image_shape = self.body.image_shape
 
     def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         name = type(self).__name__
         check_codes(z, self.latent_dim, name)
         condition = as_condition(y, self.n_classes, len(z), name).to(z)
-        return self.net(torch.cat([z, condition], dim=1))  # (B, latent_dim + n_classes) in
+        return self.body(torch.cat([z, condition], dim=1))  # (B, latent_dim + n_classes) in
 
 
 class ConditionalMLPDiscriminator(nn.Module):
