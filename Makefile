@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PROFILE ?= cpu
 NB ?= all
 
-.PHONY: env test book lab execute bench bench-rbm bench-gan lock clean
+.PHONY: env test book lab execute bench bench-rbm bench-gan bench-wgan lock clean
 
 env: $(STAMP)
 
@@ -43,6 +43,9 @@ bench-rbm: env
 
 bench-gan: env
 	COURSE_PROGRESS=off $(PY) bench/gan_throughput.py
+
+bench-wgan: env
+	COURSE_PROGRESS=off $(PY) bench/wgan_ring_penalty.py
 
 lock: env
 	$(PY) scripts/write_lock.py

@@ -6,13 +6,18 @@
   gets its own .venv, so pip's wheel cache on this machine is the only thing carried over.
 
     make bench                      # everything
-    .venv/bin/python bench/run_bench.py --skip-fresh-clone --notebooks 01_autoencoder
+    .venv/bin/python bench/run_bench.py --notebooks 07_wgan 08_conditional_gan
+
+With ``--notebooks``, only those notebooks are re-run: the rows of the other notebooks are kept
+from the previous RESULTS.md with the time they were measured (its "measured" column), so a
+partial run never erases earlier measurements.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import subprocess
 import tempfile
 import time
@@ -29,13 +34,41 @@ BUDGETS = {"smoke": 90, "cpu": 300, "gpu": 600}
 TEST_COMMAND_BUDGET = 20 * 60
 
 
-def time_notebooks(names: list[str], profiles: list[str]) -> list[tuple[str, str, float]]:
+RESULTS = ROOT / "bench" / "RESULTS.md"
+# | notebook | profile | seconds | budget (s) | verdict | measured |
+ROW = re.compile(r"^\| (\d\d_\w+) \| (\w+) \| ([\d.]+) \| \d+ \| [^|]+ \| ([^|]+) \|$")
+
+
+def now() -> str:
+    return f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC"
+
+
+def earlier_rows(path: Path = RESULTS) -> list[tuple[str, str, float, str]]:
+    """(notebook, profile, seconds, measured) rows of a previous RESULTS.md; none if it has no such table."""
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        match = ROW.match(line.strip())
+        if match:
+            rows.append((match[1], match[2], float(match[3]), match[4].strip()))
+    return rows
+
+
+def merged(new_rows, old_rows, existing: list[str]) -> list[tuple[str, str, float, str]]:
+    """New rows replace old rows of the same (notebook, profile); rows of notebooks that no longer exist go."""
+    rows = {(row[0], row[1]): row for row in old_rows if row[0] in existing}
+    rows.update({(row[0], row[1]): row for row in new_rows})
+    return sorted(rows.values(), key=lambda row: (row[0], list(BUDGETS).index(row[1])))
+
+
+def time_notebooks(names: list[str], profiles: list[str]) -> list[tuple[str, str, float, str]]:
     rows = []
     for name in names:
         for profile in profiles:
             print(f"bench: {name} in profile '{profile}' ...", flush=True)
             result = execute_notebook(ROOT / "notebooks" / f"{name}.ipynb", profile)
-            rows.append((name, profile, result.seconds))
+            rows.append((name, profile, result.seconds, now()))
             print(f"bench:   {result.seconds:.1f} s (budget {BUDGETS[profile]} s)", flush=True)
     return rows
 
@@ -58,15 +91,18 @@ def write_results(notebook_rows, clone_row) -> Path:
     lines = [
         "# Benchmark results",
         "",
-        f"Written by `make bench` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}.",
+        f"Written by `make bench` on {now()}.",
         f"Machine: {machine_description()}. Data: `{DATA_DIR_ENV}={os.environ.get(DATA_DIR_ENV, '(unset: repo data/)')}`.",
-        "Each notebook ran top to bottom in a fresh kernel; times are wall-clock seconds.",
+        "Each notebook ran top to bottom in a fresh kernel; times are wall-clock seconds. A partial run",
+        "(`--notebooks`) keeps the other rows from the previous file, with the time they were measured.",
         "",
-        "| notebook | profile | seconds | budget (s) | verdict |",
-        "| --- | --- | ---: | ---: | --- |",
+        "| notebook | profile | seconds | budget (s) | verdict | measured |",
+        "| --- | --- | ---: | ---: | --- | --- |",
     ]
-    for name, profile, seconds in notebook_rows:
-        lines.append(f"| {name} | {profile} | {seconds:.1f} | {BUDGETS[profile]} | {verdict(seconds, BUDGETS[profile])} |")
+    for name, profile, seconds, measured in notebook_rows:
+        lines.append(
+            f"| {name} | {profile} | {seconds:.1f} | {BUDGETS[profile]} | {verdict(seconds, BUDGETS[profile])} | {measured} |"
+        )
     if clone_row is not None:
         seconds, returncode = clone_row
         status = "passed" if returncode == 0 else f"FAILED (exit {returncode})"
@@ -84,11 +120,11 @@ def write_results(notebook_rows, clone_row) -> Path:
         "Notebooks 03-06 load the frozen attribute and digit classifiers from the cache (`.cache/` or",
         "`$COURSE_CACHE_DIR`). On a machine without that cache, the first cpu run trains them first:",
         "about 58 s for the attribute judge and 11-13 s for the digit judge on this machine.",
-        "Other benchmarks: `make bench-rbm` (bench/RESULTS_RBM.md), `make bench-gan` (bench/RESULTS_GAN.md).",
+        "Other benchmarks: `make bench-rbm` (bench/RESULTS_RBM.md), `make bench-gan` (bench/RESULTS_GAN.md),",
+        "`make bench-wgan` (bench/RESULTS_WGAN.md).",
     ]
-    path = ROOT / "bench" / "RESULTS.md"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
+    RESULTS.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return RESULTS
 
 
 def main() -> None:
@@ -96,9 +132,12 @@ def main() -> None:
     parser.add_argument("--notebooks", nargs="*", help="names like 01_autoencoder (default: all)")
     parser.add_argument("--skip-fresh-clone", action="store_true")
     args = parser.parse_args()
-    names = args.notebooks or sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    existing = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    unknown = sorted(set(args.notebooks or []) - set(existing))
+    if unknown:
+        parser.error(f"no notebooks/{unknown[0]}.ipynb; choose from {', '.join(existing)}")
     profiles = ["smoke", "cpu"] + (["gpu"] if torch.cuda.is_available() else [])
-    notebook_rows = time_notebooks(names, profiles)
+    notebook_rows = merged(time_notebooks(args.notebooks or existing, profiles), earlier_rows(), existing)
     clone_row = None if args.skip_fresh_clone else time_fresh_clone_test()
     print(f"bench: results written to {write_results(notebook_rows, clone_row)}")
 

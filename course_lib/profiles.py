@@ -120,4 +120,38 @@ NOTEBOOK_SETTINGS = {
             probe_train=1000, judge_recipe="default", attribute_recipe="default",
         ),
     },
+    "07_wgan": {
+        "smoke": dict(
+            critic_shifts=(1.0,), critic_steps=50, ring_points=2560, ring_g_steps=(10, 10), ring_samples=500,
+            mnist_train=512, mnist_test=256, latent_dim=64, width=16, mnist_epochs=1, fd_samples=200,
+            judge_recipe="quick",
+        ),
+        "cpu": dict(
+            critic_shifts=(0.5, 1.0, 2.0), critic_steps=1000, ring_points=12800, ring_g_steps=(2000, 1000), ring_samples=2000,
+            mnist_train=8000, mnist_test=2000, latent_dim=64, width=32, mnist_epochs=30, fd_samples=1000,
+            judge_recipe="default",
+        ),
+        "gpu": dict(
+            critic_shifts=(0.5, 1.0, 2.0), critic_steps=2000, ring_points=12800, ring_g_steps=(4000, 2000), ring_samples=5000,
+            mnist_train=60000, mnist_test=10000, latent_dim=64, width=64, mnist_epochs=30, fd_samples=5000,
+            judge_recipe="default",
+        ),
+    },
+    "08_conditional_gan": {
+        "smoke": dict(
+            mnist_train=512, mnist_test=256, latent_dim=64, width=8, cgan_epochs=1, n_per_class=10, fd_samples=128,
+            judge_recipe="quick", pairs_train=128, pairs_test=64, p2p_width=8, patch_layers=1, p2p_epochs=1,
+            l1_weights=(100,),
+        ),
+        "cpu": dict(
+            mnist_train=8000, mnist_test=2000, latent_dim=64, width=32, cgan_epochs=30, n_per_class=100, fd_samples=1000,
+            judge_recipe="default", pairs_train=2000, pairs_test=500, p2p_width=16, patch_layers=1, p2p_epochs=15,
+            l1_weights=(10, 100),
+        ),
+        "gpu": dict(
+            mnist_train=60000, mnist_test=10000, latent_dim=64, width=64, cgan_epochs=20, n_per_class=500,
+            fd_samples=5000, judge_recipe="default", pairs_train=10000, pairs_test=1000, p2p_width=32, patch_layers=1,
+            p2p_epochs=30, l1_weights=(1, 10, 100),
+        ),
+    },
 }
