@@ -154,4 +154,21 @@ NOTEBOOK_SETTINGS = {
             p2p_epochs=30, l1_weights=(1, 10, 100),
         ),
     },
+    "09_cyclegan_stargan": {
+        "smoke": dict(
+            mnist_train=256, mnist_test=128, judge_recipe="quick", cycle_width=4, cycle_blocks=1, cycle_epochs=1,
+            faces_train=128, faces_test=64, attribute_recipe="quick", star_width=4, star_blocks=1, star_epochs=1,
+            star_d_steps=1,
+        ),
+        "cpu": dict(
+            mnist_train=4000, mnist_test=1000, judge_recipe="default", cycle_width=16, cycle_blocks=3, cycle_epochs=6,
+            faces_train=2000, faces_test=400, attribute_recipe="default", star_width=32, star_blocks=3, star_epochs=20,
+            star_d_steps=5,
+        ),
+        "gpu": dict(
+            mnist_train=20000, mnist_test=2000, judge_recipe="default", cycle_width=32, cycle_blocks=6, cycle_epochs=20,
+            faces_train=10000, faces_test=1000, attribute_recipe="default", star_width=32, star_blocks=6, star_epochs=30,
+            star_d_steps=5,
+        ),
+    },
 }

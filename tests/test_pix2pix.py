@@ -58,6 +58,26 @@ def test_patch_discriminator_receptive_field_and_errors():
         PatchDiscriminator(4, width=4, n_layers=4)(torch.rand(2, 4, 32, 32))
 
 
+
+def test_instance_norm_discriminator_scores_each_image_on_its_own():
+    torch.manual_seed(0)
+    images = torch.rand(4, 3, 16, 16)
+    instance = PatchDiscriminator(3, width=4, n_layers=2, norm="instance")
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in instance.modules())
+    for training in (True, False):
+        instance.train(training)
+        with torch.no_grad():
+            assert torch.allclose(instance(images)[:1], instance(images[:1]), atol=1e-6)
+    # The check has teeth: BatchNorm in train mode mixes the batch's statistics into each score.
+    batch = PatchDiscriminator(3, width=4, n_layers=2).train()
+    with torch.no_grad():
+        assert not torch.allclose(batch(images)[:1], batch(images[:1]), atol=1e-3)
+
+
+def test_patch_discriminator_rejects_unknown_norm():
+    with pytest.raises(ValueError, match=r"\['batch', 'instance'\].*'layer'"):
+        PatchDiscriminator(3, width=4, norm="layer")
+
 def tiny_pairs(n: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
     edges, faces = edges_to_faces(n, size=32, seed=3)
     return edges, faces * 2 - 1  # targets in the generator's [-1, 1]

@@ -20,9 +20,11 @@ import math
 import torch
 from torch import nn
 
+from course_lib.models.blocks import instance_norm
 from course_lib.models.gan import check_images, dcgan_init_
 
 UNET_SIZES = (32, 64)
+NORMS = {"batch": nn.BatchNorm2d, "instance": instance_norm}  # PatchDiscriminator's choices
 DROPOUT_BLOCKS = 3  # decoder blocks with dropout, counted from the bottleneck
 KERNEL = 4
 
@@ -113,14 +115,21 @@ class PatchDiscriminator(nn.Module):
     to RGB faces): the caller concatenates them, so every patch is judged *given* its input.
     C64-C128-...: ``n_layers`` Conv(4, stride 2) blocks doubling the channels (capped at
     8 width), then Conv(4, stride 1) -> BatchNorm -> LeakyReLU and a Conv(4, stride 1) to one
-    channel. BatchNorm everywhere but the first block; LeakyReLU(0.2). h = S / 2^n_layers - 2
-    (``patch_map_size``); each logit sees ``receptive_field(n_layers)`` pixels.
+    channel. BatchNorm (or the ``norm`` chosen) everywhere but the first block; LeakyReLU(0.2).
+    h = S / 2^n_layers - 2 (``patch_map_size``); each logit sees ``receptive_field(n_layers)`` pixels.
+
+    ``norm="instance"`` swaps BatchNorm for instance normalisation (``models.blocks.instance_norm``),
+    as CycleGAN does: each image is then scored independently of the rest of its batch, in
+    training as in evaluation. CycleGAN's discriminators judge single images, not pairs:
+    ``in_channels`` is then the image's own channel count.
     """
 
-    def __init__(self, in_channels: int = 4, width: int = 64, n_layers: int = 3):
+    def __init__(self, in_channels: int = 4, width: int = 64, n_layers: int = 3, norm: str = "batch"):
         super().__init__()
         if n_layers < 1:
             raise ValueError(f"n_layers must be at least 1, got {n_layers}.")
+        if norm not in NORMS:
+            raise ValueError(f"norm must be one of {sorted(NORMS)}, got {norm!r}.")
         self.in_channels, self.n_layers = in_channels, n_layers
         widths = _widths(n_layers + 1, width)  # the strided blocks, then the stride-1 block
         layers: list[nn.Module] = [nn.Conv2d(in_channels, widths[0], KERNEL, stride=2, padding=1), nn.LeakyReLU(0.2)]
@@ -128,7 +137,7 @@ class PatchDiscriminator(nn.Module):
             stride = 2 if i < n_layers - 1 else 1
             layers += [
                 nn.Conv2d(c_in, c_out, KERNEL, stride=stride, padding=1, bias=False),
-                nn.BatchNorm2d(c_out),
+                NORMS[norm](c_out),
                 nn.LeakyReLU(0.2),
             ]
         layers.append(nn.Conv2d(widths[-1], 1, KERNEL, stride=1, padding=1))  # (B, 1, h, w) logits
@@ -140,7 +149,8 @@ class PatchDiscriminator(nn.Module):
             raise ValueError(
                 f"PatchDiscriminator expects condition and image stacked on channels, (B, {self.in_channels}, S, S), "
                 f"got {tuple(pair.shape)}. Stack them with torch.cat([condition, image], dim=1), or build the "
-                "discriminator with in_channels = condition channels + image channels."
+                "discriminator with in_channels = condition channels + image channels (the image's own channels "
+                "for an unconditional discriminator such as CycleGAN's)."
             )
         if patch_map_size(pair.shape[-1], self.n_layers) < 1:
             raise ValueError(
