@@ -42,7 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course_lib.gan_training import _checked, _cuda_indices, _frozen, _spawn, _update
+from course_lib.gan_training import _checked, _frozen, _update, seeded_run
 from course_lib.training import _measure, progress
 
 
@@ -339,15 +339,11 @@ def train_cyclegan(
             f"The smaller domain has {min(len(domain_a), len(domain_b))} images, not enough for one minibatch of "
             f"{batch_size}; lower batch_size."
         )
-    root = torch.Generator().manual_seed(seed)
-    rng_a, rng_b = _spawn(root), _spawn(root)
-    pool_a, pool_b = (ImagePool(pool_size, seed=int(torch.randint(2**62, (1,), generator=root))) for _ in range(2))
-    global_seed = int(torch.randint(2**62, (1,), generator=root))
     history = CycleGANHistory(steps_per_epoch)
     used = steps_per_epoch * batch_size
     objective.to(device).train()
-    with torch.random.fork_rng(devices=_cuda_indices(device)):
-        torch.manual_seed(global_seed)
+    with seeded_run(seed, device, streams=4) as (rng_a, rng_b, pool_rng_a, pool_rng_b):
+        pool_a, pool_b = (ImagePool(pool_size, seed=rng.initial_seed()) for rng in (pool_rng_a, pool_rng_b))
         bar = progress(range(epochs), desc=desc, unit="epoch")
         for epoch in bar:
             began = time.perf_counter()

@@ -200,28 +200,16 @@ def train_gan(
     and restored afterwards. A NaN or infinite loss raises ``NonFiniteLossError`` before the
     step that produced it is applied.
     """
-    if d_steps < 1:
-        raise ValueError(f"d_steps (discriminator steps per generator step) must be at least 1, got {d_steps}.")
     n = len(as_tensors(data)[0])
     batches_per_epoch = n // batch_size
-    steps_per_epoch = batches_per_epoch // d_steps
-    if steps_per_epoch == 0:
-        raise ValueError(
-            f"{n} training examples do not fill d_steps x batch_size = {d_steps} x {batch_size} "
-            "real minibatches for even one generator step; lower batch_size or d_steps."
-        )
-    root = torch.Generator().manual_seed(seed)
-    # Independent streams, so that for instance turning snapshots on does not change training.
-    data_rng, latent_rng, snapshot_rng = (_spawn(root) for _ in range(3))
-    global_seed = int(torch.randint(2**62, (1,), generator=root))
-    if snapshot_every is not None and snapshot_z is None:
-        snapshot_z = sample_latent(SNAPSHOT_SAMPLES, latent_dim, snapshot_rng)
-
+    steps_per_epoch = generator_steps_per_epoch(n, batch_size, d_steps)
     history = GANHistory(steps_per_epoch)
     total_steps = epochs * steps_per_epoch
     objective.to(device).train()
-    with torch.random.fork_rng(devices=_cuda_indices(device)):
-        torch.manual_seed(global_seed)
+    # Independent streams, so that for instance turning snapshots on does not change training.
+    with seeded_run(seed, device, streams=3) as (data_rng, latent_rng, snapshot_rng):
+        if snapshot_every is not None and snapshot_z is None:
+            snapshot_z = sample_latent(SNAPSHOT_SAMPLES, latent_dim, snapshot_rng)
         if snapshot_every is not None:
             history.snapshots.append((0, _snapshot(objective, snapshot_z, device)))
         bar = progress(range(total_steps), desc=desc, unit="step")
@@ -265,9 +253,42 @@ def _rows(
     return tuple(t[index.to(t.device)].to(device) for t in data)
 
 
+def generator_steps_per_epoch(n: int, batch_size: int, d_steps: int) -> int:
+    """(n // batch_size) // d_steps: each generator step follows d_steps discriminator minibatches.
+
+    Raises a ValueError naming the fix when d_steps < 1 or the data cannot fill one step.
+    """
+    if d_steps < 1:
+        raise ValueError(f"d_steps (discriminator steps per generator step) must be at least 1, got {d_steps}.")
+    steps = (n // batch_size) // d_steps
+    if steps == 0:
+        raise ValueError(
+            f"{n} training examples do not fill d_steps x batch_size = {d_steps} x {batch_size} "
+            "real minibatches for even one generator step; lower batch_size or d_steps."
+        )
+    return steps
+
+
 def _spawn(root: torch.Generator) -> torch.Generator:
     """A new CPU generator seeded from ``root``'s stream."""
     return torch.Generator().manual_seed(int(torch.randint(2**62, (1,), generator=root)))
+
+
+@contextmanager
+def seeded_run(seed: int, device: torch.device | str, streams: int = 1) -> Iterator[tuple[torch.Generator, ...]]:
+    """The random setup every training loop of the course shares.
+
+    Yields ``streams`` independent CPU generators derived from ``seed`` (data order, codes, ...),
+    and inside the block torch's global stream (dropout, penalty weights, random targets) is
+    seeded from ``seed`` too and restored afterwards, so a run neither depends on nor disturbs
+    the caller's random state.
+    """
+    root = torch.Generator().manual_seed(seed)
+    spawned = tuple(_spawn(root) for _ in range(streams))
+    global_seed = int(torch.randint(2**62, (1,), generator=root))
+    with torch.random.fork_rng(devices=_cuda_indices(device)):
+        torch.manual_seed(global_seed)
+        yield spawned
 
 
 def _cuda_indices(device: torch.device | str) -> list[int]:

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from course_lib.gan_losses import discriminator_loss, generator_loss_non_saturating
-from course_lib.gan_training import _checked, _cuda_indices, _frozen, _spawn, _update
+from course_lib.gan_training import _checked, _frozen, _update, seeded_run
 from course_lib.training import _measure, as_tensors, progress
 
 
@@ -121,13 +121,9 @@ def train_pix2pix(
     steps_per_epoch = len(inputs) // batch_size
     if steps_per_epoch == 0:
         raise ValueError(f"{len(inputs)} pairs do not fill one minibatch of {batch_size}; lower batch_size.")
-    root = torch.Generator().manual_seed(seed)
-    data_rng = _spawn(root)
-    global_seed = int(torch.randint(2**62, (1,), generator=root))
     history = Pix2PixHistory(steps_per_epoch)
     objective.to(device).train()
-    with torch.random.fork_rng(devices=_cuda_indices(device)):
-        torch.manual_seed(global_seed)
+    with seeded_run(seed, device) as (data_rng,):
         for epoch in progress(range(epochs), desc=desc, unit="epoch"):
             began = time.perf_counter()
             order = torch.randperm(len(inputs), generator=data_rng)[: steps_per_epoch * batch_size]

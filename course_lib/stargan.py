@@ -42,7 +42,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from course_lib.data.face_domains import GROUPS, N_LABELS, check_conditions, random_target_conditions
-from course_lib.gan_training import _checked, _cuda_indices, _frozen, _spawn, _update
+from course_lib.gan_training import _checked, _frozen, _update, generator_steps_per_epoch, seeded_run
 from course_lib.training import _measure, as_tensors, progress
 from course_lib.wgan import critic_loss, gradient_penalty, wasserstein_generator_loss
 
@@ -236,22 +236,11 @@ def train_stargan(
     """
     images, conditions = as_tensors((images, conditions))
     check_conditions(conditions)
-    if d_steps < 1:
-        raise ValueError(f"d_steps (discriminator steps per generator step) must be at least 1, got {d_steps}.")
     batches_per_epoch = len(images) // batch_size
-    steps_per_epoch = batches_per_epoch // d_steps
-    if steps_per_epoch == 0:
-        raise ValueError(
-            f"{len(images)} images do not fill d_steps x batch_size = {d_steps} x {batch_size} minibatches for "
-            "even one generator step; lower batch_size or d_steps."
-        )
-    root = torch.Generator().manual_seed(seed)
-    data_rng = _spawn(root)
-    global_seed = int(torch.randint(2**62, (1,), generator=root))
+    steps_per_epoch = generator_steps_per_epoch(len(images), batch_size, d_steps)
     history = StarGANHistory(steps_per_epoch)
     objective.to(device).train()
-    with torch.random.fork_rng(devices=_cuda_indices(device)):
-        torch.manual_seed(global_seed)
+    with seeded_run(seed, device) as (data_rng,):
         for epoch in progress(range(epochs), desc=desc, unit="epoch"):
             began = time.perf_counter()
             order = torch.randperm(len(images), generator=data_rng)[: batches_per_epoch * batch_size]
