@@ -171,4 +171,15 @@ NOTEBOOK_SETTINGS = {
             star_d_steps=5,
         ),
     },
+    "10_neural_style_transfer": {
+        "smoke": dict(size=48, recon_size=32, recon_steps=5, transfer_steps=5, race_seconds=1, timing_sizes=(32,), beta=1e6),
+        "cpu": dict(
+            size=192, recon_size=96, recon_steps=100, transfer_steps=200, race_seconds=15, timing_sizes=(128, 256, 512),
+            beta=1e6,
+        ),
+        "gpu": dict(
+            size=512, recon_size=256, recon_steps=300, transfer_steps=500, race_seconds=30, timing_sizes=(256, 512, 1024),
+            beta=1e6,
+        ),
+    },
 }
