@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PROFILE ?= cpu
 NB ?= all
 
-.PHONY: env test book lab execute bench bench-rbm bench-gan bench-wgan lock clean
+.PHONY: env test book lab execute student bench bench-rbm bench-gan bench-wgan lock clean
 
 env: $(STAMP)
 
@@ -34,6 +34,9 @@ lab: env
 # make execute NB=01_autoencoder PROFILE=cpu   (NB=all runs every notebook in order)
 execute: env
 	$(PY) scripts/execute_notebooks.py --profile $(PROFILE) $(NB)
+
+student: env
+	$(PY) scripts/student_edition.py
 
 bench: env
 	$(PY) bench/run_bench.py
