@@ -284,3 +284,11 @@ def test_internal_links_resolve(html: Path, rendered: dict[str, str]):
                 problems.append(f"{page}: link {href} leads nowhere")
     assert not problems, "\n".join(problems)
     assert checked > 0
+
+
+def test_instructor_page_shows_the_benchmark_table_for_every_notebook(html: Path):
+    page = soup((html / "instructors.html").read_text(encoding="utf-8"))
+    table_text = " ".join(table.get_text(" ") for table in page.find_all("table"))
+    notebooks = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    missing = [name for name in notebooks if f"{name} cpu" not in " ".join(table_text.split())]
+    assert not missing, f"the instructor page's timing table (bench/RESULTS.md) has no cpu row for {missing}; run make bench"
