@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import unquote, urljoin, urlsplit
+from urllib.parse import quote_plus, unquote, urljoin, urlsplit
 
 import pytest
 from bs4 import BeautifulSoup
@@ -292,3 +292,14 @@ def test_instructor_page_shows_the_benchmark_table_for_every_notebook(html: Path
     notebooks = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     missing = [name for name in notebooks if f"{name} cpu" not in " ".join(table_text.split())]
     assert not missing, f"the instructor page's timing table (bench/RESULTS.md) has no cpu row for {missing}; run make bench"
+
+
+@pytest.mark.parametrize(
+    "term, page",
+    [("Gram matrix", "notebooks/10_neural_style_transfer.html"), ("contrastive divergence", "notebooks/04_rbm_and_dbn.html")],
+)
+def test_search_finds_key_terms(html: Path, browser, serve, term: str, page: str):
+    """The book's search page (JavaScript over searchindex.js) lists the chapter that teaches the term."""
+    dom = browser(serve(html) + "search.html?q=" + quote_plus(term))
+    found = [link.get("href", "") for link in soup(dom).select("ul.search li a")]
+    assert any(href.startswith(page) for href in found), f"searching {term!r} listed {found[:5]}"
