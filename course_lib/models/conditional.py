@@ -67,7 +67,24 @@ def as_condition(y: torch.Tensor, n_classes: int, batch: int, model: str) -> tor
     return y
 
 
-class ConditionalMLPGenerator(nn.Module):
+class _LabelInCodeGenerator(nn.Module):
+    """An unconditional generator ``body`` fed with the code [z, onehot(y)] (B, latent_dim + n_classes)."""
+
+    def __init__(self, latent_dim: int, n_classes: int, body: nn.Module):
+        super().__init__()
+        self.latent_dim = latent_dim
+        self.n_classes = n_classes
+        self.body = body
+        self.image_shape = body.image_shape
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        name = type(self).__name__
+        check_codes(z, self.latent_dim, name)
+        condition = as_condition(y, self.n_classes, len(z), name).to(z)
+        return self.body(torch.cat([z, condition], dim=1))  # (B, latent_dim + n_classes) in
+
+
+class ConditionalMLPGenerator(_LabelInCodeGenerator):
     """(z (B, latent_dim), y) -> images (B, *image_shape) in (-1, 1): an MLP on [z, onehot(y)]."""
 
     def __init__(
@@ -77,17 +94,7 @@ class ConditionalMLPGenerator(nn.Module):
         image_shape: tuple[int, ...] = MNIST_SHAPE,
         hidden: tuple[int, ...] = (256, 512),
     ):
-        super().__init__()
-        self.latent_dim = latent_dim
-        self.n_classes = n_classes
-        self.body = MLPGenerator(latent_dim + n_classes, image_shape, hidden)
-        self.image_shape = self.body.image_shape
-
-    def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        name = type(self).__name__
-        check_codes(z, self.latent_dim, name)
-        condition = as_condition(y, self.n_classes, len(z), name).to(z)
-        return self.body(torch.cat([z, condition], dim=1))  # (B, latent_dim + n_classes) in
+        super().__init__(latent_dim, n_classes, MLPGenerator(latent_dim + n_classes, image_shape, hidden))
 
 
 class ConditionalMLPDiscriminator(nn.Module):
@@ -108,7 +115,7 @@ class ConditionalMLPDiscriminator(nn.Module):
         return self.net(torch.cat([x.flatten(1), condition], dim=1)).squeeze(1)  # (B, pixels + n_classes) -> (B,)
 
 
-class ConditionalDCGANGenerator(nn.Module):
+class ConditionalDCGANGenerator(_LabelInCodeGenerator):
     """(z (B, latent_dim), y) -> images (B, channels, size, size) in (-1, 1).
 
     A ``DCGANGenerator`` whose code is [z, onehot(y)]: the first transposed convolution, which
@@ -118,17 +125,7 @@ class ConditionalDCGANGenerator(nn.Module):
     def __init__(
         self, latent_dim: int = 64, n_classes: int = 10, image_size: int = 28, channels: int = 1, width: int = 32
     ):
-        super().__init__()
-        self.latent_dim = latent_dim
-        self.n_classes = n_classes
-        self.body = DCGANGenerator(latent_dim + n_classes, image_size, channels, width)
-        self.image_shape = self.body.image_shape
-
-    def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        name = type(self).__name__
-        check_codes(z, self.latent_dim, name)
-        condition = as_condition(y, self.n_classes, len(z), name).to(z)
-        return self.body(torch.cat([z, condition], dim=1))  # (B, latent_dim + n_classes) in
+        super().__init__(latent_dim, n_classes, DCGANGenerator(latent_dim + n_classes, image_size, channels, width))
 
 
 class ConditionalDCGANDiscriminator(nn.Module):
