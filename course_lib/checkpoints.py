@@ -9,9 +9,10 @@ that holds another model's checkpoint.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -112,3 +113,86 @@ def load_checkpoint(
     if optimizer is not None and state["optimizer"] is not None:
         optimizer.load_state_dict(state["optimizer"])
     return state
+
+
+class ChecksumError(ValueError):
+    """A checkpoint's bytes do not match the sha256 it was published with."""
+
+
+def sha256_of(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def checksum_path(path: str | os.PathLike) -> Path:
+    """``model.pt`` -> ``model.pt.sha256``, a line in ``sha256sum`` format."""
+    path = Path(path)
+    return path.with_name(path.name + ".sha256")
+
+
+def write_checksum(path: str | os.PathLike) -> str:
+    """Write ``<path>.sha256`` (checkable with ``sha256sum -c``) and return the digest."""
+    digest = sha256_of(path)
+    checksum_path(path).write_text(f"{digest}  {Path(path).name}\n")
+    return digest
+
+
+def verify_checksum(path: str | os.PathLike, expected: str | None = None) -> str:
+    """Check ``path`` against ``expected`` or, by default, its ``.sha256`` file; return the digest."""
+    path = Path(path)
+    if expected is None:
+        record = checksum_path(path)
+        if not record.is_file():
+            raise ChecksumError(
+                f"{path} has no {record.name} beside it, so it cannot be verified. Copy the .sha256 file "
+                "that came with the checkpoint next to it, or pass the expected sha256."
+            )
+        expected = record.read_text().split()[0]
+    actual = sha256_of(path)
+    if actual != expected.lower():
+        raise ChecksumError(
+            f"{path} is corrupt or not the published file: sha256 {actual}, expected {expected}. "
+            "Download or copy it again."
+        )
+    return actual
+
+
+def load_or_train(
+    path: str | os.PathLike | None,
+    model: nn.Module,
+    train: Callable[[], Any],
+    *,
+    recipe: str,
+    expected_sha256: str | None = None,
+    train_if_unusable: bool = False,
+) -> tuple[Any, str]:
+    """Load ``model`` from a verified checkpoint, or train it; return (history, how).
+
+    Without a checkpoint at ``path`` (or with ``path`` None), ``train()`` runs and its history is
+    returned with how = "trained". Otherwise the file is checked against its sha256, loaded with
+    ``weights_only=True``, and must hold a checkpoint of ``recipe`` for this model's shapes; then
+    how = "loaded" and the history is the one saved with it. A corrupt or mismatched file raises
+    an error naming the problem, unless ``train_if_unusable`` asks to train instead. The file is
+    never modified.
+    """
+    if path is None or not Path(path).exists():
+        return train(), "trained"
+    try:
+        verify_checksum(path, expected_sha256)
+        state = read_checkpoint(path)
+        if state.get("recipe") != recipe:
+            raise CheckpointMismatchError(
+                f"{path} holds a checkpoint of recipe {state.get('recipe')!r}, not {recipe!r}."
+            )
+        load_checkpoint(path, model)
+    except (ValueError, CheckpointMismatchError) as error:  # ChecksumError is a ValueError too
+        if not train_if_unusable:
+            raise type(error)(
+                f"{error} To train instead, pass train_if_unusable=True (the file is left as it is)."
+            ) from error
+        print(f"Cannot use {path}: {error}\nTraining instead (the file is left as it is).")
+        return train(), "trained"
+    return state["history"], "loaded"

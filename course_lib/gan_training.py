@@ -21,7 +21,9 @@ import torch
 from torch import nn
 
 from course_lib.gan_losses import discriminator_loss, generator_loss_non_saturating, generator_loss_saturating
-from course_lib.training import NonFiniteLossError, _measure, as_tensors, check_finite, progress
+from course_lib.batches import ResidentData
+from course_lib.distributed import Shard, sum_across, wrap
+from course_lib.training import NonFiniteLossError, _measure, check_finite, progress
 
 SNAPSHOT_SAMPLES = 64  # default number of fixed codes whose images are kept during training
 
@@ -176,6 +178,7 @@ def train_gan(
     snapshot_z: torch.Tensor | None = None,
     epoch_metrics: Callable[[GANObjective], dict[str, float]] | None = None,
     desc: str = "GAN",
+    shard: Shard | None = None,
 ) -> GANHistory:
     """Train ``objective``'s players on ``data`` by Algorithm 5.2 and return the history.
 
@@ -199,40 +202,52 @@ def train_gan(
     random stream (dropout, or WGAN-GP's interpolation weights), which is seeded for the run
     and restored afterwards. A NaN or infinite loss raises ``NonFiniteLossError`` before the
     step that produced it is applied.
+
+    The data is moved to ``device`` once (``ResidentData``). Under torchrun, pass
+    ``shard=shard_from_environment()``: every process draws the same global minibatches and
+    codes and trains on its part of them (``batch_size`` is the global batch and must be a
+    multiple of the number of processes); DistributedDataParallel averages the gradients, the
+    recorded losses are global means, and torch's global stream is seeded per process so that
+    random interpolation weights or dropout masks differ between the parts.
     """
-    n = len(as_tensors(data)[0])
-    batches_per_epoch = n // batch_size
-    steps_per_epoch = generator_steps_per_epoch(n, batch_size, d_steps)
+    shard = shard or Shard()
+    shard.check_divides(batch_size)
+    resident = ResidentData(data, device, shard)
+    steps_per_epoch = generator_steps_per_epoch(len(resident), batch_size, d_steps)
     history = GANHistory(steps_per_epoch)
     total_steps = epochs * steps_per_epoch
     objective.to(device).train()
+    player_loss = wrap(_PlayerLosses(objective), shard, device, find_unused=True)
     # Independent streams, so that for instance turning snapshots on does not change training.
-    with seeded_run(seed, device, streams=3) as (data_rng, latent_rng, snapshot_rng):
+    with seeded_run(seed, device, streams=3, rank=shard.rank) as (data_rng, latent_rng, snapshot_rng):
         if snapshot_every is not None and snapshot_z is None:
             snapshot_z = sample_latent(SNAPSHOT_SAMPLES, latent_dim, snapshot_rng)
         if snapshot_every is not None:
             history.snapshots.append((0, _snapshot(objective, snapshot_z, device)))
-        bar = progress(range(total_steps), desc=desc, unit="step")
+        bar = progress(range(total_steps), shard, desc=desc, unit="step")
         batches: Iterator[torch.Tensor] = iter(())
         for step in bar:
             epoch, step_in_epoch = divmod(step, steps_per_epoch)
             began = time.perf_counter()
             if step_in_epoch == 0:
-                order = torch.randperm(n, generator=data_rng)[: batches_per_epoch * batch_size]
-                batches = iter(order.view(batches_per_epoch, batch_size))  # (batches, batch_size) index rows
+                batches = iter(resident.full_batches(data_rng, batch_size))  # rows of batch_size indices
             d_values = []
             for _ in range(d_steps):
-                real = _rows(data, next(batches), device)
-                loss = objective.discriminator_loss(real, sample_latent(batch_size, latent_dim, latent_rng, device))
+                rows = resident.rows(next(batches))
+                real = rows[0] if isinstance(data, torch.Tensor) else rows
+                z = shard.part(sample_latent(batch_size, latent_dim, latent_rng, device))
+                loss = player_loss("discriminator", real, z)
                 d_values.append(_checked(loss, "discriminator", epoch, step_in_epoch))
                 _update(d_optimizer, loss)
                 objective.after_discriminator_step()
-            history.d_loss.append(sum(d_values) / d_steps)
-            z = sample_latent(batch_size, latent_dim, latent_rng, device)
+            z = shard.part(sample_latent(batch_size, latent_dim, latent_rng, device))
             with _frozen(objective.discriminator_parameters()):  # G's update needs no gradients for D's weights
-                loss = objective.generator_loss(real, z)
-                history.g_loss.append(_checked(loss, "generator", epoch, step_in_epoch))
+                loss = player_loss("generator", real, z)
+                g_value = _checked(loss, "generator", epoch, step_in_epoch)
                 _update(g_optimizer, loss)
+            d_mean, g_mean = sum_across([sum(d_values) / d_steps, g_value], shard)
+            history.d_loss.append(d_mean / shard.world_size)
+            history.g_loss.append(g_mean / shard.world_size)
             history.seconds += time.perf_counter() - began
 
             done = step + 1
@@ -244,13 +259,17 @@ def train_gan(
     return history
 
 
-def _rows(
-    data: torch.Tensor | tuple[torch.Tensor, ...], index: torch.Tensor, device: torch.device | str
-) -> torch.Tensor | tuple[torch.Tensor, ...]:
-    """The rows ``index`` of ``data`` (of each of its tensors, for a tuple) on ``device``."""
-    if isinstance(data, torch.Tensor):
-        return data[index.to(data.device)].to(device)
-    return tuple(t[index.to(t.device)].to(device) for t in data)
+class _PlayerLosses(nn.Module):
+    """The objective's two losses behind one ``forward``, so DistributedDataParallel can wrap a step."""
+
+    def __init__(self, objective: GANObjective):
+        super().__init__()
+        self.objective = objective
+
+    def forward(self, player: str, real: torch.Tensor | tuple[torch.Tensor, ...], z: torch.Tensor) -> torch.Tensor:
+        if player == "discriminator":
+            return self.objective.discriminator_loss(real, z)
+        return self.objective.generator_loss(real, z)
 
 
 def generator_steps_per_epoch(n: int, batch_size: int, d_steps: int) -> int:
@@ -275,19 +294,22 @@ def _spawn(root: torch.Generator) -> torch.Generator:
 
 
 @contextmanager
-def seeded_run(seed: int, device: torch.device | str, streams: int = 1) -> Iterator[tuple[torch.Generator, ...]]:
+def seeded_run(
+    seed: int, device: torch.device | str, streams: int = 1, rank: int = 0
+) -> Iterator[tuple[torch.Generator, ...]]:
     """The random setup every training loop of the course shares.
 
     Yields ``streams`` independent CPU generators derived from ``seed`` (data order, codes, ...),
     and inside the block torch's global stream (dropout, penalty weights, random targets) is
     seeded from ``seed`` too and restored afterwards, so a run neither depends on nor disturbs
-    the caller's random state.
+    the caller's random state. Under torchrun the streams are the same in every process (same
+    data order and codes) and the global stream is offset by the process ``rank``.
     """
     root = torch.Generator().manual_seed(seed)
     spawned = tuple(_spawn(root) for _ in range(streams))
     global_seed = int(torch.randint(2**62, (1,), generator=root))
     with torch.random.fork_rng(devices=_cuda_indices(device)):
-        torch.manual_seed(global_seed)
+        torch.manual_seed(global_seed + rank)
         yield spawned
 
 

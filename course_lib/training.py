@@ -17,7 +17,9 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from course_lib.batches import ResidentData
 from course_lib.checkpoints import load_checkpoint, save_checkpoint
+from course_lib.distributed import Shard, sum_across, wrap
 
 LossFn = Callable[..., torch.Tensor]
 History = dict[str, list[float]]
@@ -27,10 +29,25 @@ class NonFiniteLossError(FloatingPointError):
     """A loss became NaN or infinite; training stops instead of silently producing garbage."""
 
 
-def progress(iterable, **kwargs):
-    """A tqdm progress bar (widget in Jupyter, text in a terminal); ``COURSE_PROGRESS=off`` hides it."""
-    disable = os.environ.get("COURSE_PROGRESS", "").lower() == "off"
+def progress(iterable, shard: Shard | None = None, **kwargs):
+    """A tqdm progress bar (widget in Jupyter, text in a terminal); ``COURSE_PROGRESS=off`` hides it.
+
+    Under torchrun only rank 0 shows one.
+    """
+    disable = os.environ.get("COURSE_PROGRESS", "").lower() == "off" or (shard is not None and not shard.is_main)
     return tqdm(iterable, disable=disable, **kwargs)
+
+
+class LossOf(nn.Module):
+    """``loss_fn(model, *batch)`` as a module, so that DistributedDataParallel can wrap one training step."""
+
+    def __init__(self, model: nn.Module, loss_fn: LossFn):
+        super().__init__()
+        self.model = model
+        self.loss_fn = loss_fn
+
+    def forward(self, *batch: torch.Tensor) -> torch.Tensor:
+        return self.loss_fn(self.model, *batch)
 
 
 def check_finite(loss: torch.Tensor, epoch: int, step: int) -> float:
@@ -49,11 +66,6 @@ def as_tensors(data: torch.Tensor | Sequence[torch.Tensor]) -> tuple[torch.Tenso
     if len({len(t) for t in tensors}) != 1:
         raise ValueError(f"All tensors must have the same length, got {[len(t) for t in tensors]}.")
     return tensors
-
-
-def shuffled_batches(n: int, batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
-    """Index tensors covering a random permutation of range(n), ``batch_size`` at a time."""
-    return list(torch.randperm(n, generator=generator).split(batch_size))
 
 
 def epoch_generator(seed: int, epoch: int) -> torch.Generator:
@@ -111,6 +123,7 @@ def fit(
     log_every: int = 1,
     desc: str = "training",
     epoch_metrics: Callable[[nn.Module], dict[str, float]] | None = None,
+    shard: Shard | None = None,
 ) -> History:
     """Train ``model`` for ``epochs`` epochs and return the history of per-epoch losses.
 
@@ -118,8 +131,14 @@ def fit(
     model is resumed: a finished run is simply loaded, an interrupted one continues.
     ``epoch_metrics(model)`` is called after every epoch (model in eval mode, no gradients); each
     entry of the dict it returns is appended to the history under its key.
+
+    The training tensors are moved to ``device`` once (``ResidentData``). Under torchrun, pass
+    ``shard=shard_from_environment()``: each process trains on its part of every minibatch, the
+    gradients are averaged by DistributedDataParallel, the history holds the global means, and
+    only rank 0 prints and writes the checkpoint.
     """
-    tensors = as_tensors(train_data)
+    shard = shard or Shard()
+    data = ResidentData(train_data, device, shard)
     history: History = {"train_loss": [], "seconds": []}
     if test_data is not None:
         history["test_loss"] = []
@@ -128,22 +147,33 @@ def fit(
         state = load_checkpoint(checkpoint, model, optimizer)
         start_epoch, history = state["epoch"], state["history"]
         _restore_rng_state(state["rng"])
-        print(f"{desc}: resumed from {checkpoint} after epoch {start_epoch}/{epochs}")
+        if shard.is_main:
+            print(f"{desc}: resumed from {checkpoint} after epoch {start_epoch}/{epochs}")
 
+    if shard.rank > 0:
+        # Every process arrives with the same global stream; give the others their own noise
+        # (a VAE's samples, dropout masks), as one process would draw different noise per row.
+        torch.manual_seed(torch.initial_seed() + shard.rank)
     model.to(device).train()
-    epoch_bar = progress(range(start_epoch, epochs), desc=desc, unit="epoch")
+    step_loss = wrap(LossOf(model, loss_fn), shard, device)
+    epoch_bar = progress(range(start_epoch, epochs), shard, desc=desc, unit="epoch")
     for epoch in epoch_bar:
         began = time.perf_counter()
         running, seen = 0.0, 0
-        for step, index in enumerate(shuffled_batches(len(tensors[0]), batch_size, epoch_generator(seed, epoch))):
-            batch = [t[index].to(device) for t in tensors]
-            loss = loss_fn(model, *batch)
+        for step, index in enumerate(data.batches(epoch_generator(seed, epoch), batch_size)):
+            batch = data.rows(index)
+            loss = step_loss(*batch)
             value = check_finite(loss, epoch + 1, step)
+            if shard.distributed:
+                # DDP averages over processes; weight each part by its size so that the result is
+                # the mean over the global batch even when the parts differ by one example.
+                loss = loss * (len(batch[0]) * shard.world_size / len(index))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            running += value * len(index)
-            seen += len(index)
+            running += value * len(batch[0])
+            seen += len(batch[0])
+        running, seen = sum_across([running, seen], shard)
         history["train_loss"].append(running / seen)
         if test_data is not None:
             history["test_loss"].append(evaluate(model, loss_fn, test_data, device=device))
@@ -152,9 +182,9 @@ def fit(
                 history.setdefault(key, []).append(value)
         history["seconds"].append(time.perf_counter() - began)
         epoch_bar.set_postfix(loss=f"{history['train_loss'][-1]:.4g}")
-        if checkpoint is not None:
+        if checkpoint is not None and shard.is_main:
             save_checkpoint(checkpoint, model, optimizer, epoch=epoch + 1, history=history, rng=_rng_state())
-        if (epoch + 1) % log_every == 0 or epoch + 1 == epochs:
+        if shard.is_main and ((epoch + 1) % log_every == 0 or epoch + 1 == epochs):
             print(_epoch_line(desc, epoch + 1, epochs, history))
     return history
 

@@ -8,7 +8,7 @@ from torch import nn
 
 from course_lib import training
 from course_lib.checkpoints import read_checkpoint
-from course_lib.training import NonFiniteLossError, evaluate, fit, shuffled_batches
+from course_lib.training import NonFiniteLossError, evaluate, fit
 
 pytestmark = pytest.mark.usefixtures("quiet_progress")
 
@@ -138,24 +138,6 @@ def test_huge_learning_rate_diverges_into_non_finite_loss_error():
     optimizer = torch.optim.SGD(model.parameters(), lr=1e6)
     with pytest.raises(NonFiniteLossError, match=r"epoch \d+"):
         fit(model, mse, regression_data(), optimizer=optimizer, epochs=50, batch_size=10)
-
-
-@pytest.mark.parametrize("n, batch_size", [(10, 3), (12, 4), (5, 8), (1, 1)])
-def test_shuffled_batches_cover_every_index_once(n, batch_size):
-    batches = shuffled_batches(n, batch_size, torch.Generator().manual_seed(0))
-    assert torch.equal(torch.cat(batches).sort().values, torch.arange(n))
-    sizes = [len(b) for b in batches]
-    assert all(s == batch_size for s in sizes[:-1]) and 0 < sizes[-1] <= batch_size
-    assert len(batches) == -(-n // batch_size)
-
-
-def test_shuffled_batches_are_deterministic_per_seed():
-    def draw(seed):
-        return torch.cat(shuffled_batches(50, 7, torch.Generator().manual_seed(seed)))
-
-    assert torch.equal(draw(3), draw(3))
-    assert not torch.equal(draw(3), draw(4))
-    assert not torch.equal(draw(3), torch.arange(50))  # actually shuffled
 
 
 def run(seed: int, epochs: int = 3, loss_fn=mse, checkpoint=None, init_seed: int = 0, test_data=None):

@@ -1,0 +1,229 @@
+"""Train a course model to a checkpoint from the command line, on one process or under torchrun.
+
+    python -m course_lib.train autoencoder --profile cpu
+    python -m course_lib.train dcgan --profile gpu --out checkpoints/dcgan-gpu.pt
+    torchrun --nproc_per_node 4 -m course_lib.train wgan-gp --profile gpu
+
+Each recipe builds the model a notebook builds, seeded the same way, from the same profile
+settings, and trains it with the same loop (``training.fit`` or ``gan_training.train_gan``). A
+checkpoint made with ``--profile cpu`` is therefore the model notebook 01 (say) trains in the
+cpu profile, and the notebook can load it instead of training (``checkpoints.load_or_train``).
+Under torchrun each process trains on its part of every global minibatch (``distributed.Shard``)
+and only rank 0 writes the checkpoint and its ``.sha256`` file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+
+from course_lib.checkpoints import save_checkpoint, write_checksum
+from course_lib.conditional_gan import ConditionalGAN
+from course_lib.config import PROFILES, REPO_ROOT, Settings, seed_everything, settings_for
+from course_lib.data import binarized_mnist, load_mnist
+from course_lib.distributed import Shard, process_device, shard_from_environment
+from course_lib.gan_training import GANHistory, StandardGAN, train_gan
+from course_lib.losses import gaussian_kl, reconstruction_bce, vae_loss
+from course_lib.models.autoencoder import ConvAutoencoder
+from course_lib.models.conditional import ConditionalDCGANDiscriminator, ConditionalDCGANGenerator
+from course_lib.models.critic import DCGANCritic
+from course_lib.models.gan import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator
+from course_lib.models.vae import MLPVAE
+from course_lib.training import fit
+from course_lib.wgan import WGANGP
+
+SEED = 0  # the notebooks' seed
+CHECKPOINT_DIR = REPO_ROOT / "checkpoints"
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What the command line may change; ``None`` keeps the profile's value."""
+
+    profile: str
+    epochs: int | None = None
+    batch_size: int | None = None
+    train_images: int | None = None
+    seed: int = SEED
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """One trainable model: the notebook whose settings it uses, how to build and how to train it."""
+
+    notebook: str
+    description: str
+    build: Callable[[Settings], nn.Module]
+    train: Callable[[nn.Module, Settings, RunOptions, Shard, torch.device], dict[str, Any]]
+
+
+def _pick(value: int | None, default: int) -> int:
+    return default if value is None else value
+
+
+# ---- autoencoder family (training.fit) --------------------------------------------------------
+
+def autoencoder_mse(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    return F.mse_loss(model(x), x)
+
+
+def bernoulli_vae_loss(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    logits, mu, logvar = model(x)
+    return vae_loss(reconstruction_bce(logits, x), gaussian_kl(mu, logvar))["total"]
+
+
+def _train_autoencoder(model, settings, options, shard, device):
+    mnist = load_mnist(_pick(options.train_images, settings.train_images), settings.test_images, seed=SEED)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-5)
+    return fit(model, autoencoder_mse, mnist.train_images, optimizer=optimizer,
+               epochs=_pick(options.epochs, settings.epochs), batch_size=_pick(options.batch_size, settings.batch_size),
+               seed=options.seed, device=device, test_data=mnist.test_images, shard=shard,
+               desc=f"autoencoder d={settings.main_code_size}, MSE")
+
+
+def _train_vae(model, settings, options, shard, device):
+    mnist = binarized_mnist(_pick(options.train_images, settings.mnist_train), settings.mnist_test, seed=SEED)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    return fit(model, bernoulli_vae_loss, mnist.train_images, optimizer=optimizer,
+               epochs=_pick(options.epochs, settings.mnist_epochs),
+               batch_size=_pick(options.batch_size, settings.batch_size), seed=options.seed, device=device,
+               test_data=mnist.test_images, shard=shard, desc="MLP VAE")
+
+
+# ---- GANs (gan_training.train_gan) -------------------------------------------------------------
+
+def _gan_history(history: GANHistory) -> dict[str, Any]:
+    """The history as plain lists and numbers (snapshots left out), loadable with weights_only=True."""
+    return {key: value for key, value in asdict(history).items() if key != "snapshots"}
+
+
+def _train_adversarial(model, settings, options, shard, device, *, epochs, batch_size, d_steps, lr, betas,
+                       labels=False, desc):
+    mnist = load_mnist(_pick(options.train_images, settings.mnist_train), settings.mnist_test, seed=SEED)
+    images = mnist.train_images * 2 - 1  # [0, 1] -> [-1, 1], the range of tanh
+    data = (images, mnist.train_labels) if labels else images
+    history = train_gan(
+        model, data, epochs=_pick(options.epochs, epochs), batch_size=_pick(options.batch_size, batch_size),
+        latent_dim=settings.latent_dim, d_steps=d_steps,
+        d_optimizer=torch.optim.Adam(model.discriminator_parameters(), lr=lr, betas=betas),
+        g_optimizer=torch.optim.Adam(model.generator_parameters(), lr=lr, betas=betas),
+        seed=options.seed, device=device, shard=shard, desc=desc,
+    )
+    return _gan_history(history)
+
+
+def _train_gan(model, settings, options, shard, device):
+    return _train_adversarial(model, settings, options, shard, device, epochs=settings.mnist_epochs, batch_size=64,
+                              d_steps=1, lr=2e-4, betas=(0.5, 0.999), desc="MLP GAN")
+
+
+def _train_dcgan(model, settings, options, shard, device):
+    # Notebook 06 trains its MNIST DCGAN for a fixed time; here the time becomes whole epochs.
+    return _train_adversarial(model, settings, options, shard, device, epochs=10, batch_size=64, d_steps=1,
+                              lr=2e-4, betas=(0.5, 0.999), desc="DCGAN")
+
+
+def _train_wgan_gp(model, settings, options, shard, device):
+    return _train_adversarial(model, settings, options, shard, device, epochs=settings.mnist_epochs, batch_size=64,
+                              d_steps=5, lr=1e-4, betas=(0.0, 0.9), desc="WGAN-GP")
+
+
+def _train_cgan(model, settings, options, shard, device):
+    return _train_adversarial(model, settings, options, shard, device, epochs=settings.cgan_epochs, batch_size=64,
+                              d_steps=1, lr=2e-4, betas=(0.5, 0.999), labels=True, desc="conditional DCGAN")
+
+
+RECIPES: dict[str, Recipe] = {
+    "autoencoder": Recipe(
+        "01_autoencoder", "convolutional autoencoder, MSE, MNIST (notebook 01)",
+        lambda s: ConvAutoencoder(s.main_code_size), _train_autoencoder),
+    "vae": Recipe(
+        "03_variational_autoencoder", "MLP VAE, Bernoulli decoder, binarized MNIST (notebook 03)",
+        lambda s: MLPVAE(latent_dim=s.latent_mnist), _train_vae),
+    "gan": Recipe(
+        "05_gan", "MLP GAN, MNIST (notebook 05)",
+        lambda s: StandardGAN(MLPGenerator(s.latent_dim), MLPDiscriminator()), _train_gan),
+    "dcgan": Recipe(
+        "06_dcgan_bigan", "DCGAN, MNIST (notebook 06)",
+        lambda s: StandardGAN(DCGANGenerator(s.latent_dim, 28, 1, s.dcgan_width), DCGANDiscriminator(28, 1, s.dcgan_width)),
+        _train_dcgan),
+    "wgan-gp": Recipe(
+        "07_wgan", "WGAN-GP with a LayerNorm critic, MNIST (notebook 07)",
+        lambda s: WGANGP(DCGANGenerator(s.latent_dim, 28, 1, s.width), DCGANCritic(28, 1, s.width), penalty_weight=10.0),
+        _train_wgan_gp),
+    "cgan": Recipe(
+        "08_conditional_gan", "class-conditional DCGAN, MNIST (notebook 08)",
+        lambda s: ConditionalGAN(ConditionalDCGANGenerator(s.latent_dim, 10, 28, 1, s.width),
+                                 ConditionalDCGANDiscriminator(10, 28, 1, s.width)),
+        _train_cgan),
+}
+
+
+def default_checkpoint(recipe: str, profile: str) -> Path:
+    """Where a recipe's checkpoint goes and where notebooks look for it: ``checkpoints/<recipe>-<profile>.pt``."""
+    return CHECKPOINT_DIR / f"{recipe}-{profile}.pt"
+
+
+def build_model(recipe: str, profile: str, seed: int = SEED) -> nn.Module:
+    """The recipe's untrained model, with the initial weights its notebook starts from."""
+    seed_everything(seed)  # the notebooks seed right before building
+    return RECIPES[recipe].build(settings_for(RECIPES[recipe].notebook, profile))
+
+
+def run(recipe: str, options: RunOptions, out: Path, shard: Shard | None = None) -> Path | None:
+    """Train ``recipe`` and write its checkpoint to ``out`` (rank 0 only); return the path written."""
+    shard = shard or Shard()
+    device = process_device(shard)
+    settings = settings_for(RECIPES[recipe].notebook, options.profile)
+    model = build_model(recipe, options.profile, options.seed).to(device)
+    history = RECIPES[recipe].train(model, settings, options, shard, device)
+    if not shard.is_main:
+        return None
+    save_checkpoint(out, model.cpu(), recipe=recipe, profile=options.profile, options=asdict(options),
+                    world_size=shard.world_size, history=history)
+    digest = write_checksum(out)
+    print(f"wrote {out} (sha256 {digest}), trained by {shard.world_size} process(es) on {device}")
+    return out
+
+
+def parse_arguments(argv: list[str] | None = None) -> tuple[str, RunOptions, Path, bool]:
+    parser = argparse.ArgumentParser(
+        prog="python -m course_lib.train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("recipe", choices=sorted(RECIPES), help="which model to train")
+    parser.add_argument("--profile", default="cpu", choices=PROFILES, help="whose sizes to use (default cpu)")
+    parser.add_argument("--epochs", type=int, help="override the profile's number of epochs")
+    parser.add_argument("--batch-size", type=int, help="override the global batch size")
+    parser.add_argument("--train-images", type=int, help="override the number of training images")
+    parser.add_argument("--seed", type=int, default=SEED, help=f"seed for weights and batches (default {SEED})")
+    parser.add_argument("--out", type=Path, help="checkpoint path (default checkpoints/<recipe>-<profile>.pt)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing checkpoint of the same model")
+    args = parser.parse_args(argv)
+    options = RunOptions(args.profile, args.epochs, args.batch_size, args.train_images, args.seed)
+    return args.recipe, options, args.out or default_checkpoint(args.recipe, args.profile), args.overwrite
+
+
+def main(argv: list[str] | None = None) -> int:
+    recipe, options, out, overwrite = parse_arguments(argv)
+    if out.exists() and not overwrite:
+        print(f"error: {out} already exists; pass --overwrite to replace it or --out to write elsewhere.",
+              file=sys.stderr)
+        return 2
+    shard = shard_from_environment()
+    try:
+        run(recipe, options, out, shard)
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

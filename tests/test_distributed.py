@@ -1,0 +1,134 @@
+"""Data parallelism: N gloo processes with a global batch of B take the steps of one process with B.
+
+The multi-process runs go through torchrun itself (``python -m torch.distributed.run``), as a
+user would start them, on this machine's CPU with the gloo backend.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+
+from course_lib.checkpoints import read_checkpoint, verify_checksum
+from course_lib.config import DATA_DIR_ENV
+from course_lib.distributed import Shard
+
+REPO = Path(__file__).resolve().parent.parent
+
+# Trains a small regressor with fit (batches of 7 split 4 + 3, so the part weighting matters) and
+# a small GAN with train_gan (k = 2), then lets rank 0 save the parameters and loss histories.
+WORKER = textwrap.dedent(
+    """
+    import sys
+    import torch
+    from torch import nn
+    from course_lib.distributed import shard_from_environment
+    from course_lib.gan_training import StandardGAN, train_gan
+    from course_lib.training import fit
+
+    shard = shard_from_environment()
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(60, 3, generator=g)
+    y = torch.sin(x @ torch.tensor([[2.0], [-3.0], [0.5]]))
+    torch.manual_seed(0)
+    regressor = nn.Sequential(nn.Linear(3, 16), nn.Tanh(), nn.Linear(16, 1))
+    fit_history = fit(regressor, lambda m, a, b: nn.functional.mse_loss(m(a), b), (x, y),
+                      optimizer=torch.optim.SGD(regressor.parameters(), lr=0.1), epochs=3, batch_size=7,
+                      seed=1, shard=shard)
+
+    points = torch.randn(256, 2, generator=g) * 0.1 + 1.0
+    torch.manual_seed(0)
+    gan = StandardGAN(nn.Sequential(nn.Linear(2, 32), nn.ReLU(), nn.Linear(32, 2)),
+                      nn.Sequential(nn.Linear(2, 32), nn.LeakyReLU(0.2), nn.Linear(32, 1)))
+    gan_history = train_gan(gan, points, epochs=2, batch_size=32, latent_dim=2, d_steps=2, seed=3, shard=shard,
+                            d_optimizer=torch.optim.SGD(gan.discriminator_parameters(), lr=0.05),
+                            g_optimizer=torch.optim.SGD(gan.generator_parameters(), lr=0.05))
+    if shard.is_main:
+        torch.save({"regressor": regressor.state_dict(), "fit_loss": fit_history["train_loss"],
+                    "gan": gan.state_dict(), "d_loss": gan_history.d_loss, "g_loss": gan_history.g_loss},
+                   sys.argv[1])
+    """
+)
+
+
+def _environment(data_dir: Path | None = None) -> dict[str, str]:
+    env = dict(os.environ, OMP_NUM_THREADS="1", COURSE_PROGRESS="off", PYTHONPATH=str(REPO))
+    if data_dir is not None:
+        env[DATA_DIR_ENV] = str(data_dir)
+    return env
+
+
+def _torchrun(processes: int, *arguments: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}",
+               *arguments]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
+def _max_difference(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
+    assert a.keys() == b.keys()
+    return max((a[k].double() - b[k].double()).abs().max().item() for k in a)
+
+
+def test_shard_parts_partition_a_batch_and_differ_by_at_most_one():
+    batch = torch.arange(11)
+    parts = [Shard(rank, 3).part(batch) for rank in range(3)]
+    assert torch.equal(torch.cat(parts), batch)
+    assert [len(p) for p in parts] == [4, 4, 3]
+    assert Shard().part(batch) is batch
+
+
+def test_bad_shards_and_batches_are_refused_with_the_fix():
+    with pytest.raises(ValueError, match="rank 2 of world size 2"):
+        Shard(2, 2)
+    with pytest.raises(ValueError, match="cannot be split over 4 processes"):
+        Shard(0, 4).part(torch.arange(3))
+    with pytest.raises(ValueError, match="multiple of 4"):
+        Shard(0, 4).check_divides(30)
+
+
+def test_two_gloo_processes_match_one_process(tmp_path):
+    script = tmp_path / "worker.py"
+    script.write_text(WORKER)
+    subprocess.run([sys.executable, str(script), str(tmp_path / "one.pt")], env=_environment(), check=True,
+                   timeout=300, cwd=REPO)
+    _torchrun(2, str(script), str(tmp_path / "two.pt"), env=_environment())
+    one, two = torch.load(tmp_path / "one.pt"), torch.load(tmp_path / "two.pt")
+    # fit: 3 epochs of 9 steps; train_gan: 2 epochs of 4 generator steps (8 critic steps)
+    assert _max_difference(one["regressor"], two["regressor"]) < 1e-6
+    assert two["fit_loss"] == pytest.approx(one["fit_loss"], rel=1e-6)
+    assert _max_difference(one["gan"], two["gan"]) < 1e-6
+    assert two["d_loss"] == pytest.approx(one["d_loss"], rel=1e-5)
+    assert two["g_loss"] == pytest.approx(one["g_loss"], rel=1e-5)
+    # and the runs did move the weights: equality is not the trivial kind
+    torch.manual_seed(0)
+    untrained = torch.nn.Linear(3, 16).state_dict()
+    assert (one["regressor"]["0.weight"] - untrained["weight"]).abs().max() > 1e-2
+
+
+def test_the_entry_point_runs_unchanged_under_torchrun(tmp_path):
+    shared = os.environ.get(DATA_DIR_ENV, "").strip()
+    data_dir = Path(shared) if shared else tmp_path / "no-data"
+    if not shared:
+        data_dir.mkdir()
+        data_dir.chmod(0o555)  # read-only: the loader uses its offline fallback and never downloads
+    arguments = ["-m", "course_lib.train", "gan", "--profile", "smoke", "--train-images", "256", "--epochs", "1"]
+    subprocess.run([sys.executable, *arguments, "--out", str(tmp_path / "one.pt")], env=_environment(data_dir),
+                   check=True, timeout=300, cwd=REPO, capture_output=True)
+    result = _torchrun(2, *arguments, "--out", str(tmp_path / "two.pt"), env=_environment(data_dir))
+    assert "trained by 2 process(es)" in result.stdout
+    assert result.stdout.count("wrote ") == 1  # rank 0 alone writes
+    one, two = read_checkpoint(tmp_path / "one.pt"), read_checkpoint(tmp_path / "two.pt")
+    assert (one["world_size"], two["world_size"]) == (1, 2)
+    verify_checksum(tmp_path / "two.pt")
+    # Adam divides by the running gradient size, which magnifies float rounding in the summed
+    # gradients a little; 4 steps of a rate of 2e-4 stay far below a tenth of a step apart.
+    assert _max_difference(one["model"], two["model"]) < 2e-5
+    assert two["history"]["g_loss"] == pytest.approx(one["history"]["g_loss"], rel=1e-4)
