@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import torch
 from torch import nn
@@ -165,7 +165,7 @@ def load_or_train(
     model: nn.Module,
     train: Callable[[], Any],
     *,
-    recipe: str,
+    expect: Mapping[str, Any],
     expected_sha256: str | None = None,
     train_if_unusable: bool = False,
 ) -> tuple[Any, str]:
@@ -173,7 +173,8 @@ def load_or_train(
 
     Without a checkpoint at ``path`` (or with ``path`` None), ``train()`` runs and its history is
     returned with how = "trained". Otherwise the file is checked against its sha256, loaded with
-    ``weights_only=True``, and must hold a checkpoint of ``recipe`` for this model's shapes; then
+    ``weights_only=True``, and must hold a checkpoint of this model's shapes whose entries agree
+    with ``expect`` (for example ``{"recipe": "autoencoder", "profile": "cpu"}``); then
     how = "loaded" and the history is the one saved with it. A corrupt or mismatched file raises
     an error naming the problem, unless ``train_if_unusable`` asks to train instead. The file is
     never modified.
@@ -183,12 +184,11 @@ def load_or_train(
     try:
         verify_checksum(path, expected_sha256)
         state = read_checkpoint(path)
-        if state.get("recipe") != recipe:
-            raise CheckpointMismatchError(
-                f"{path} holds a checkpoint of recipe {state.get('recipe')!r}, not {recipe!r}."
-            )
+        for key, wanted in expect.items():
+            if state.get(key) != wanted:
+                raise CheckpointMismatchError(f"{path} was saved with {key} {state.get(key)!r}, not {wanted!r}.")
         load_checkpoint(path, model)
-    except (ValueError, CheckpointMismatchError) as error:  # ChecksumError is a ValueError too
+    except ValueError as error:  # ChecksumError and CheckpointMismatchError are ValueErrors too
         if not train_if_unusable:
             raise type(error)(
                 f"{error} To train instead, pass train_if_unusable=True (the file is left as it is)."

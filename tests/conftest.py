@@ -24,3 +24,20 @@ torch.set_num_threads(1)
 def quiet_progress(monkeypatch):
     """Hide tqdm bars from course_lib.training so test output stays readable."""
     monkeypatch.setenv("COURSE_PROGRESS", "off")
+
+
+@pytest.fixture
+def offline_data_dir(monkeypatch, tmp_path):
+    """The configured data folder, else an empty read-only one: loaders then use their offline fallback."""
+    import os
+
+    from course_lib.config import DATA_DIR_ENV
+
+    configured = os.environ.get(DATA_DIR_ENV, "").strip()
+    if configured:
+        return configured
+    empty = tmp_path / "no-data"
+    empty.mkdir()
+    empty.chmod(0o555)  # not writable, so nothing is downloaded into it
+    monkeypatch.setenv(DATA_DIR_ENV, str(empty))
+    return str(empty)

@@ -113,12 +113,8 @@ def test_two_gloo_processes_match_one_process(tmp_path):
     assert (one["regressor"]["0.weight"] - untrained["weight"]).abs().max() > 1e-2
 
 
-def test_the_entry_point_runs_unchanged_under_torchrun(tmp_path):
-    shared = os.environ.get(DATA_DIR_ENV, "").strip()
-    data_dir = Path(shared) if shared else tmp_path / "no-data"
-    if not shared:
-        data_dir.mkdir()
-        data_dir.chmod(0o555)  # read-only: the loader uses its offline fallback and never downloads
+def test_the_entry_point_runs_unchanged_under_torchrun(tmp_path, offline_data_dir):
+    data_dir = Path(offline_data_dir)
     arguments = ["-m", "course_lib.train", "gan", "--profile", "smoke", "--train-images", "256", "--epochs", "1"]
     subprocess.run([sys.executable, *arguments, "--out", str(tmp_path / "one.pt")], env=_environment(data_dir),
                    check=True, timeout=300, cwd=REPO, capture_output=True)
