@@ -22,7 +22,9 @@ from torch import nn
 
 from course_lib.gan_losses import discriminator_loss, generator_loss_non_saturating, generator_loss_saturating
 from course_lib.batches import ResidentData
+from course_lib.config import active_profile
 from course_lib.distributed import Shard, sum_across, wrap
+from course_lib.speed import Speed, speed_for
 from course_lib.training import NonFiniteLossError, _measure, check_finite, progress
 
 SNAPSHOT_SAMPLES = 64  # default number of fixed codes whose images are kept during training
@@ -179,6 +181,7 @@ def train_gan(
     epoch_metrics: Callable[[GANObjective], dict[str, float]] | None = None,
     desc: str = "GAN",
     shard: Shard | None = None,
+    speed: Speed | None = None,
 ) -> GANHistory:
     """Train ``objective``'s players on ``data`` by Algorithm 5.2 and return the history.
 
@@ -208,15 +211,18 @@ def train_gan(
     codes and trains on its part of them (``batch_size`` is the global batch and must be a
     multiple of the number of processes); DistributedDataParallel averages the gradients, the
     recorded losses are global means, and torch's global stream is seeded per process so that
-    random interpolation weights or dropout masks differ between the parts.
+    random interpolation weights or dropout masks differ between the parts. ``speed`` (default:
+    the active profile's switches, all off on the CPU) turns on bfloat16 autocast and the rest
+    on CUDA.
     """
     shard = shard or Shard()
+    speed = speed if speed is not None else speed_for(active_profile(), device)
     shard.check_divides(batch_size)
     resident = ResidentData(data, device, shard)
     steps_per_epoch = generator_steps_per_epoch(len(resident), batch_size, d_steps)
     history = GANHistory(steps_per_epoch)
     total_steps = epochs * steps_per_epoch
-    objective.to(device).train()
+    speed.prepare(objective.to(device).train())
     player_loss = wrap(_PlayerLosses(objective), shard, device, find_unused=True)
     # Independent streams, so that for instance turning snapshots on does not change training.
     with seeded_run(seed, device, streams=3, rank=shard.rank) as (data_rng, latent_rng, snapshot_rng):
@@ -233,16 +239,18 @@ def train_gan(
                 batches = iter(resident.full_batches(data_rng, batch_size))  # rows of batch_size indices
             d_values = []
             for _ in range(d_steps):
-                rows = resident.rows(next(batches))
+                rows = tuple(speed.layout(t) for t in resident.rows(next(batches)))
                 real = rows[0] if isinstance(data, torch.Tensor) else rows
                 z = shard.part(sample_latent(batch_size, latent_dim, latent_rng, device))
-                loss = player_loss("discriminator", real, z)
+                with speed.autocast(device):
+                    loss = player_loss("discriminator", real, z)
                 d_values.append(_checked(loss, "discriminator", epoch, step_in_epoch))
                 _update(d_optimizer, loss)
                 objective.after_discriminator_step()
             z = shard.part(sample_latent(batch_size, latent_dim, latent_rng, device))
             with _frozen(objective.discriminator_parameters()):  # G's update needs no gradients for D's weights
-                loss = player_loss("generator", real, z)
+                with speed.autocast(device):
+                    loss = player_loss("generator", real, z)
                 g_value = _checked(loss, "generator", epoch, step_in_epoch)
                 _update(g_optimizer, loss)
             d_mean, g_mean = sum_across([sum(d_values) / d_steps, g_value], shard)

@@ -19,7 +19,9 @@ from tqdm.auto import tqdm
 
 from course_lib.batches import ResidentData
 from course_lib.checkpoints import load_checkpoint, save_checkpoint
+from course_lib.config import active_profile
 from course_lib.distributed import Shard, sum_across, wrap
+from course_lib.speed import Speed, speed_for
 
 LossFn = Callable[..., torch.Tensor]
 History = dict[str, list[float]]
@@ -124,6 +126,7 @@ def fit(
     desc: str = "training",
     epoch_metrics: Callable[[nn.Module], dict[str, float]] | None = None,
     shard: Shard | None = None,
+    speed: Speed | None = None,
 ) -> History:
     """Train ``model`` for ``epochs`` epochs and return the history of per-epoch losses.
 
@@ -135,9 +138,11 @@ def fit(
     The training tensors are moved to ``device`` once (``ResidentData``). Under torchrun, pass
     ``shard=shard_from_environment()``: each process trains on its part of every minibatch, the
     gradients are averaged by DistributedDataParallel, the history holds the global means, and
-    only rank 0 prints and writes the checkpoint.
+    only rank 0 prints and writes the checkpoint. ``speed`` (default: the active profile's
+    switches, all off on the CPU) turns on bfloat16 autocast, channels_last and the rest on CUDA.
     """
     shard = shard or Shard()
+    speed = speed if speed is not None else speed_for(active_profile(), device)
     data = ResidentData(train_data, device, shard)
     history: History = {"train_loss": [], "seconds": []}
     if test_data is not None:
@@ -154,15 +159,16 @@ def fit(
         # Every process arrives with the same global stream; give the others their own noise
         # (a VAE's samples, dropout masks), as one process would draw different noise per row.
         torch.manual_seed(torch.initial_seed() + shard.rank)
-    model.to(device).train()
+    speed.prepare(model.to(device).train())
     step_loss = wrap(LossOf(model, loss_fn), shard, device)
     epoch_bar = progress(range(start_epoch, epochs), shard, desc=desc, unit="epoch")
     for epoch in epoch_bar:
         began = time.perf_counter()
         running, seen = 0.0, 0
         for step, index in enumerate(data.batches(epoch_generator(seed, epoch), batch_size)):
-            batch = data.rows(index)
-            loss = step_loss(*batch)
+            batch = tuple(speed.layout(t) for t in data.rows(index))
+            with speed.autocast(device):
+                loss = step_loss(*batch)
             value = check_finite(loss, epoch + 1, step)
             if shard.distributed:
                 # DDP averages over processes; weight each part by its size so that the result is

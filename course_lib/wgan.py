@@ -104,9 +104,11 @@ def gradient_penalty(
     """
     if real.shape != fake.shape:
         raise ValueError(f"real and fake must have the same shape, got {tuple(real.shape)} and {tuple(fake.shape)}.")
+    real, fake = real.detach().float(), fake.detach().float()
     alpha = interpolation_weights(len(real), real.dim(), generator, real.device, real.dtype)
-    x_hat = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)  # (B, ...)
-    scores = critic(x_hat)
+    x_hat = (alpha * real + (1 - alpha) * fake).requires_grad_(True)  # (B, ...)
+    with torch.autocast(real.device.type, enabled=False):  # float32 even inside a bfloat16 run (see course_lib.speed)
+        scores = critic(x_hat)
     if scores.shape != (len(real),):
         raise ValueError(
             f"The critic must return one score per example, shape ({len(real)},), got {tuple(scores.shape)}."
