@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PROFILE ?= cpu
 NB ?= all
 
-.PHONY: env test book lab execute student bench bench-rbm bench-gan bench-wgan lock clean
+.PHONY: env test book slides lab execute student checkpoints bench bench-rbm bench-gan bench-wgan lock clean
 
 env: $(STAMP)
 
@@ -27,6 +27,11 @@ test: env
 book: env
 	$(PY) scripts/build_book.py
 
+# One reveal.js deck per notebook, from the stored outputs, into book/_build/slides/ (opens offline).
+# SLIDES_ARGS=--write-metadata first stores the slide rule's metadata (a new notebook needs it once).
+slides: env
+	$(PY) scripts/make_slides.py $(SLIDES_ARGS)
+
 # Jupyter refuses to run as root unless told; containers often are root.
 lab: env
 	$(VENV)/bin/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS) notebooks
@@ -37,6 +42,14 @@ execute: env
 
 student: env
 	$(PY) scripts/student_edition.py
+
+# make checkpoints PROFILE=cpu: every recipe of `python -m course_lib.train` to checkpoints/<recipe>-<profile>.pt
+# (existing files are kept; delete one to retrain it). Notebooks load them with COURSE_CHECKPOINT_DIR=checkpoints.
+checkpoints: env
+	for recipe in $$($(PY) -c "from course_lib.train import RECIPES; print(*RECIPES)"); do \
+		if [ -e checkpoints/$$recipe-$(PROFILE).pt ]; then echo "keeping checkpoints/$$recipe-$(PROFILE).pt"; \
+		else COURSE_PROGRESS=off $(PY) -m course_lib.train $$recipe --profile $(PROFILE) || exit 1; fi; \
+	done
 
 bench: env
 	$(PY) bench/run_bench.py
