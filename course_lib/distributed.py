@@ -113,3 +113,17 @@ def sum_across(values: list[float], shard: Shard) -> list[float]:
     total = torch.tensor(values, dtype=torch.float64)
     dist.all_reduce(total)
     return total.tolist()
+
+
+def average_across(tensors: tuple[torch.Tensor, ...], share: float, shard: Shard) -> tuple[torch.Tensor, ...]:
+    """Sum over processes of ``share * tensor``, where ``share`` is this process's part of the batch.
+
+    With shares that add up to 1 this is the batch-weighted mean of per-process means; for loops
+    such as CD-k whose updates are not gradients of a loss, so DistributedDataParallel cannot help.
+    """
+    if not shard.distributed:
+        return tensors
+    reduced = tuple(t * share for t in tensors)
+    for tensor in reduced:
+        dist.all_reduce(tensor)
+    return reduced

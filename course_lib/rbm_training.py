@@ -19,6 +19,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from course_lib.distributed import Shard, average_across
 from course_lib.models.rbm import BernoulliRBM, bernoulli, check_binary
 from course_lib.training import progress
 
@@ -149,6 +150,7 @@ def train_rbm(
     seed: int = 0,
     epoch_metrics: Callable[[BernoulliRBM], dict[str, float]] | None = None,
     desc: str = "RBM",
+    shard: Shard | None = None,
 ) -> RBMHistory:
     """Train ``rbm`` on binary ``data`` (N, n_visible) by CD-k, or by persistent CD-k.
 
@@ -158,28 +160,37 @@ def train_rbm(
     steps to stay close to the model. Persistent CD keeps ``batch_size`` chains, started at random
     training rows. ``epoch_metrics(rbm)`` is called after each epoch (see ``held_out_metrics``).
     Sampling uses one generator seeded by ``seed`` on the data's device: a run is reproducible.
+
+    Under torchrun (``shard``): every process draws the same batches and estimates the CD
+    gradient on its part; the estimates are averaged (weighted by part size) before the step,
+    so all processes keep the same RBM. CD-k is not the gradient of a loss, so no
+    DistributedDataParallel here: the average is one all-reduce per step. Gibbs sampling is
+    seeded per process, and persistent chains are split between the processes.
     """
+    shard = shard or Shard()
     rbm.check_visible(data)
     check_binary(data, "training data")
     device = data.device
-    generator = torch.Generator(device).manual_seed(seed)
+    generator = torch.Generator(device).manual_seed(seed + shard.rank)
     order_generator = torch.Generator().manual_seed(seed)
     velocity = zero_velocity(rbm)
     chain = None
     if persistent:
-        start = data[torch.randint(len(data), (batch_size,), generator=order_generator).to(device)]
+        start = data[shard.part(torch.randint(len(data), (batch_size,), generator=order_generator)).to(device)]
         chain = bernoulli(rbm.hidden_probs(start), generator=generator).detach()
     history = RBMHistory()
     steps_per_epoch = -(-len(data) // batch_size)
     total_steps, step_number = epochs * steps_per_epoch, 0
-    for _ in progress(range(epochs), desc=desc, leave=False):
+    for _ in progress(range(epochs), shard, desc=desc, leave=False):
         began = time.perf_counter()
         for index in torch.randperm(len(data), generator=order_generator).split(batch_size):
-            step = cd_gradient(rbm, data[index.to(device)], k, generator, chain)
+            local = shard.part(index)
+            step = cd_gradient(rbm, data[local.to(device)], k, generator, chain)
             if persistent:
                 chain = step.negative_hidden
+            gradient = RBMGradient(*average_across(step.gradient.as_tuple(), len(local) / len(index), shard))
             rate = learning_rate * (1 - step_number / total_steps) if decay_to_zero else learning_rate
-            apply_gradient(rbm, step.gradient, rate, velocity, momentum, weight_decay)
+            apply_gradient(rbm, gradient, rate, velocity, momentum, weight_decay)
             step_number += 1
         history.seconds += time.perf_counter() - began
         history.record(epoch_metrics(rbm) if epoch_metrics else {})

@@ -1,6 +1,7 @@
 """Train a course model to a checkpoint from the command line, on one process or under torchrun.
 
     python -m course_lib.train autoencoder --profile cpu
+    python -m course_lib.train rbm --profile cpu --epochs 5
     python -m course_lib.train dcgan --profile gpu --out checkpoints/dcgan-gpu.pt
     torchrun --nproc_per_node 4 -m course_lib.train wgan-gp --profile gpu
 
@@ -26,6 +27,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
+from course_lib.ais import base_rate_bias
 from course_lib.checkpoints import save_checkpoint, write_checksum
 from course_lib.conditional_gan import ConditionalGAN
 from course_lib.config import PROFILES, REPO_ROOT, Settings, seed_everything, settings_for
@@ -37,7 +39,9 @@ from course_lib.models.autoencoder import ConvAutoencoder
 from course_lib.models.conditional import ConditionalDCGANDiscriminator, ConditionalDCGANGenerator
 from course_lib.models.critic import DCGANCritic
 from course_lib.models.gan import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator
+from course_lib.models.rbm import BernoulliRBM
 from course_lib.models.vae import MLPVAE
+from course_lib.rbm_training import train_rbm
 from course_lib.training import fit
 from course_lib.wgan import WGANGP
 
@@ -100,6 +104,19 @@ def _train_vae(model, settings, options, shard, device):
                test_data=mnist.test_images, shard=shard, desc="MLP VAE")
 
 
+# ---- RBM (rbm_training.train_rbm, CD-k) -------------------------------------------------------
+
+def _train_rbm(model, settings, options, shard, device):
+    data = binarized_mnist(_pick(options.train_images, settings.mnist_train), settings.mnist_test, seed=SEED)
+    train_x = data.train_images.flatten(1).to(device)  # (N, 1, 28, 28) -> (N, 784)
+    with torch.no_grad():
+        model.visible_bias.copy_(base_rate_bias(train_x))  # start from the pixels' log-odds, as notebook 04
+    history = train_rbm(model, train_x, epochs=_pick(options.epochs, settings.rbm_epochs),
+                        batch_size=_pick(options.batch_size, settings.batch_size), learning_rate=settings.learning_rate,
+                        k=1, momentum=0.5, decay_to_zero=True, seed=options.seed, shard=shard, desc="RBM, CD-1")
+    return asdict(history)
+
+
 # ---- GANs (gan_training.train_gan) -------------------------------------------------------------
 
 def _gan_history(history: GANHistory) -> dict[str, Any]:
@@ -150,6 +167,9 @@ RECIPES: dict[str, Recipe] = {
     "vae": Recipe(
         "03_variational_autoencoder", "MLP VAE, Bernoulli decoder, binarized MNIST (notebook 03)",
         lambda s: MLPVAE(latent_dim=s.latent_mnist), _train_vae),
+    "rbm": Recipe(
+        "04_rbm_and_dbn", "Bernoulli RBM trained by CD-1, binarized MNIST (notebook 04)",
+        lambda s: BernoulliRBM(784, s.rbm_hidden), _train_rbm),
     "gan": Recipe(
         "05_gan", "MLP GAN, MNIST (notebook 05)",
         lambda s: StandardGAN(MLPGenerator(s.latent_dim), MLPDiscriminator()), _train_gan),
