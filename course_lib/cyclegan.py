@@ -42,6 +42,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from course_lib.batches import ResidentData
+from course_lib.distributed import MethodCalls, Shard, mean_across, wrap
 from course_lib.gan_training import _checked, _frozen, _update, seeded_run
 from course_lib.training import _measure, progress
 
@@ -310,6 +312,7 @@ def train_cyclegan(
     pool_size: int = 50,
     epoch_metrics: Callable[[CycleGAN], dict[str, float]] | None = None,
     desc: str = "CycleGAN",
+    shard: Shard | None = None,
 ) -> CycleGANHistory:
     """Train both generators and both discriminators on unpaired images and return the history.
 
@@ -325,8 +328,10 @@ def train_cyclegan(
 
     The data orders, the pools' choices and torch's global stream follow from ``seed``; the
     global stream is restored afterwards. A NaN or infinite loss raises ``NonFiniteLossError``
-    before its step is applied.
+    before its step is applied. Under torchrun (``shard``) each process trains on its part of
+    every minibatch (and keeps its own image pools), as in ``gan_training.train_gan``.
     """
+    shard = shard or Shard()
     for name, images in (("domain_a", domain_a), ("domain_b", domain_b)):
         if not isinstance(images, torch.Tensor) or images.dim() != 4:
             shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
@@ -339,29 +344,33 @@ def train_cyclegan(
             f"The smaller domain has {min(len(domain_a), len(domain_b))} images, not enough for one minibatch of "
             f"{batch_size}; lower batch_size."
         )
+    shard.check_divides(batch_size)
     history = CycleGANHistory(steps_per_epoch)
-    used = steps_per_epoch * batch_size
+    images_a, images_b = ResidentData(domain_a, device, shard), ResidentData(domain_b, device, shard)
     objective.to(device).train()
-    with seeded_run(seed, device, streams=4) as (rng_a, rng_b, pool_rng_a, pool_rng_b):
+    steps = wrap(MethodCalls(objective), shard, device, find_unused=True)
+    with seeded_run(seed, device, streams=4, rank=shard.rank) as (rng_a, rng_b, pool_rng_a, pool_rng_b):
         pool_a, pool_b = (ImagePool(pool_size, seed=rng.initial_seed()) for rng in (pool_rng_a, pool_rng_b))
-        bar = progress(range(epochs), desc=desc, unit="epoch")
+        bar = progress(range(epochs), shard, desc=desc, unit="epoch")
         for epoch in bar:
             began = time.perf_counter()
-            order_a = torch.randperm(len(domain_a), generator=rng_a)[:used].view(steps_per_epoch, batch_size)
-            order_b = torch.randperm(len(domain_b), generator=rng_b)[:used].view(steps_per_epoch, batch_size)
+            order_a = images_a.full_batches(rng_a, batch_size)[:steps_per_epoch]  # (steps, batch_size) indices
+            order_b = images_b.full_batches(rng_b, batch_size)[:steps_per_epoch]
             for step, (index_a, index_b) in enumerate(zip(order_a, order_b)):
-                real_a = domain_a[index_a.to(domain_a.device)].to(device)
-                real_b = domain_b[index_b.to(domain_b.device)].to(device)
+                (real_a,), (real_b,) = images_a.rows(index_a), images_b.rows(index_b)
                 with _frozen(objective.discriminator_parameters()):  # G's step needs no gradients for D
-                    losses = objective.generator_losses(real_a, real_b)
-                    history.g_loss.append(_checked(losses["total"], "generator", epoch, step))
+                    losses = steps("generator_losses", real_a, real_b)
+                    g_value = _checked(losses["total"], "generator", epoch, step)
                     _update(g_optimizer, losses["total"])
-                for term in GENERATOR_TERMS:
-                    getattr(history, term).append(losses[term].item())
                 fake_a, fake_b = pool_a.query(losses["fake_a"]), pool_b.query(losses["fake_b"])
-                loss = objective.discriminator_loss(real_a, real_b, fake_a, fake_b)
-                history.d_loss.append(_checked(loss, "discriminator", epoch, step))
+                loss = steps("discriminator_loss", real_a, real_b, fake_a, fake_b)
+                d_value = _checked(loss, "discriminator", epoch, step)
                 _update(d_optimizer, loss)
+                recorded = mean_across([g_value, d_value, *(losses[term].item() for term in GENERATOR_TERMS)], shard)
+                history.g_loss.append(recorded[0])
+                history.d_loss.append(recorded[1])
+                for term, value in zip(GENERATOR_TERMS, recorded[2:]):
+                    getattr(history, term).append(value)
             history.seconds += time.perf_counter() - began
             history.epoch_d_loss.append(sum(history.d_loss[-steps_per_epoch:]) / steps_per_epoch)
             history.epoch_g_loss.append(sum(history.g_loss[-steps_per_epoch:]) / steps_per_epoch)

@@ -106,6 +106,27 @@ def wrap(module: nn.Module, shard: Shard, device: torch.device | str, find_unuse
     return nn.parallel.DistributedDataParallel(module, device_ids=device_ids, find_unused_parameters=find_unused)
 
 
+class MethodCalls(nn.Module):
+    """``forward(name, *args)`` calls ``objective.name(*args)``.
+
+    A GAN's training steps are different methods of one objective (the discriminator's loss, the
+    generator's losses); behind this one ``forward`` each step is a single call that
+    DistributedDataParallel can wrap, with the unused player's parameters found and skipped.
+    """
+
+    def __init__(self, objective: nn.Module):
+        super().__init__()
+        self.objective = objective
+
+    def forward(self, name: str, *args):
+        return getattr(self.objective, name)(*args)
+
+
+def mean_across(values: list[float], shard: Shard) -> list[float]:
+    """Element-wise means of ``values`` over all processes (for losses recorded once per step)."""
+    return [total / shard.world_size for total in sum_across(values, shard)]
+
+
 def sum_across(values: list[float], shard: Shard) -> list[float]:
     """Element-wise sums of ``values`` over all processes (the values themselves when not distributed)."""
     if not shard.distributed:

@@ -23,7 +23,7 @@ from torch import nn
 from course_lib.gan_losses import discriminator_loss, generator_loss_non_saturating, generator_loss_saturating
 from course_lib.batches import ResidentData
 from course_lib.config import active_profile
-from course_lib.distributed import Shard, sum_across, wrap
+from course_lib.distributed import MethodCalls, Shard, mean_across, wrap
 from course_lib.speed import Speed, speed_for
 from course_lib.training import NonFiniteLossError, _measure, check_finite, progress
 
@@ -223,7 +223,7 @@ def train_gan(
     history = GANHistory(steps_per_epoch)
     total_steps = epochs * steps_per_epoch
     speed.prepare(objective.to(device).train())
-    player_loss = wrap(_PlayerLosses(objective), shard, device, find_unused=True)
+    steps = wrap(MethodCalls(objective), shard, device, find_unused=True)
     # Independent streams, so that for instance turning snapshots on does not change training.
     with seeded_run(seed, device, streams=3, rank=shard.rank) as (data_rng, latent_rng, snapshot_rng):
         if snapshot_every is not None and snapshot_z is None:
@@ -243,19 +243,19 @@ def train_gan(
                 real = rows[0] if isinstance(data, torch.Tensor) else rows
                 z = shard.part(sample_latent(batch_size, latent_dim, latent_rng, device))
                 with speed.autocast(device):
-                    loss = player_loss("discriminator", real, z)
+                    loss = steps("discriminator_loss", real, z)
                 d_values.append(_checked(loss, "discriminator", epoch, step_in_epoch))
                 _update(d_optimizer, loss)
                 objective.after_discriminator_step()
             z = shard.part(sample_latent(batch_size, latent_dim, latent_rng, device))
             with _frozen(objective.discriminator_parameters()):  # G's update needs no gradients for D's weights
                 with speed.autocast(device):
-                    loss = player_loss("generator", real, z)
+                    loss = steps("generator_loss", real, z)
                 g_value = _checked(loss, "generator", epoch, step_in_epoch)
                 _update(g_optimizer, loss)
-            d_mean, g_mean = sum_across([sum(d_values) / d_steps, g_value], shard)
-            history.d_loss.append(d_mean / shard.world_size)
-            history.g_loss.append(g_mean / shard.world_size)
+            d_mean, g_mean = mean_across([sum(d_values) / d_steps, g_value], shard)
+            history.d_loss.append(d_mean)
+            history.g_loss.append(g_mean)
             history.seconds += time.perf_counter() - began
 
             done = step + 1
@@ -265,19 +265,6 @@ def train_gan(
                 _close_epoch(history, objective, epoch_metrics)
                 bar.set_postfix(d_loss=f"{history.epoch_d_loss[-1]:.3f}", g_loss=f"{history.epoch_g_loss[-1]:.3f}")
     return history
-
-
-class _PlayerLosses(nn.Module):
-    """The objective's two losses behind one ``forward``, so DistributedDataParallel can wrap a step."""
-
-    def __init__(self, objective: GANObjective):
-        super().__init__()
-        self.objective = objective
-
-    def forward(self, player: str, real: torch.Tensor | tuple[torch.Tensor, ...], z: torch.Tensor) -> torch.Tensor:
-        if player == "discriminator":
-            return self.objective.discriminator_loss(real, z)
-        return self.objective.generator_loss(real, z)
 
 
 def generator_steps_per_epoch(n: int, batch_size: int, d_steps: int) -> int:

@@ -27,8 +27,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from course_lib.gan_losses import discriminator_loss, generator_loss_non_saturating
+from course_lib.batches import ResidentData
+from course_lib.distributed import MethodCalls, Shard, mean_across, wrap
 from course_lib.gan_training import _checked, _frozen, _update, seeded_run
-from course_lib.training import _measure, as_tensors, progress
+from course_lib.training import _measure, progress
 
 
 class Pix2Pix(nn.Module):
@@ -106,6 +108,7 @@ def train_pix2pix(
     device: torch.device | str = "cpu",
     epoch_metrics: Callable[[Pix2Pix], dict[str, float]] | None = None,
     desc: str = "pix2pix",
+    shard: Shard | None = None,
 ) -> Pix2PixHistory:
     """Alternate one D step and one G step per minibatch of pairs, as in the paper, and return the history.
 
@@ -113,32 +116,39 @@ def train_pix2pix(
     random order each epoch (full minibatches only). ``d_optimizer`` is needed unless the
     objective is L1 only. The data order and torch's global stream (the decoder's dropout) follow
     from ``seed``; the global stream is restored afterwards. A NaN or infinite loss raises
-    ``NonFiniteLossError`` before its step is applied.
+    ``NonFiniteLossError`` before its step is applied. Under torchrun (``shard``) each process
+    trains on its part of every minibatch, as in ``gan_training.train_gan``.
     """
-    inputs, targets = as_tensors((inputs, targets))
+    shard = shard or Shard()
+    shard.check_divides(batch_size)
+    pairs = ResidentData((inputs, targets), device, shard)
     if objective.uses_discriminator and d_optimizer is None:
         raise ValueError("This objective trains a discriminator: pass d_optimizer (or set adversarial_weight=0).")
-    steps_per_epoch = len(inputs) // batch_size
+    steps_per_epoch = len(pairs) // batch_size
     if steps_per_epoch == 0:
-        raise ValueError(f"{len(inputs)} pairs do not fill one minibatch of {batch_size}; lower batch_size.")
+        raise ValueError(f"{len(pairs)} pairs do not fill one minibatch of {batch_size}; lower batch_size.")
     history = Pix2PixHistory(steps_per_epoch)
     objective.to(device).train()
-    with seeded_run(seed, device) as (data_rng,):
-        for epoch in progress(range(epochs), desc=desc, unit="epoch"):
+    steps = wrap(MethodCalls(objective), shard, device, find_unused=True)
+    with seeded_run(seed, device, rank=shard.rank) as (data_rng,):
+        for epoch in progress(range(epochs), shard, desc=desc, unit="epoch"):
             began = time.perf_counter()
-            order = torch.randperm(len(inputs), generator=data_rng)[: steps_per_epoch * batch_size]
-            for step, index in enumerate(order.view(steps_per_epoch, batch_size)):  # (batch_size,) index rows
-                x, y = inputs[index].to(device), targets[index].to(device)
+            for step, index in enumerate(pairs.full_batches(data_rng, batch_size)):  # (batch_size,) index rows
+                x, y = pairs.rows(index)
+                d_value = 0.0
                 if objective.uses_discriminator:
-                    loss = objective.discriminator_loss(x, y)
-                    history.d_loss.append(_checked(loss, "discriminator", epoch, step))
+                    loss = steps("discriminator_loss", x, y)
+                    d_value = _checked(loss, "discriminator", epoch, step)
                     _update(d_optimizer, loss)
                 with _frozen(objective.discriminator.parameters()):  # G's step needs no gradients for D
-                    losses = objective.generator_losses(x, y)
+                    losses = steps("generator_losses", x, y)
                     _checked(losses["total"], "generator", epoch, step)
                     _update(g_optimizer, losses["total"])
-                history.g_adversarial.append(losses["adversarial"].item())
-                history.l1.append(losses["l1"].item())
+                d_value, adversarial, l1 = mean_across([d_value, losses["adversarial"].item(), losses["l1"].item()], shard)
+                if objective.uses_discriminator:
+                    history.d_loss.append(d_value)
+                history.g_adversarial.append(adversarial)
+                history.l1.append(l1)
             history.seconds += time.perf_counter() - began
             history.epoch_l1.append(sum(history.l1[-steps_per_epoch:]) / steps_per_epoch)
             if history.d_loss:

@@ -42,8 +42,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from course_lib.data.face_domains import GROUPS, N_LABELS, check_conditions, random_target_conditions
+from course_lib.batches import ResidentData
+from course_lib.distributed import MethodCalls, Shard, mean_across, wrap
 from course_lib.gan_training import _checked, _frozen, _update, generator_steps_per_epoch, seeded_run
-from course_lib.training import _measure, as_tensors, progress
+from course_lib.training import _measure, progress
 from course_lib.wgan import critic_loss, gradient_penalty, wasserstein_generator_loss
 
 
@@ -221,6 +223,7 @@ def train_stargan(
     device: torch.device | str = "cpu",
     epoch_metrics: Callable[[StarGAN], dict[str, float]] | None = None,
     desc: str = "StarGAN",
+    shard: Shard | None = None,
 ) -> StarGANHistory:
     """Train StarGAN's two players on ``images`` (N, C, S, S) in [-1, 1] with their ``conditions`` (N, 13).
 
@@ -232,40 +235,40 @@ def train_stargan(
     Everything random follows from ``seed``: the data order and torch's global stream (the
     target conditions and the penalty's interpolation weights, drawn on the CPU, so the same on
     every device), which is seeded for the run and restored afterwards. A NaN or infinite loss
-    raises ``NonFiniteLossError`` before its step is applied.
+    raises ``NonFiniteLossError`` before its step is applied. Under torchrun (``shard``) each
+    process trains on its part of every minibatch, as in ``gan_training.train_gan``.
     """
-    images, conditions = as_tensors((images, conditions))
-    check_conditions(conditions)
-    batches_per_epoch = len(images) // batch_size
-    steps_per_epoch = generator_steps_per_epoch(len(images), batch_size, d_steps)
+    shard = shard or Shard()
+    shard.check_divides(batch_size)
+    data = ResidentData((images, conditions), device, shard)
+    check_conditions(data.tensors[1])
+    steps_per_epoch = generator_steps_per_epoch(len(data), batch_size, d_steps)
     history = StarGANHistory(steps_per_epoch)
     objective.to(device).train()
-    with seeded_run(seed, device) as (data_rng,):
-        for epoch in progress(range(epochs), desc=desc, unit="epoch"):
+    steps = wrap(MethodCalls(objective), shard, device, find_unused=True)
+    with seeded_run(seed, device, rank=shard.rank) as (data_rng,):
+        for epoch in progress(range(epochs), shard, desc=desc, unit="epoch"):
             began = time.perf_counter()
-            order = torch.randperm(len(images), generator=data_rng)[: batches_per_epoch * batch_size]
-            batches = iter(order.view(batches_per_epoch, batch_size))  # (batches, batch_size) index rows
+            batches = iter(data.full_batches(data_rng, batch_size))  # rows of batch_size indices
             for step in range(steps_per_epoch):
                 d_terms: dict[str, float] = {}
                 for _ in range(d_steps):
-                    index = next(batches)
-                    x, c = images[index].to(device), conditions[index].to(device)
-                    losses = objective.discriminator_losses(x, c)
+                    x, c = data.rows(next(batches))
+                    losses = steps("discriminator_losses", x, c)
                     _checked(losses["total"], "discriminator", epoch, step)
                     _update(d_optimizer, losses["total"])
                     for name, value in losses.items():
                         d_terms[name] = d_terms.get(name, 0.0) + value.item() / d_steps
-                history.d_loss.append(d_terms["total"])
-                history.wasserstein.append(-d_terms["critic"])
-                history.penalty.append(d_terms["penalty"])
-                history.d_classification.append(d_terms["classification"])
                 with _frozen(objective.discriminator.parameters()):  # G's step needs no gradients for D
-                    losses = objective.generator_losses(x, c)
-                    history.g_loss.append(_checked(losses["total"], "generator", epoch, step))
+                    losses = steps("generator_losses", x, c)
+                    g_value = _checked(losses["total"], "generator", epoch, step)
                     _update(g_optimizer, losses["total"])
-                history.g_adversarial.append(losses["adversarial"].item())
-                history.g_classification.append(losses["classification"].item())
-                history.reconstruction.append(losses["reconstruction"].item())
+                recorded = mean_across([d_terms["total"], -d_terms["critic"], d_terms["penalty"],
+                                        d_terms["classification"], g_value, losses["adversarial"].item(),
+                                        losses["classification"].item(), losses["reconstruction"].item()], shard)
+                for name, value in zip(("d_loss", "wasserstein", "penalty", "d_classification", "g_loss",
+                                        "g_adversarial", "g_classification", "reconstruction"), recorded):
+                    getattr(history, name).append(value)
             history.seconds += time.perf_counter() - began
             history.epoch_d_loss.append(sum(history.d_loss[-steps_per_epoch:]) / steps_per_epoch)
             history.epoch_g_loss.append(sum(history.g_loss[-steps_per_epoch:]) / steps_per_epoch)

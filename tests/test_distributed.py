@@ -22,17 +22,24 @@ from course_lib.distributed import Shard
 REPO = Path(__file__).resolve().parent.parent
 
 # Trains a small regressor with fit (batches of 7 split 4 + 3, so the part weighting matters),
-# a small GAN with train_gan (k = 2) and a small RBM with CD-2 (batches of 9 split 5 + 4); every
-# process saves its parameters and loss histories.
+# a small GAN with train_gan (k = 2), an RBM with CD-2 (batches of 9 split 5 + 4), and tiny
+# CycleGAN, StarGAN and pix2pix models with their own loops; every process saves its parameters.
 WORKER = textwrap.dedent(
     """
     import sys
     import torch
     from torch import nn
     from course_lib.distributed import average_across, shard_from_environment
+    from course_lib.cyclegan import CycleGAN, train_cyclegan
+    from course_lib.data.face_domains import two_label_sets
     from course_lib.gan_training import StandardGAN, train_gan
+    from course_lib.models.blocks import resnet_translator
+    from course_lib.models.pix2pix import PatchDiscriminator, UNetGenerator
     from course_lib.models.rbm import BernoulliRBM
+    from course_lib.models.stargan import StarGANDiscriminator, StarGANGenerator
+    from course_lib.pix2pix import Pix2Pix, train_pix2pix
     from course_lib.rbm_training import train_rbm
+    from course_lib.stargan import StarGAN, train_stargan
     from course_lib.training import fit
 
     shard = shard_from_environment()
@@ -56,12 +63,32 @@ WORKER = textwrap.dedent(
     torch.manual_seed(0)
     rbm = BernoulliRBM(12, 6)
     train_rbm(rbm, binary, epochs=2, batch_size=9, learning_rate=0.1, k=2, seed=4, shard=shard)
+    torch.manual_seed(0)  # a small rate: the cycle term (about 10) would make large steps that magnify rounding
+    cycle = CycleGAN(resnet_translator(1, 2, 4, 1, 1), resnet_translator(2, 1, 4, 1, 1),
+                     PatchDiscriminator(1, 4, 1, norm="instance"), PatchDiscriminator(2, 4, 1, norm="instance"),
+                     identity_weight=0.0)
+    train_cyclegan(cycle, torch.rand(24, 1, 16, 16, generator=g), torch.rand(20, 2, 16, 16, generator=g), epochs=1,
+                   batch_size=4, pool_size=0, shard=shard, g_optimizer=torch.optim.SGD(cycle.generator_parameters(), lr=0.005),
+                   d_optimizer=torch.optim.SGD(cycle.discriminator_parameters(), lr=0.005))
+    faces = two_label_sets(16, size=32, seed=0)
+    torch.manual_seed(0)
+    star = StarGAN(StarGANGenerator(3, 13, 4, 1, 1), StarGANDiscriminator(32, 3, 11, 4))
+    train_stargan(star, faces.images * 2 - 1, faces.condition, epochs=1, batch_size=4, d_steps=2, shard=shard,
+                  g_optimizer=torch.optim.Adam(star.generator.parameters()),
+                  d_optimizer=torch.optim.Adam(star.discriminator.parameters()))
+    torch.manual_seed(0)
+    p2p = Pix2Pix(UNetGenerator(1, 3, 32, 4), PatchDiscriminator(4, 4, 1))
+    train_pix2pix(p2p, torch.rand(16, 1, 32, 32, generator=g), torch.rand(16, 3, 32, 32, generator=g), epochs=1,
+                  batch_size=4, shard=shard, g_optimizer=torch.optim.Adam(p2p.generator.parameters()),
+                  d_optimizer=torch.optim.Adam(p2p.discriminator.parameters()))
+
     values = torch.arange(9.0)
     part = shard.part(values)  # 5 + 4 values with two processes
     (mean,) = average_across((part.mean(),), len(part) / len(values), shard)
     torch.save({"mean_of_parts": mean.item(), "regressor": regressor.state_dict(), "fit_loss": fit_history["train_loss"],
                 "gan": gan.state_dict(), "d_loss": gan_history.d_loss, "g_loss": gan_history.g_loss,
-                "rbm": rbm.state_dict()}, f"{sys.argv[1]}.rank{shard.rank}")
+                "rbm": rbm.state_dict(), "cyclegan": cycle.state_dict(), "stargan": star.state_dict(),
+                "pix2pix": p2p.state_dict()}, f"{sys.argv[1]}.rank{shard.rank}")
     """
 )
 
@@ -112,14 +139,19 @@ def test_two_gloo_processes_match_one_process(tmp_path):
     one, two = torch.load(tmp_path / "one.pt.rank0"), torch.load(tmp_path / "two.pt.rank0")
     other = torch.load(tmp_path / "two.pt.rank1")
     # every process ends with the same parameters, the RBM's (averaged CD estimates) included
-    for name in ("regressor", "gan", "rbm"):
-        assert _max_difference(two[name], other[name]) == 0
+    # (BatchNorm's running statistics are the exception: each process tracks its own parts)
+    for name in ("regressor", "gan", "rbm", "cyclegan", "stargan", "pix2pix"):
+        parameters = [key for key in two[name] if "running_" not in key and "num_batches" not in key]
+        assert _max_difference({k: two[name][k] for k in parameters}, {k: other[name][k] for k in parameters}) == 0, name
     # fit: 3 epochs of 9 steps; train_gan: 2 epochs of 4 generator steps (8 critic steps)
     assert _max_difference(one["regressor"], two["regressor"]) < 1e-6
     assert two["fit_loss"] == pytest.approx(one["fit_loss"], rel=1e-6)
     assert _max_difference(one["gan"], two["gan"]) < 1e-6
     assert two["d_loss"] == pytest.approx(one["d_loss"], rel=1e-5)
     assert two["g_loss"] == pytest.approx(one["g_loss"], rel=1e-5)
+    # CycleGAN with instance norm and no image pool has no per-process noise: the same steps too.
+    # (StarGAN draws target labels and pix2pix dropout masks per process; pix2pix also has BatchNorm.)
+    assert _max_difference(one["cyclegan"], two["cyclegan"]) < 1e-6
     # and the runs did move the weights: equality is not the trivial kind
     torch.manual_seed(0)
     untrained = torch.nn.Linear(3, 16).state_dict()
