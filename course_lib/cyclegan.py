@@ -375,7 +375,7 @@ def train_cyclegan(
             history.epoch_d_loss.append(sum(history.d_loss[-steps_per_epoch:]) / steps_per_epoch)
             history.epoch_g_loss.append(sum(history.g_loss[-steps_per_epoch:]) / steps_per_epoch)
             bar.set_postfix(d_loss=f"{history.epoch_d_loss[-1]:.3f}", g_loss=f"{history.epoch_g_loss[-1]:.3f}")
-            if epoch_metrics is not None:
+            if epoch_metrics is not None and shard.is_main:
                 for name, value in _measure(objective, epoch_metrics).items():
                     history.metrics.setdefault(name, []).append(value)
     return history

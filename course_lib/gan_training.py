@@ -210,10 +210,10 @@ def train_gan(
     ``shard=shard_from_environment()``: every process draws the same global minibatches and
     codes and trains on its part of them (``batch_size`` is the global batch and must be a
     multiple of the number of processes); DistributedDataParallel averages the gradients, the
-    recorded losses are global means, and torch's global stream is seeded per process so that
-    random interpolation weights or dropout masks differ between the parts. ``speed`` (default:
-    the active profile's switches, all off on the CPU) turns on bfloat16 autocast and the rest
-    on CUDA.
+    recorded losses are global means, only rank 0 runs ``epoch_metrics``, and torch's global
+    stream is seeded per process so that random interpolation weights or dropout masks differ
+    between the parts. ``speed`` (default: the active profile's switches, all off on the CPU)
+    turns on bfloat16 autocast and the rest on CUDA.
     """
     shard = shard or Shard()
     speed = speed if speed is not None else speed_for(active_profile(), device)
@@ -262,7 +262,7 @@ def train_gan(
             if snapshot_every is not None and (done % snapshot_every == 0 or done == total_steps):
                 history.snapshots.append((done, _snapshot(objective, snapshot_z, device)))
             if done % steps_per_epoch == 0:
-                _close_epoch(history, objective, epoch_metrics)
+                _close_epoch(history, objective, epoch_metrics if shard.is_main else None)
                 bar.set_postfix(d_loss=f"{history.epoch_d_loss[-1]:.3f}", g_loss=f"{history.epoch_g_loss[-1]:.3f}")
     return history
 

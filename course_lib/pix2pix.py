@@ -153,7 +153,7 @@ def train_pix2pix(
             history.epoch_l1.append(sum(history.l1[-steps_per_epoch:]) / steps_per_epoch)
             if history.d_loss:
                 history.epoch_d_loss.append(sum(history.d_loss[-steps_per_epoch:]) / steps_per_epoch)
-            if epoch_metrics is not None:
+            if epoch_metrics is not None and shard.is_main:
                 for name, value in _measure(objective, epoch_metrics).items():
                     history.metrics.setdefault(name, []).append(value)
     return history

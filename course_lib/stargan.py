@@ -272,7 +272,7 @@ def train_stargan(
             history.seconds += time.perf_counter() - began
             history.epoch_d_loss.append(sum(history.d_loss[-steps_per_epoch:]) / steps_per_epoch)
             history.epoch_g_loss.append(sum(history.g_loss[-steps_per_epoch:]) / steps_per_epoch)
-            if epoch_metrics is not None:
+            if epoch_metrics is not None and shard.is_main:
                 for name, value in _measure(objective, epoch_metrics).items():
                     history.metrics.setdefault(name, []).append(value)
     return history

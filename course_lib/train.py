@@ -32,6 +32,7 @@ from course_lib.checkpoints import save_checkpoint, write_checksum
 from course_lib.conditional_gan import ConditionalGAN
 from course_lib.config import PROFILES, REPO_ROOT, Settings, seed_everything, settings_for
 from course_lib.data import binarized_mnist, load_mnist
+from course_lib.digit_judge import DIGIT_RECIPES, load_digit_judge
 from course_lib.distributed import Shard, process_device, shard_from_environment
 from course_lib.gan_training import GANHistory, StandardGAN, train_gan
 from course_lib.losses import gaussian_kl, reconstruction_bce, vae_loss
@@ -43,7 +44,7 @@ from course_lib.models.rbm import BernoulliRBM
 from course_lib.models.vae import MLPVAE
 from course_lib.rbm_training import train_rbm
 from course_lib.training import fit
-from course_lib.wgan import WGANGP
+from course_lib.wgan import WGANGP, frechet_and_critic_monitor
 
 SEED = 0  # the notebooks' seed
 CHECKPOINT_DIR = REPO_ROOT / "checkpoints"
@@ -125,7 +126,7 @@ def _gan_history(history: GANHistory) -> dict[str, Any]:
 
 
 def _train_adversarial(model, settings, options, shard, device, *, epochs, batch_size, d_steps, lr, betas,
-                       labels=False, desc):
+                       labels=False, monitor=None, desc):
     mnist = load_mnist(_pick(options.train_images, settings.mnist_train), settings.mnist_test, seed=SEED)
     images = mnist.train_images * 2 - 1  # [0, 1] -> [-1, 1], the range of tanh
     data = (images, mnist.train_labels) if labels else images
@@ -135,8 +136,18 @@ def _train_adversarial(model, settings, options, shard, device, *, epochs, batch
         d_optimizer=torch.optim.Adam(model.discriminator_parameters(), lr=lr, betas=betas),
         g_optimizer=torch.optim.Adam(model.generator_parameters(), lr=lr, betas=betas),
         seed=options.seed, device=device, shard=shard, desc=desc,
+        epoch_metrics=monitor(mnist, device) if monitor is not None and shard.is_main else None,  # rank 0 measures
     )
     return _gan_history(history)
+
+
+def _wgan_monitor(settings: Settings) -> Callable:
+    """Notebook 07's per-epoch measurements (Frechet distance, critic's estimate), so a loaded
+    checkpoint brings the notebook's curves with it."""
+    def monitor(mnist, device):
+        judge = load_digit_judge(device=device, recipe=DIGIT_RECIPES[settings.judge_recipe])
+        return frechet_and_critic_monitor(judge, mnist.test_images[: settings.fd_samples], settings.latent_dim, device)
+    return monitor
 
 
 def _train_gan(model, settings, options, shard, device):
@@ -152,7 +163,7 @@ def _train_dcgan(model, settings, options, shard, device):
 
 def _train_wgan_gp(model, settings, options, shard, device):
     return _train_adversarial(model, settings, options, shard, device, epochs=settings.mnist_epochs, batch_size=64,
-                              d_steps=5, lr=1e-4, betas=(0.0, 0.9), desc="WGAN-GP")
+                              d_steps=5, lr=1e-4, betas=(0.0, 0.9), monitor=_wgan_monitor(settings), desc="WGAN-GP")
 
 
 def _train_cgan(model, settings, options, shard, device):

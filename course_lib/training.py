@@ -138,8 +138,9 @@ def fit(
     The training tensors are moved to ``device`` once (``ResidentData``). Under torchrun, pass
     ``shard=shard_from_environment()``: each process trains on its part of every minibatch, the
     gradients are averaged by DistributedDataParallel, the history holds the global means, and
-    only rank 0 prints and writes the checkpoint. ``speed`` (default: the active profile's
-    switches, all off on the CPU) turns on bfloat16 autocast, channels_last and the rest on CUDA.
+    only rank 0 prints, runs ``epoch_metrics`` and writes the checkpoint. ``speed`` (default:
+    the active profile's switches, all off on the CPU) turns on bfloat16 autocast, channels_last
+    and the rest on CUDA.
     """
     shard = shard or Shard()
     speed = speed if speed is not None else speed_for(active_profile(), device)
@@ -183,7 +184,7 @@ def fit(
         history["train_loss"].append(running / seen)
         if test_data is not None:
             history["test_loss"].append(evaluate(model, loss_fn, test_data, device=device))
-        if epoch_metrics is not None:
+        if epoch_metrics is not None and shard.is_main:
             for key, value in _measure(model, epoch_metrics).items():
                 history.setdefault(key, []).append(value)
         history["seconds"].append(time.perf_counter() - began)

@@ -17,10 +17,14 @@ player *minimises*, and both objectives plug into ``course_lib.gan_training.trai
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 from torch import nn
 
-from course_lib.gan_training import GANObjective
+from course_lib.digit_judge import DigitJudge
+from course_lib.gan_metrics import classifier_frechet_distance
+from course_lib.gan_training import GANObjective, sample_latent
 
 
 def critic_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
@@ -207,3 +211,26 @@ class WGANGP(WassersteinGAN):
         # alpha comes from torch's global stream, which train_gan seeds for every run
         penalty = gradient_penalty(self.critic, real, fake)
         return critic_loss(real_scores, fake_scores) + self.penalty_weight * penalty
+
+
+def frechet_and_critic_monitor(
+    judge: DigitJudge, held_out: torch.Tensor, latent_dim: int, device: torch.device | str, seed: int = 3
+) -> Callable[[WassersteinGAN], dict[str, float]]:
+    """Per-epoch measurements for a WGAN on MNIST (``train_gan``'s ``epoch_metrics``).
+
+    From ``len(held_out)`` samples of fixed codes (seeded by ``seed``): the digit-classifier Frechet
+    distance to ``held_out`` (images in [0, 1]) and the critic's Wasserstein estimate between
+    ``held_out`` and the samples. Notebook 07 and ``python -m course_lib.train wgan-gp`` both use it,
+    so a loaded checkpoint carries the same curves as a run in the notebook.
+    """
+    held_out_scaled = (held_out * 2 - 1).to(device)  # the critic sees [-1, 1], like the generator's outputs
+
+    def measure(objective: WassersteinGAN) -> dict[str, float]:
+        with torch.no_grad():
+            z = sample_latent(len(held_out), latent_dim, torch.Generator().manual_seed(seed)).to(device)
+            samples = objective.sample(z)
+            w_estimate = wasserstein_estimate(objective.critic(held_out_scaled), objective.critic(samples)).item()
+        return {"frechet_distance": classifier_frechet_distance(judge, ((samples + 1) / 2).clamp(0, 1), held_out),
+                "critic_w1": w_estimate}
+
+    return measure

@@ -743,10 +743,6 @@ def test_alt_text_check_tells_a_description_from_a_path():
         '</span><span class="caption-text"> </span></p></figcaption></figure>').img)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "notebook figures carry no description yet: give each figure cell the metadata "
-    '{"mystnb": {"image": {"alt": "..."}}} or {"mystnb": {"figure": {"caption": "..."}}} '
-    "(myst-nb), then remove this marker"))
 def test_every_image_has_alt_text_or_a_caption(rendered: dict[str, str]):
     problems, checked = {}, 0
     figures_and_images = SoupStrainer(["figure", "img"])  # parse only these: faster on long pages

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 from torch import nn
@@ -131,3 +133,25 @@ def test_the_checkpoint_folder_must_exist(tmp_path, monkeypatch):
     monkeypatch.setenv(train.CHECKPOINT_DIR_ENV, str(tmp_path / "nowhere"))
     with pytest.raises(FileNotFoundError, match="not a directory"):
         train.notebook_checkpoint("autoencoder", "cpu")
+
+
+def _printed(result) -> list[str]:
+    """Every printed line, with durations and the kernel's temporary file names (in warnings) blanked."""
+    return [re.sub(r"\d+(\.\d+)? s\b|ipykernel_\d+/\d+", "", line) for cell in result.notebook.cells
+            if cell.cell_type == "code" for output in cell.get("outputs", []) if output.get("output_type") == "stream"
+            for line in output["text"].splitlines()]
+
+
+def test_notebook_01_loads_an_entry_point_checkpoint_and_prints_the_same_results(tmp_path, monkeypatch, offline_data_dir):
+    # The recipe must be notebook 01's own training: every printed number (held-out errors, PCA
+    # comparison, ...) is the same whether the notebook trains the model or loads the checkpoint.
+    from course_lib.execution import execute_notebook
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    train.run("autoencoder", train.RunOptions("smoke"), tmp_path / "autoencoder-smoke.pt")
+    trained = _printed(execute_notebook(train.REPO_ROOT / "notebooks" / "01_autoencoder.ipynb", "smoke"))
+    monkeypatch.setenv(train.CHECKPOINT_DIR_ENV, str(tmp_path))
+    loaded = _printed(execute_notebook(train.REPO_ROOT / "notebooks" / "01_autoencoder.ipynb", "smoke"))
+    differing = [(a, b) for a, b in zip(trained, loaded) if a != b]
+    assert len(trained) == len(loaded) and len(differing) == 1, differing
+    assert "epoch 1/1" in differing[0][0] and "loaded from" in differing[0][1]
