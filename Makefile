@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PROFILE ?= cpu
 NB ?= all
 
-.PHONY: env test book slides lab execute student checkpoints bench bench-rbm bench-gan bench-wgan lock clean
+.PHONY: env test book slides lab execute student checkpoints bench bench-rbm bench-gan bench-wgan lock clean bench-throughput
 
 env: $(STAMP)
 
@@ -59,6 +59,9 @@ bench-rbm: env
 
 bench-gan: env
 	COURSE_PROGRESS=off $(PY) bench/gan_throughput.py
+
+bench-throughput: env
+	COURSE_PROGRESS=off $(PY) bench/throughput.py
 
 bench-wgan: env
 	COURSE_PROGRESS=off $(PY) bench/wgan_ring_penalty.py
