@@ -1,6 +1,6 @@
 """Build the Jupyter Book offline: ``python scripts/build_book.py [--out DIR]``; the HTML lands in DIR/html.
 
-Three steps:
+Three steps (after checking ``COURSE_REPOSITORY_URL``, see below):
 
 1. MathJax 3 is fetched once with ``npm pack`` into the git-ignored cache ``book/_vendor/``, checked
    against a pinned SHA-512, and its ``es5/`` files are unpacked where ``book/_config.yml`` expects
@@ -9,14 +9,23 @@ Three steps:
    under ``book/``. A copy, not a symlink, so the build sees exactly one tree on every platform.
 3. Jupyter Book builds with warnings as errors (``-W --keep-going``) from the notebooks' stored
    outputs; nothing is executed.
+
+Launch buttons: with ``COURSE_REPOSITORY_URL=https://github.com/OWNER/REPO`` set (the GitHub Pages
+workflow sets it), the book is built from a copy of ``book/_config.yml`` written to
+``DIR/_config.derived.yml`` that adds the repository URL, the Binder and Colab launch buttons on
+notebook pages and the repository button. Unset or empty, ``book/_config.yml`` is used as it is:
+no launch buttons, no link that needs the network.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import copy
 import hashlib
 import json
+import os
+import re
 import shutil
 import subprocess
 import sys
@@ -43,6 +52,16 @@ MATHJAX_TARBALL = VENDOR / f"mathjax-{MATHJAX_VERSION}.tgz"
 # becomes _static/mathjax/ there, where Sphinx resolves mathjax_path "mathjax/tex-chtml.js".
 MATHJAX_DIR = VENDOR / "html_extra" / "_static" / "mathjax"
 MATHJAX_STAMP = VENDOR / "mathjax.unpacked"  # records which verified tarball MATHJAX_DIR came from
+
+# The one setting that turns on the launch buttons; .github/workflows/book.yml fills it in.
+REPOSITORY_ENV = "COURSE_REPOSITORY_URL"
+# Colab opens notebooks only from github.com, and sphinx-book-theme's Binder and Colab links expect
+# https://github.com/OWNER/REPO, so nothing else is accepted. OWNER and REPO follow GitHub's name rules.
+GITHUB_REPOSITORY_URL = re.compile(
+    r"https://github\.com/(?P<owner>[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)/(?P<repo>[A-Za-z0-9._-]+)"
+)
+BINDERHUB_URL = "https://mybinder.org"
+COLAB_URL = "https://colab.research.google.com"
 
 # Files a notebook may reference next to itself (figures); everything else stays out of the book.
 NOTEBOOK_SUFFIXES = {".ipynb", ".png", ".jpg", ".jpeg", ".gif", ".svg"}
@@ -157,8 +176,56 @@ def check_toc() -> None:
         print(f"NOTE: {name}.ipynb is not in book/_toc.yml, so it is not in the book.")
 
 
+# ---------------------------------------------------------------------------------- launch buttons
+def repository_url(environ: dict[str, str] | None = None) -> str | None:
+    """The validated ``COURSE_REPOSITORY_URL`` (without a trailing slash), or None when unset or empty."""
+    raw = (os.environ if environ is None else environ).get(REPOSITORY_ENV, "").strip()
+    if not raw:
+        return None
+    url = raw.rstrip("/")
+    match = GITHUB_REPOSITORY_URL.fullmatch(url)
+    if match is None or match["repo"] in (".", "..") or match["repo"].endswith(".git"):
+        raise BuildError(f"{REPOSITORY_ENV}={raw!r} is not a GitHub repository URL of the form "
+                         "https://github.com/OWNER/REPO (no .git, no further path). Fix it, or unset "
+                         f"{REPOSITORY_ENV} to build the book without launch buttons.")
+    return url
+
+
+def derive_config(config: dict, repo_url: str | None) -> dict:
+    """The book configuration for ``repo_url``: a copy of ``config``, unchanged when it is None.
+
+    Only the repository URL, the two launch services and the repository button are added; the
+    notebook interface, the branch and ``path_to_book`` stay as book/_config.yml sets them."""
+    derived = copy.deepcopy(config)
+    if repo_url is None:
+        return derived
+    derived.setdefault("repository", {})["url"] = repo_url
+    launch = derived.setdefault("launch_buttons", {})
+    launch["binderhub_url"] = BINDERHUB_URL
+    launch["colab_url"] = COLAB_URL
+    derived.setdefault("html", {})["use_repository_button"] = True
+    return derived
+
+
+def book_config(out: Path, environ: dict[str, str] | None = None) -> Path:
+    """The configuration file to build with: book/_config.yml itself, or its derived copy in ``out``."""
+    repo_url = repository_url(environ)
+    path = out / "_config.derived.yml"
+    if repo_url is None:
+        path.unlink(missing_ok=True)  # a copy left by an earlier build would only mislead
+        return BOOK / "_config.yml"
+    config = yaml.safe_load((BOOK / "_config.yml").read_text(encoding="utf-8"))
+    out.mkdir(parents=True, exist_ok=True)
+    header = (f"# Written by scripts/build_book.py from book/_config.yml for {REPOSITORY_ENV}={repo_url}.\n"
+              "# Do not edit: it is rewritten by every build.\n")
+    path.write_text(header + yaml.safe_dump(derive_config(config, repo_url), sort_keys=False,
+                                            allow_unicode=True), encoding="utf-8")
+    print(f"Launch buttons on: {repo_url} (Binder, Colab); configuration {path}")
+    return path
+
+
 # ------------------------------------------------------------------------------------------- build
-def build_html(out: Path) -> Path:
+def build_html(out: Path, config: Path = BOOK / "_config.yml") -> Path:
     """Run Jupyter Book (Sphinx) with warnings as errors; return the path of index.html."""
     from jupyter_book.sphinx import build_sphinx  # the same call `jupyter-book build` makes
 
@@ -166,7 +233,7 @@ def build_html(out: Path) -> Path:
     result = build_sphinx(
         BOOK,
         html,
-        path_config=BOOK / "_config.yml",
+        path_config=config,  # what `jupyter-book build --config FILE` passes
         noconfig=True,
         # The two overrides `jupyter-book build` itself passes for a book.
         confoverrides={"external_toc_path": str(BOOK / "_toc.yml"), "latex_individualpages": False},
@@ -187,11 +254,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="build folder; the HTML goes to OUT/html (default: book/_build)")
     args = parser.parse_args(argv)
     start = time.perf_counter()
+    out = args.out.resolve()
     try:
+        config = book_config(out)  # first: a bad URL fails before any download
         ensure_mathjax()
         check_toc()
         sync_notebooks()
-        index = build_html(args.out.resolve())
+        index = build_html(out, config)
     except BuildError as exc:
         print(f"build_book: ERROR: {exc}", file=sys.stderr)
         return 1

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import torch
 
+from course_lib import download
 from course_lib.config import DATA_DIR_ENV, REPO_ROOT
 from course_lib.data import (
     CorruptDataError,
@@ -114,7 +115,7 @@ class FakeNetwork:
 def network(monkeypatch) -> FakeNetwork:
     """No test reaches the internet; tests that download fill ``network.served``."""
     fake = FakeNetwork()
-    monkeypatch.setattr(mnist, "urlopen", fake)
+    monkeypatch.setattr(download, "urlopen", fake)
     return fake
 
 
@@ -405,7 +406,7 @@ def test_a_mirror_serving_bad_bytes_is_skipped_for_the_next(
         network.requested.append(url)
         return io.BytesIO(served[url[: -len(TEST_LABELS)]])
 
-    monkeypatch.setattr(mnist, "urlopen", by_mirror)
+    monkeypatch.setattr(download, "urlopen", by_mirror)
     raw = tmp_path / "MNIST" / "raw"
     raw.mkdir(parents=True)
     assert mnist._download(raw / TEST_LABELS)
@@ -425,7 +426,7 @@ def test_a_download_cut_off_midway_leaves_no_partial_file(tmp_path, fake_files, 
                 raise ConnectionResetError("connection reset")
             return super().read(4)
 
-    monkeypatch.setattr(mnist, "urlopen", lambda url, timeout: DropsMidway(fake_files[TEST_IMAGES]))
+    monkeypatch.setattr(download, "urlopen", lambda url, timeout: DropsMidway(fake_files[TEST_IMAGES]))
     raw = tmp_path / "MNIST" / "raw"
     raw.mkdir(parents=True)
     assert not mnist._download(raw / TEST_IMAGES)
@@ -453,7 +454,7 @@ def test_a_file_that_appears_during_a_download_is_kept(tmp_path, fake_files, mon
         winner["inode"] = destination.stat().st_ino
         return io.BytesIO(fake_files[TEST_LABELS])
 
-    monkeypatch.setattr(mnist, "urlopen", another_process_wins)
+    monkeypatch.setattr(download, "urlopen", another_process_wins)
     mnist._download(destination)
     assert destination.stat().st_ino == winner["inode"]  # the other process's file, not replaced
     assert destination.read_bytes() == fake_files[TEST_LABELS] and leftovers(raw) == []

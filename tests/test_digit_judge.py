@@ -17,10 +17,10 @@ import pytest
 import torch
 from torch import nn
 
-from course_lib import digit_judge
+from course_lib import digit_judge, download
 from course_lib.cache import CorruptCacheError
 from course_lib.config import CACHE_DIR_ENV, DATA_DIR_ENV
-from course_lib.data import MNISTData, load_mnist, mnist
+from course_lib.data import MNISTData, load_mnist
 from course_lib.digit_judge import QUICK_DIGIT_RECIPE, DigitJudge, load_digit_judge
 from course_lib.models import DigitClassifier, digit_loss
 
@@ -37,7 +37,7 @@ def _no_network(*args, **kwargs):
 def offline_data(tmp_path_factory):
     """No downloads, no progress bars, and a data folder even where none is configured."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(mnist, "urlopen", _no_network)
+        patch.setattr(download, "urlopen", _no_network)
         patch.setenv("COURSE_PROGRESS", "off")
         if not os.environ.get(DATA_DIR_ENV, "").strip():
             patch.setenv(DATA_DIR_ENV, str(tmp_path_factory.mktemp("no-data")))

@@ -18,8 +18,9 @@ import scipy.linalg
 import torch
 import torch.nn.functional as F
 
+from course_lib import download
 from course_lib.config import CACHE_DIR_ENV, DATA_DIR_ENV
-from course_lib.data import load_mnist, mnist
+from course_lib.data import load_mnist
 from course_lib.data.toy import grid_of_gaussians, ring_of_gaussians, two_spirals
 from course_lib.digit_judge import QUICK_DIGIT_RECIPE, DigitJudge, load_digit_judge
 from course_lib.gan_metrics import (
@@ -152,7 +153,7 @@ def _no_network(*args, **kwargs):
 def judge_and_digits(tmp_path_factory) -> tuple[DigitJudge, torch.Tensor, torch.Tensor]:
     """A quick judge in its own cache folder, with 300 held-out digits and 300 training digits."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(mnist, "urlopen", _no_network)
+        patch.setattr(download, "urlopen", _no_network)
         patch.setenv("COURSE_PROGRESS", "off")
         patch.setenv(CACHE_DIR_ENV, str(tmp_path_factory.mktemp("judge-cache")))
         if not os.environ.get(DATA_DIR_ENV, "").strip():

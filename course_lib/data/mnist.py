@@ -16,20 +16,19 @@ import functools
 import gzip
 import hashlib
 import os
-import tempfile
 import warnings
 import zlib
 from dataclasses import dataclass, field
 from http.client import HTTPException
 from pathlib import Path
 from typing import Any, Literal
-from urllib.request import urlopen
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from course_lib.config import DATA_DIR_ENV, data_dir, is_writable_dir
+from course_lib.download import fetch_verified
 
 # The md5 sums and mirrors that torchvision.datasets.MNIST publishes (a test checks they agree);
 # restated here so that importing this module needs neither torchvision nor the network.
@@ -49,7 +48,6 @@ TEST_FILES = ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
 OFFLINE_POOL_TRAIN = 8_000
 OFFLINE_POOL_HELD_OUT = 2_000
 DIGITS_TRAIN_FRACTION = 0.8
-DOWNLOAD_TIMEOUT_S = 10.0
 
 DataKind = Literal["full", "offline-pool", "digits-fallback"]
 
@@ -191,43 +189,12 @@ def _download(destination: Path) -> bool:
     reasons = []
     for mirror in MNIST_MIRRORS:
         try:
-            _fetch_verified(mirror + destination.name, destination)
+            fetch_verified(mirror + destination.name, destination, MNIST_MD5[destination.name], "md5")
             return True
         except (OSError, HTTPException, ValueError) as error:  # URLError is an OSError
             reasons.append(f"{mirror}: {error}")
     print(f"Could not download {destination.name} ({'; '.join(reasons)}); continuing offline.")
     return False
-
-
-def _fetch_verified(url: str, destination: Path) -> None:
-    """Stream ``url`` into a temporary file beside ``destination``; publish it once verified."""
-    expected = MNIST_MD5[destination.name]
-    handle, partial_name = tempfile.mkstemp(
-        dir=destination.parent, prefix=f".{destination.name}.", suffix=".part"
-    )
-    partial = Path(partial_name)
-    try:
-        with os.fdopen(handle, "wb") as out, urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
-            digest = hashlib.md5(usedforsecurity=False)
-            while chunk := response.read(1 << 20):
-                out.write(chunk)
-                digest.update(chunk)
-        if digest.hexdigest() != expected:
-            raise ValueError(f"downloaded md5 {digest.hexdigest()}, expected {expected}")
-        _publish_without_overwrite(partial, destination)
-    finally:
-        partial.unlink(missing_ok=True)
-
-
-def _publish_without_overwrite(partial: Path, destination: Path) -> None:
-    """Give a finished download its final name atomically, keeping any file already there."""
-    try:
-        os.link(partial, destination)  # atomic, and fails instead of replacing an existing file
-    except FileExistsError:
-        print(f"{destination} appeared during the download; keeping that file.")
-    except OSError:  # a file system without hard links: check, then rename (tiny race window)
-        if not destination.exists():
-            os.replace(partial, destination)
 
 
 # ---------------------------------------------------------------------------------------------

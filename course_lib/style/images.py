@@ -23,7 +23,8 @@ its SHA-256 digest, so that every run of the notebook starts from the same pixel
 access you can find many other reproductions of these paintings, but another copy placed in
 ``style/`` is rejected by the checksum unless it is byte for byte the course's copy. Load such a
 copy (or any painting of your own choice) with ``load_image(path)`` instead; the results will
-then differ from the notebook's stored ones.
+then differ from the notebook's stored ones. ``download_paintings(url)`` fetches the course's
+copies from wherever the course publishes them (``$COURSE_PAINTINGS_URL``), checked the same way.
 """
 
 from __future__ import annotations
@@ -41,12 +42,14 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from course_lib.config import DATA_DIR_ENV, REPO_ROOT, data_dir
+from course_lib.config import DATA_DIR_ENV, REPO_ROOT, data_dir, is_writable_dir
 from course_lib.data.mnist import CorruptDataError
+from course_lib.download import fetch_verified
 
 Tensor = torch.Tensor
 
 STYLE_SUBDIR = "style"
+PAINTINGS_URL_ENV = "COURSE_PAINTINGS_URL"
 
 
 @dataclass(frozen=True)
@@ -258,6 +261,48 @@ def load_painting(name: str, size: int | None = None) -> Tensor:
         f"Replace it with {course_copy}. {own_copy}",
     )
     return _decode(data, size, path)
+
+
+def download_paintings(base_url: str | None = None) -> list[Path]:
+    """Fetch the course's copies of the paintings into ``<data dir>/style/``; return their paths.
+
+    ``base_url`` (default ``$COURSE_PAINTINGS_URL``) is a folder on the web that serves
+    ``starry_night.jpg`` and ``the_scream.jpg``, the course's exact copies: for example the
+    assets of a release of the course's repository, where whoever publishes the course uploads
+    the two files. Every download is checked against the SHA-256 digest in ``PAINTINGS`` before
+    it gets its name, so a wrong or damaged file never lands in ``style/``. A painting already
+    there is checked and kept, never downloaded again or replaced.
+    """
+    base_url = (base_url or os.environ.get(PAINTINGS_URL_ENV, "")).strip()
+    if not base_url:
+        raise ValueError(
+            f"No address to download the paintings from: pass base_url or set ${PAINTINGS_URL_ENV} to the "
+            "folder URL that serves starry_night.jpg and the_scream.jpg (see the book's 'How to run' page)."
+        )
+    folder = data_dir() / STYLE_SUBDIR
+    if not is_writable_dir(folder):
+        raise PermissionError(
+            f"The paintings go to {folder}, which cannot be written ({_data_dir_text()}). "
+            f"Set ${DATA_DIR_ENV} to a folder you can write to."
+        )
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, painting in PAINTINGS.items():
+        path = painting_path(name)
+        if path.is_file():
+            load_painting(name)  # checks the file already there; a wrong one raises, it is not replaced
+        else:
+            url = f"{base_url.rstrip('/')}/{painting.file}"
+            try:
+                fetch_verified(url, path, painting.sha256)
+            except ValueError as error:
+                raise CorruptDataError(
+                    f"{url} is not the course's copy of {painting.file} ({error}); nothing was saved. "
+                    f"Check ${PAINTINGS_URL_ENV}: it must serve the course's exact files."
+                ) from None
+            print(f"downloaded {painting.file} from {url} (SHA-256 checked)")
+        paths.append(path)
+    return paths
 
 
 def _skimage_data_dir() -> Path | None:
