@@ -30,19 +30,30 @@ from torch import nn
 from course_lib.ais import base_rate_bias
 from course_lib.checkpoints import save_checkpoint, write_checksum
 from course_lib.conditional_gan import ConditionalGAN
+from course_lib.corruption import add_gaussian_noise
+from course_lib.cyclegan import CycleGAN, train_cyclegan
 from course_lib.config import PROFILES, REPO_ROOT, Settings, seed_everything, settings_for
 from course_lib.data import binarized_mnist, load_mnist
+from course_lib.data.face_domains import two_label_sets
+from course_lib.data.mnist_m import digit_domains
+from course_lib.data.paired import edges_to_faces
 from course_lib.digit_judge import DIGIT_RECIPES, load_digit_judge
 from course_lib.distributed import Shard, process_device, shard_from_environment
-from course_lib.gan_training import GANHistory, StandardGAN, train_gan
+from course_lib.gan_training import BiGAN, GANHistory, StandardGAN, train_gan
 from course_lib.losses import gaussian_kl, reconstruction_bce, vae_loss
 from course_lib.models.autoencoder import ConvAutoencoder
+from course_lib.models.blocks import resnet_translator
 from course_lib.models.conditional import ConditionalDCGANDiscriminator, ConditionalDCGANGenerator
 from course_lib.models.critic import DCGANCritic
-from course_lib.models.gan import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator
+from course_lib.models.gan import (BiGANEncoder, DCGANDiscriminator, DCGANGenerator, JointDiscriminator,
+                                   MLPDiscriminator, MLPGenerator)
+from course_lib.models.pix2pix import PatchDiscriminator, UNetGenerator
 from course_lib.models.rbm import BernoulliRBM
+from course_lib.models.stargan import StarGANDiscriminator, StarGANGenerator
 from course_lib.models.vae import MLPVAE
+from course_lib.pix2pix import Pix2Pix, train_pix2pix
 from course_lib.rbm_training import train_rbm
+from course_lib.stargan import StarGAN, train_stargan
 from course_lib.training import fit
 from course_lib.wgan import WGANGP, frechet_and_critic_monitor
 
@@ -94,6 +105,18 @@ def _train_autoencoder(model, settings, options, shard, device):
                epochs=_pick(options.epochs, settings.epochs), batch_size=_pick(options.batch_size, settings.batch_size),
                seed=options.seed, device=device, test_data=mnist.test_images, shard=shard,
                desc=f"autoencoder d={settings.main_code_size}, MSE")
+
+
+def _train_dae(model, settings, options, shard, device):
+    mnist = load_mnist(_pick(options.train_images, settings.train_images), settings.test_images, seed=SEED)
+
+    def denoising_loss(model, x):
+        return F.mse_loss(model(add_gaussian_noise(x, settings.train_noise)), x)  # target: the clean image
+
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-5)
+    return fit(model, denoising_loss, mnist.train_images, optimizer=optimizer,
+               epochs=_pick(options.epochs, settings.epochs), batch_size=_pick(options.batch_size, settings.batch_size),
+               seed=options.seed, device=device, shard=shard, desc=f"DAE d={settings.code_size}")
 
 
 def _train_vae(model, settings, options, shard, device):
@@ -161,6 +184,11 @@ def _train_dcgan(model, settings, options, shard, device):
                               lr=2e-4, betas=(0.5, 0.999), desc="DCGAN")
 
 
+def _train_bigan(model, settings, options, shard, device):
+    return _train_adversarial(model, settings, options, shard, device, epochs=settings.bigan_epochs, batch_size=64,
+                              d_steps=1, lr=2e-4, betas=(0.5, 0.999), desc="BiGAN")
+
+
 def _train_wgan_gp(model, settings, options, shard, device):
     return _train_adversarial(model, settings, options, shard, device, epochs=settings.mnist_epochs, batch_size=64,
                               d_steps=5, lr=1e-4, betas=(0.0, 0.9), monitor=_wgan_monitor(settings), desc="WGAN-GP")
@@ -171,10 +199,50 @@ def _train_cgan(model, settings, options, shard, device):
                               d_steps=1, lr=2e-4, betas=(0.5, 0.999), labels=True, desc="conditional DCGAN")
 
 
+# ---- image-to-image translation (their own loops) ----------------------------------------------
+
+def _adam(parameters, lr: float) -> torch.optim.Adam:
+    return torch.optim.Adam(parameters, lr=lr, betas=(0.5, 0.999))
+
+
+def _train_pix2pix(model, settings, options, shard, device):
+    edges, faces = edges_to_faces(_pick(options.train_images, settings.pairs_train), size=32, seed=SEED)
+    history = train_pix2pix(
+        model, edges * 2 - 1, faces * 2 - 1, epochs=_pick(options.epochs, settings.p2p_epochs),
+        batch_size=_pick(options.batch_size, 32), g_optimizer=_adam(model.generator.parameters(), 2e-4),
+        d_optimizer=_adam(model.discriminator.parameters(), 2e-4), seed=options.seed, device=device, shard=shard,
+        desc="pix2pix, GAN + 100 L1")
+    return asdict(history)
+
+
+def _train_cyclegan(model, settings, options, shard, device):
+    mnist = load_mnist(_pick(options.train_images, settings.mnist_train), settings.mnist_test, seed=SEED)
+    domains = digit_domains(mnist.train_images, mnist.train_labels, seed=SEED)
+    history = train_cyclegan(
+        model, domains.mnist * 2 - 1, domains.mnist_m * 2 - 1, epochs=_pick(options.epochs, settings.cycle_epochs),
+        batch_size=_pick(options.batch_size, 32), g_optimizer=_adam(model.generator_parameters(), 2e-4),
+        d_optimizer=_adam(model.discriminator_parameters(), 2e-4), seed=options.seed, device=device, shard=shard,
+        desc="CycleGAN, lambda = 10")
+    return asdict(history)
+
+
+def _train_stargan(model, settings, options, shard, device):
+    faces = two_label_sets(_pick(options.train_images, settings.faces_train), size=32, seed=SEED)
+    history = train_stargan(
+        model, faces.images * 2 - 1, faces.condition, epochs=_pick(options.epochs, settings.star_epochs),
+        batch_size=_pick(options.batch_size, 16), d_steps=settings.star_d_steps,
+        g_optimizer=_adam(model.generator.parameters(), 1e-4), d_optimizer=_adam(model.discriminator.parameters(), 1e-4),
+        seed=options.seed, device=device, shard=shard, desc="StarGAN")
+    return asdict(history)
+
+
 RECIPES: dict[str, Recipe] = {
     "autoencoder": Recipe(
         "01_autoencoder", "convolutional autoencoder, MSE, MNIST (notebook 01)",
         lambda s: ConvAutoencoder(s.main_code_size), _train_autoencoder),
+    "dae": Recipe(
+        "02_denoising_autoencoder", "denoising autoencoder, Gaussian noise, clean target, MNIST (notebook 02)",
+        lambda s: ConvAutoencoder(s.code_size), _train_dae),
     "vae": Recipe(
         "03_variational_autoencoder", "MLP VAE, Bernoulli decoder, binarized MNIST (notebook 03)",
         lambda s: MLPVAE(latent_dim=s.latent_mnist), _train_vae),
@@ -188,6 +256,11 @@ RECIPES: dict[str, Recipe] = {
         "06_dcgan_bigan", "DCGAN, MNIST (notebook 06)",
         lambda s: StandardGAN(DCGANGenerator(s.latent_dim, 28, 1, s.dcgan_width), DCGANDiscriminator(28, 1, s.dcgan_width)),
         _train_dcgan),
+    "bigan": Recipe(
+        "06_dcgan_bigan", "BiGAN with an MLP generator and encoder, MNIST (notebook 06)",
+        lambda s: BiGAN(MLPGenerator(s.latent_dim), BiGANEncoder(latent_dim=s.latent_dim),
+                        JointDiscriminator(latent_dim=s.latent_dim)),
+        _train_bigan),
     "wgan-gp": Recipe(
         "07_wgan", "WGAN-GP with a LayerNorm critic, MNIST (notebook 07)",
         lambda s: WGANGP(DCGANGenerator(s.latent_dim, 28, 1, s.width), DCGANCritic(28, 1, s.width), penalty_weight=10.0),
@@ -197,6 +270,24 @@ RECIPES: dict[str, Recipe] = {
         lambda s: ConditionalGAN(ConditionalDCGANGenerator(s.latent_dim, 10, 28, 1, s.width),
                                  ConditionalDCGANDiscriminator(10, 28, 1, s.width)),
         _train_cgan),
+    "pix2pix": Recipe(
+        "08_conditional_gan", "pix2pix, GAN + 100 L1, edges to cartoon faces (notebook 08)",
+        lambda s: Pix2Pix(UNetGenerator(1, 3, 32, s.p2p_width), PatchDiscriminator(4, s.p2p_width, s.patch_layers),
+                          l1_weight=100.0, adversarial_weight=1.0),
+        _train_pix2pix),
+    "cyclegan": Recipe(
+        "09_cyclegan_stargan", "CycleGAN, lambda = 10, MNIST <-> MNIST-M style digits (notebook 09)",
+        lambda s: CycleGAN(resnet_translator(1, 3, s.cycle_width, 2, s.cycle_blocks),
+                           resnet_translator(3, 1, s.cycle_width, 2, s.cycle_blocks),
+                           PatchDiscriminator(1, s.cycle_width, 2, norm="instance"),
+                           PatchDiscriminator(3, s.cycle_width, 2, norm="instance"),
+                           cycle_weight=10.0, identity_weight=0.0),
+        _train_cyclegan),
+    "stargan": Recipe(
+        "09_cyclegan_stargan", "StarGAN on cartoon faces with two label sets (notebook 09)",
+        lambda s: StarGAN(StarGANGenerator(3, 13, s.star_width, 2, s.star_blocks),
+                          StarGANDiscriminator(32, 3, 11, s.star_width)),
+        _train_stargan),
 }
 
 
