@@ -43,6 +43,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from course_lib.batches import ResidentData
+from course_lib.data.mnist_m import DigitDomains
+from course_lib.digit_judge import DigitJudge
 from course_lib.distributed import MethodCalls, Shard, mean_across, wrap
 from course_lib.gan_training import _checked, _frozen, _update, seeded_run
 from course_lib.training import _measure, progress
@@ -379,3 +381,27 @@ def train_cyclegan(
                 for name, value in _measure(objective, epoch_metrics).items():
                     history.metrics.setdefault(name, []).append(value)
     return history
+
+
+def digit_class_monitor(
+    judge: DigitJudge, held_out: DigitDomains, device: torch.device | str
+) -> Callable[[CycleGAN], dict[str, float]]:
+    """Per-epoch measurements of an MNIST <-> MNIST-M CycleGAN (``train_cyclegan``'s ``epoch_metrics``).
+
+    On the held-out domains: how often the digit judge reads a B -> A translation as the digit it
+    came from (``class_kept_ba``), the same for a round trip A -> B -> A (``class_kept_cycle``),
+    and that round trip's mean absolute error (``cycle_l1``). Notebook 09 and
+    ``python -m course_lib.train cyclegan`` both use it, so a loaded checkpoint carries the
+    notebook's curves.
+    """
+
+    def measure(objective: CycleGAN) -> dict[str, float]:
+        with torch.no_grad():
+            back = ((objective.translate_ba(held_out.mnist_m.to(device) * 2 - 1) + 1) / 2).clamp(0, 1).cpu()
+            there = objective.translate_ab(held_out.mnist.to(device) * 2 - 1)
+            cycled = ((objective.translate_ba(there) + 1) / 2).clamp(0, 1).cpu()
+        return {"class_kept_ba": judge.accuracy_on(back, held_out.mnist_m_labels),
+                "class_kept_cycle": judge.accuracy_on(cycled, held_out.mnist_labels),
+                "cycle_l1": (cycled - held_out.mnist).abs().mean().item()}
+
+    return measure

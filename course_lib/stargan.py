@@ -41,10 +41,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course_lib.data.face_domains import GROUPS, N_LABELS, check_conditions, random_target_conditions
 from course_lib.batches import ResidentData
+from course_lib.data.face_domains import (GROUPS, N_LABELS, DomainFaces, check_conditions, condition_attributes,
+                                          random_target_conditions)
 from course_lib.distributed import MethodCalls, Shard, mean_across, wrap
 from course_lib.gan_training import _checked, _frozen, _update, generator_steps_per_epoch, seeded_run
+from course_lib.judges import Judge
 from course_lib.training import _measure, progress
 from course_lib.wgan import critic_loss, gradient_penalty, wasserstein_generator_loss
 
@@ -276,3 +278,31 @@ def train_stargan(
                 for name, value in _measure(objective, epoch_metrics).items():
                     history.metrics.setdefault(name, []).append(value)
     return history
+
+
+def attribute_monitor(
+    judge: Judge, test_faces: DomainFaces, targets: torch.Tensor, device: torch.device | str
+) -> Callable[[StarGAN], dict[str, float]]:
+    """Per-epoch measurements of StarGAN on held-out faces (``train_stargan``'s ``epoch_metrics``).
+
+    Each face is translated to its condition in ``targets`` (N, 13); for every attribute, the
+    share of asked-for values the attribute judge reads in the translation
+    (``<attribute>_accuracy``, counting only faces whose data set has that label), and the mean
+    absolute error of translating back to the face's own condition (``reconstruction_l1``).
+    Notebook 09 and ``python -m course_lib.train stargan`` both use it.
+    """
+    images = test_faces.images.to(device) * 2 - 1  # [0, 1] -> [-1, 1], the generator's range
+
+    def measure(objective: StarGAN) -> dict[str, float]:
+        with torch.no_grad():
+            translated = objective.translate(images, targets.to(device))
+            back = objective.translate(translated, test_faces.condition.to(device))
+        predicted = judge.predict(((translated + 1) / 2).clamp(0, 1).cpu())
+        scores = {}
+        for name, wanted in condition_attributes(targets).items():
+            asked = wanted >= 0  # -1: the example's data set has no such label
+            scores[f"{name}_accuracy"] = (predicted[name][asked] == wanted[asked]).float().mean().item()
+        scores["reconstruction_l1"] = (((back + 1) / 2).clamp(0, 1).cpu() - test_faces.images).abs().mean().item()
+        return scores
+
+    return measure

@@ -31,15 +31,17 @@ from course_lib.ais import base_rate_bias
 from course_lib.checkpoints import save_checkpoint, write_checksum
 from course_lib.conditional_gan import ConditionalGAN
 from course_lib.corruption import add_gaussian_noise
-from course_lib.cyclegan import CycleGAN, train_cyclegan
+from course_lib.cyclegan import CycleGAN, digit_class_monitor, train_cyclegan
 from course_lib.config import PROFILES, REPO_ROOT, Settings, seed_everything, settings_for
 from course_lib.data import binarized_mnist, load_mnist
-from course_lib.data.face_domains import two_label_sets
+from course_lib.data.face_domains import random_target_conditions, two_label_sets
 from course_lib.data.mnist_m import digit_domains
 from course_lib.data.paired import edges_to_faces
 from course_lib.digit_judge import DIGIT_RECIPES, load_digit_judge
 from course_lib.distributed import Shard, process_device, shard_from_environment
 from course_lib.gan_training import BiGAN, GANHistory, StandardGAN, train_gan
+from course_lib.judges import RECIPES as ATTRIBUTE_RECIPES
+from course_lib.judges import load_attribute_judge
 from course_lib.losses import gaussian_kl, reconstruction_bce, vae_loss
 from course_lib.models.autoencoder import ConvAutoencoder
 from course_lib.models.blocks import resnet_translator
@@ -53,7 +55,7 @@ from course_lib.models.stargan import StarGANDiscriminator, StarGANGenerator
 from course_lib.models.vae import MLPVAE
 from course_lib.pix2pix import Pix2Pix, train_pix2pix
 from course_lib.rbm_training import train_rbm
-from course_lib.stargan import StarGAN, train_stargan
+from course_lib.stargan import StarGAN, attribute_monitor, train_stargan
 from course_lib.training import fit
 from course_lib.wgan import WGANGP, frechet_and_critic_monitor
 
@@ -218,21 +220,32 @@ def _train_pix2pix(model, settings, options, shard, device):
 def _train_cyclegan(model, settings, options, shard, device):
     mnist = load_mnist(_pick(options.train_images, settings.mnist_train), settings.mnist_test, seed=SEED)
     domains = digit_domains(mnist.train_images, mnist.train_labels, seed=SEED)
+    monitor = None
+    if shard.is_main:  # notebook 09's measurements, so that a loaded checkpoint brings its curves
+        judge = load_digit_judge(device=device, recipe=DIGIT_RECIPES[settings.judge_recipe])
+        held_out = digit_domains(mnist.test_images, mnist.test_labels, seed=SEED + 1)
+        monitor = digit_class_monitor(judge, held_out, device)
     history = train_cyclegan(
         model, domains.mnist * 2 - 1, domains.mnist_m * 2 - 1, epochs=_pick(options.epochs, settings.cycle_epochs),
         batch_size=_pick(options.batch_size, 32), g_optimizer=_adam(model.generator_parameters(), 2e-4),
         d_optimizer=_adam(model.discriminator_parameters(), 2e-4), seed=options.seed, device=device, shard=shard,
-        desc="CycleGAN, lambda = 10")
+        epoch_metrics=monitor, desc="CycleGAN, lambda = 10")
     return asdict(history)
 
 
 def _train_stargan(model, settings, options, shard, device):
     faces = two_label_sets(_pick(options.train_images, settings.faces_train), size=32, seed=SEED)
+    monitor = None
+    if shard.is_main:  # notebook 09's measurements
+        judge = load_attribute_judge(size=32, device=device, recipe=ATTRIBUTE_RECIPES[settings.attribute_recipe])
+        test_faces = two_label_sets(settings.faces_test, size=32, seed=SEED + 1)
+        targets = random_target_conditions(test_faces.dataset, torch.Generator().manual_seed(SEED + 2))
+        monitor = attribute_monitor(judge, test_faces, targets, device)
     history = train_stargan(
         model, faces.images * 2 - 1, faces.condition, epochs=_pick(options.epochs, settings.star_epochs),
         batch_size=_pick(options.batch_size, 16), d_steps=settings.star_d_steps,
         g_optimizer=_adam(model.generator.parameters(), 1e-4), d_optimizer=_adam(model.discriminator.parameters(), 1e-4),
-        seed=options.seed, device=device, shard=shard, desc="StarGAN")
+        seed=options.seed, device=device, shard=shard, epoch_metrics=monitor, desc="StarGAN")
     return asdict(history)
 
 
