@@ -71,4 +71,4 @@ def test_the_gradient_penalty_stays_float32_inside_a_bfloat16_run():
     with torch.autocast("cpu", dtype=torch.bfloat16):
         inside = gradient_penalty(critic, real, fake, torch.Generator().manual_seed(1))
     assert inside.dtype == torch.float32
-    torch.testing.assert_close(inside, expected)  # a bfloat16 critic pass is off by about 1e-2
+    torch.testing.assert_close(inside, expected)  # a bfloat16 critic pass differs by about 7e-4 (relative)
