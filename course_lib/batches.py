@@ -20,6 +20,15 @@ import torch
 from course_lib.distributed import Shard
 
 
+def as_tensors(data: torch.Tensor | Sequence[torch.Tensor]) -> tuple[torch.Tensor, ...]:
+    """``data`` as a tuple of tensors, which must all have the same length (a clear error if not)."""
+    tensors = (data,) if isinstance(data, torch.Tensor) else tuple(data)
+    lengths = [len(t) for t in tensors]
+    if not tensors or len(set(lengths)) != 1:
+        raise ValueError(f"All tensors must have the same length, got {lengths}.")
+    return tensors
+
+
 class ResidentData:
     """Equally long tensors held on ``device``, served as shuffled minibatches."""
 
@@ -29,11 +38,7 @@ class ResidentData:
         device: torch.device | str = "cpu",
         shard: Shard | None = None,
     ):
-        tensors = (data,) if isinstance(data, torch.Tensor) else tuple(data)
-        lengths = [len(t) for t in tensors]
-        if not tensors or len(set(lengths)) != 1:
-            raise ValueError(f"All tensors must have the same length, got {lengths}.")
-        self.tensors = tuple(t.to(device) for t in tensors)
+        self.tensors = tuple(t.to(device) for t in as_tensors(data))
         self.device = torch.device(device)
         self.shard = shard or Shard()
 

@@ -16,6 +16,7 @@ and only rank 0 writes the checkpoint and its ``.sha256`` file.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 from dataclasses import asdict, dataclass
@@ -33,7 +34,7 @@ from course_lib.conditional_gan import ConditionalGAN
 from course_lib.corruption import add_gaussian_noise
 from course_lib.cyclegan import CycleGAN, digit_class_monitor, train_cyclegan
 from course_lib.config import PROFILES, REPO_ROOT, Settings, seed_everything, settings_for
-from course_lib.data import binarized_mnist, load_mnist
+from course_lib.data import MNISTData, binarized_mnist, load_mnist
 from course_lib.data.face_domains import random_target_conditions, two_label_sets
 from course_lib.data.mnist_m import digit_domains
 from course_lib.data.paired import edges_to_faces
@@ -166,13 +167,11 @@ def _train_adversarial(model, settings, options, shard, device, *, epochs, batch
     return _gan_history(history)
 
 
-def _wgan_monitor(settings: Settings) -> Callable:
+def _wgan_monitor(settings: Settings, mnist: MNISTData, device: torch.device) -> Callable:
     """Notebook 07's per-epoch measurements (Frechet distance, critic's estimate), so a loaded
     checkpoint brings the notebook's curves with it."""
-    def monitor(mnist, device):
-        judge = load_digit_judge(device=device, recipe=DIGIT_RECIPES[settings.judge_recipe])
-        return frechet_and_critic_monitor(judge, mnist.test_images[: settings.fd_samples], settings.latent_dim, device)
-    return monitor
+    judge = load_digit_judge(device=device, recipe=DIGIT_RECIPES[settings.judge_recipe])
+    return frechet_and_critic_monitor(judge, mnist.test_images[: settings.fd_samples], settings.latent_dim, device)
 
 
 def _train_gan(model, settings, options, shard, device):
@@ -193,7 +192,8 @@ def _train_bigan(model, settings, options, shard, device):
 
 def _train_wgan_gp(model, settings, options, shard, device):
     return _train_adversarial(model, settings, options, shard, device, epochs=settings.mnist_epochs, batch_size=64,
-                              d_steps=5, lr=1e-4, betas=(0.0, 0.9), monitor=_wgan_monitor(settings), desc="WGAN-GP")
+                              d_steps=5, lr=1e-4, betas=(0.0, 0.9), monitor=functools.partial(_wgan_monitor, settings),
+                              desc="WGAN-GP")
 
 
 def _train_cgan(model, settings, options, shard, device):

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from course_lib.batches import ResidentData
+from course_lib.batches import ResidentData, as_tensors
 from course_lib.checkpoints import load_checkpoint, save_checkpoint
 from course_lib.config import active_profile
 from course_lib.distributed import Shard, sum_across, wrap
@@ -61,13 +61,6 @@ def check_finite(loss: torch.Tensor, epoch: int, step: int) -> float:
             "(BCE needs targets in [0, 1]). Lower the learning rate or check the loss and data."
         )
     return value
-
-
-def as_tensors(data: torch.Tensor | Sequence[torch.Tensor]) -> tuple[torch.Tensor, ...]:
-    tensors = (data,) if isinstance(data, torch.Tensor) else tuple(data)
-    if len({len(t) for t in tensors}) != 1:
-        raise ValueError(f"All tensors must have the same length, got {[len(t) for t in tensors]}.")
-    return tensors
 
 
 def epoch_generator(seed: int, epoch: int) -> torch.Generator:
