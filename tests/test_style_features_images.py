@@ -2,16 +2,16 @@
 
 Every test uses the random weights or a monkeypatched download: none touches the network. The
 layer names are checked against torchvision's ``vgg19().features`` run module by module with
-indices written out by hand. The paintings are read from the shared data folder where it exists
-(``$COURSE_DATA_DIR``, else ``../shared/data``); those tests are skipped elsewhere.
+indices written out by hand. The paintings are the copies packaged in ``course_lib/style/paintings/``;
+a changed or missing one is simulated in ``tmp_path``, and no test writes into the package.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
+import tomllib
 import urllib.error
+from importlib.resources import files
 from pathlib import Path
 
 import numpy as np
@@ -53,15 +53,15 @@ def _images(batch: int = 2, size: int = 32, seed: int = 0) -> torch.Tensor:
     return torch.rand(batch, 3, size, size, generator=torch.Generator().manual_seed(seed))
 
 
-def _shared_style_dir() -> Path:
-    configured = os.environ.get(DATA_DIR_ENV, "").strip()
-    return (Path(configured) if configured else REPO_ROOT.parent / "shared" / "data") / "style"
+STYLE_PACKAGE = REPO_ROOT / "course_lib" / "style"
 
 
-needs_shared_paintings = pytest.mark.skipif(
-    not all((_shared_style_dir() / p.file).is_file() for p in images.PAINTINGS.values()),
-    reason=f"the paintings are not in {_shared_style_dir()} (set ${DATA_DIR_ENV} to the shared data folder)",
-)
+@pytest.fixture(scope="module", autouse=True)
+def packaged_paintings_stay_untouched():
+    """After this module's tests the package's paintings folder holds exactly the two course copies."""
+    yield
+    found = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (STYLE_PACKAGE / "paintings").iterdir()}
+    assert found == {p.file: p.sha256 for p in images.PAINTINGS.values()}
 
 
 @pytest.fixture
@@ -338,11 +338,11 @@ def test_load_image_converts_to_rgb(tmp_path, mode):
     assert load_image(tmp_path / "image.png").shape == (1, 3, 10, 12)
 
 
-def test_load_image_missing_file_names_the_path_and_the_data_setting(tmp_path):
+def test_load_image_missing_file_names_the_path_and_the_working_directory(tmp_path):
     missing = tmp_path / "nowhere" / "photo.jpg"
     with pytest.raises(FileNotFoundError) as caught:
         load_image(missing)
-    assert str(missing) in str(caught.value) and DATA_DIR_ENV in str(caught.value)
+    assert str(missing) in str(caught.value) and str(Path.cwd()) in str(caught.value)
     with pytest.raises(IsADirectoryError):
         load_image(tmp_path)
 
@@ -402,43 +402,55 @@ def test_a_changed_bundled_photograph_is_refused(tmp_path, monkeypatch):
         bundled_image("chelsea")
 
 
-@needs_shared_paintings
-def test_the_course_paintings_load_and_match_their_digests(monkeypatch):
-    monkeypatch.setenv(DATA_DIR_ENV, str(_shared_style_dir().parent))
-    starry = load_painting("starry_night", 64)  # 576 x 448 pixels
-    assert starry.shape == (1, 3, 50, 64)
-    assert load_painting("the_scream.jpg", 64).shape == (1, 3, 64, 46)  # 576 x 800 pixels
-    assert load_painting("starry_night").shape == (1, 3, 448, 576)
-    assert bool((starry >= 0).all()) and bool((starry <= 1).all())
+def test_the_packaged_paintings_load_without_a_data_folder_and_match_their_digests(tmp_path, monkeypatch):
+    monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path))  # an empty data folder: the paintings are not there
+    for name, shape in (("starry_night", (1, 3, 448, 576)), ("the_scream", (1, 3, 800, 576))):
+        painting = images.PAINTINGS[name]
+        assert hashlib.sha256(images.painting_path(name).read_bytes()).hexdigest() == painting.sha256
+        full = load_painting(name)
+        assert full.shape == shape == (1, 3, painting.height, painting.width)
+        assert bool((full >= 0).all()) and bool((full <= 1).all()) and full.std() > 0.05
+    assert load_painting("starry_night", 64).shape == (1, 3, 50, 64)
+    assert load_painting("the_scream.jpg", 64).shape == (1, 3, 64, 46)
+    assert not any(tmp_path.iterdir())
 
 
-def test_a_missing_painting_says_where_it_must_be(tmp_path, monkeypatch):
-    monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path))
-    with pytest.raises(FileNotFoundError) as caught:
-        load_painting("starry_night", 64)
-    message = str(caught.value)
-    assert str(tmp_path / "style" / "starry_night.jpg") in message
-    assert DATA_DIR_ENV in message and "load_image" in message
-    assert images.PAINTINGS["starry_night"].sha256 in message
-    with pytest.raises(ValueError, match="starry_night"):
-        load_painting("mona_lisa")
+def test_the_paintings_are_package_data_so_a_wheel_includes_them():
+    # A wheel or sdist holds only the data files that package-data names (the globs are read from
+    # the package folder, as setuptools does); importlib.resources is how load_painting finds them.
+    pyproject = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
+    globs = pyproject["tool"]["setuptools"]["package-data"]["course_lib.style"]
+    covered = {path.relative_to(STYLE_PACKAGE).as_posix() for g in globs for path in STYLE_PACKAGE.glob(g)}
+    for painting in images.PAINTINGS.values():
+        assert f"paintings/{painting.file}" in covered
+        assert (files("course_lib.style") / "paintings" / painting.file).is_file()
 
 
-def test_a_changed_painting_is_refused(tmp_path, monkeypatch):
-    (tmp_path / "style").mkdir()
-    copy = tmp_path / "style" / "the_scream.jpg"
-    real = _shared_style_dir() / "the_scream.jpg"
-    if real.is_file():  # a corrupted copy of the real file
-        shutil.copyfile(real, copy)
-        data = bytearray(copy.read_bytes())
-        data[len(data) // 2] ^= 0x01
-        copy.write_bytes(bytes(data))
-    else:  # another picture under the painting's name
-        _write_image(copy, 32, 40)
-    actual = hashlib.sha256(copy.read_bytes()).hexdigest()
-    monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path))
+def test_a_changed_packaged_painting_is_refused_and_left_as_it_is(tmp_path, monkeypatch):
+    data = bytearray(images.painting_path("the_scream").read_bytes())
+    data[len(data) // 2] ^= 0x01
+    changed = tmp_path / "the_scream.jpg"
+    changed.write_bytes(bytes(data))
+    monkeypatch.setattr(images, "_paintings_folder", lambda: tmp_path)
     with pytest.raises(CorruptDataError) as caught:
         load_painting("the_scream")
     message = str(caught.value)
-    assert str(copy) in message and actual in message
-    assert images.PAINTINGS["the_scream"].sha256 in message and "load_image" in message
+    assert str(changed) in message and hashlib.sha256(data).hexdigest() in message
+    assert images.PAINTINGS["the_scream"].sha256 in message
+    assert "git checkout course_lib/style/paintings/the_scream.jpg" in message and "reinstall" in message
+    assert "load_image" in message
+    assert changed.read_bytes() == data
+
+
+def test_a_missing_packaged_painting_says_the_installation_is_incomplete(tmp_path, monkeypatch):
+    monkeypatch.setattr(images, "_paintings_folder", lambda: tmp_path)
+    with pytest.raises(FileNotFoundError) as caught:
+        load_painting("starry_night", 64)
+    message = str(caught.value)
+    assert str(tmp_path / "starry_night.jpg") in message and "incomplete" in message
+    assert "git checkout course_lib/style/paintings/starry_night.jpg" in message and "reinstall" in message
+
+
+def test_an_unknown_painting_is_refused_naming_the_course_paintings():
+    with pytest.raises(ValueError, match="starry_night, the_scream"):
+        load_painting("mona_lisa")

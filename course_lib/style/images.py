@@ -12,19 +12,14 @@ back into a PIL image.
   package and checked against its SHA-256 digest; nothing is downloaded.
 * ``load_painting(name, size)`` reads one of the course's two public-domain paintings
   (``PAINTINGS``): Vincent van Gogh's *The Starry Night* (1889) and Edvard Munch's *The Scream*
-  (1893). They are not part of the code: they live in the data directory, in its subfolder
-  ``style/`` (``<data dir>/style/starry_night.jpg`` and ``<data dir>/style/the_scream.jpg``).
-  The data directory is ``$COURSE_DATA_DIR`` when set, else ``data/`` at the repository root
-  (see ``course_lib.config.data_dir``).
+  (1893). They ship with the package, as package data in ``course_lib/style/paintings/``, so
+  nothing is downloaded and no data folder is needed.
 
 The course's copies are 576-pixel-wide JPEGs of the public-domain works (576 x 448 and
 576 x 800 pixels), and ``load_painting`` accepts only those exact files: each is checked against
-its SHA-256 digest, so that every run of the notebook starts from the same pixels. With internet
-access you can find many other reproductions of these paintings, but another copy placed in
-``style/`` is rejected by the checksum unless it is byte for byte the course's copy. Load such a
-copy (or any painting of your own choice) with ``load_image(path)`` instead; the results will
-then differ from the notebook's stored ones. ``download_paintings(url)`` fetches the course's
-copies from wherever the course publishes them (``$COURSE_PAINTINGS_URL``), checked the same way.
+its SHA-256 digest on every load, so that every run of the notebook starts from the same pixels.
+To use another reproduction of these paintings (or any painting of your own choice), load it with
+``load_image(path)``; the results will then differ from the notebook's stored ones.
 """
 
 from __future__ import annotations
@@ -36,25 +31,22 @@ import io
 import numbers
 import os
 from dataclasses import dataclass
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from course_lib.config import DATA_DIR_ENV, REPO_ROOT, data_dir, is_writable_dir
 from course_lib.data.mnist import CorruptDataError
-from course_lib.download import fetch_verified
 
 Tensor = torch.Tensor
-
-STYLE_SUBDIR = "style"
-PAINTINGS_URL_ENV = "COURSE_PAINTINGS_URL"
 
 
 @dataclass(frozen=True)
 class Painting:
-    """One of the course's paintings: its file in ``<data dir>/style/`` and that file's digest."""
+    """One of the course's paintings: its file in ``course_lib/style/paintings/`` and that file's digest."""
 
     file: str
     title: str
@@ -176,13 +168,6 @@ def to_pil(image: Tensor) -> Image.Image:
 # Files
 
 
-def _data_dir_text() -> str:
-    configured = os.environ.get(DATA_DIR_ENV, "").strip()
-    if configured:
-        return f"${DATA_DIR_ENV}={configured}"
-    return f"${DATA_DIR_ENV} unset, so the default {REPO_ROOT / 'data'}"
-
-
 def load_image(path: str | os.PathLike, size: int | None = None) -> Tensor:
     """Read an image file as a (1, 3, H, W) float32 tensor in [0, 1].
 
@@ -197,16 +182,14 @@ def load_image(path: str | os.PathLike, size: int | None = None) -> Tensor:
     if not path.exists():
         raise FileNotFoundError(
             f"No image file at {path} (resolved: {path.resolve()}). Check the path; a relative "
-            f"path starts from the working directory {Path.cwd()}. The course's data files live "
-            f"in the data directory ({_data_dir_text()}); set ${DATA_DIR_ENV} to the folder that "
-            "holds them."
+            f"path starts from the working directory {Path.cwd()}."
         )
     if not path.is_file():
         raise IsADirectoryError(f"{path} is a folder, not an image file; name a file inside it.")
     return _decode(path.read_bytes(), size, path)
 
 
-def _read_verified(path: Path, expected: str, what: str, fix: str) -> bytes:
+def _read_verified(path: Traversable, expected: str, what: str, fix: str) -> bytes:
     """The bytes of ``path`` after checking their SHA-256 digest against ``expected``."""
     data = path.read_bytes()
     digest = hashlib.sha256(data).hexdigest()
@@ -225,84 +208,42 @@ def _lookup(name: str, table: dict, kind: str) -> str:
     return key
 
 
-def painting_path(name: str) -> Path:
-    """Where the course's painting ``name`` must be: ``<data dir>/style/<file>``."""
-    return data_dir() / STYLE_SUBDIR / PAINTINGS[_lookup(name, PAINTINGS, "painting")].file
+def _paintings_folder() -> Traversable:
+    return files("course_lib.style") / "paintings"  # package data, listed in pyproject.toml
+
+
+def painting_path(name: str) -> Traversable:
+    """The packaged file of the course's painting ``name`` (a ``Path`` in an ordinary install)."""
+    return _paintings_folder() / PAINTINGS[_lookup(name, PAINTINGS, "painting")].file
 
 
 def load_painting(name: str, size: int | None = None) -> Tensor:
     """One of the course's paintings (``PAINTINGS``) as a (1, 3, H, W) float32 tensor in [0, 1].
 
     ``name`` is ``"starry_night"`` or ``"the_scream"`` (the file name is accepted too). The file
-    is read from ``<data dir>/style/`` and checked against the course copy's SHA-256 digest: a
-    missing file raises ``FileNotFoundError`` and another file ``CorruptDataError``, both saying
-    where the file must be and what to do. ``size`` as in ``load_image``.
+    ships with the package (``painting_path(name)``) and is checked against its SHA-256 digest on
+    every load: a missing file raises ``FileNotFoundError`` and a changed one ``CorruptDataError``,
+    both saying how to restore it. ``size`` as in ``load_image``.
     """
     size = _check_size(size)
     painting = PAINTINGS[_lookup(name, PAINTINGS, "painting")]
     path = painting_path(name)
     label = f"{painting.title} ({painting.artist}, {painting.year})"
-    course_copy = (
-        f"the course's copy of {painting.file} (a {painting.width} x {painting.height} JPEG, "
-        f"SHA-256 {painting.sha256})"
-    )
-    own_copy = (
-        "To use another reproduction of the painting knowingly, load it with load_image(path) "
-        "instead (results will then differ from the notebook's stored ones)."
+    restore = (
+        f"Fix: restore the file with `git checkout course_lib/style/paintings/{painting.file}` in "
+        "the course repository, or reinstall the course package (`pip install -e .` there)."
     )
     if not path.is_file():
         raise FileNotFoundError(
-            f"The painting {label} is missing: it must be the file {path}, that is the subfolder "
-            f"{STYLE_SUBDIR}/ of the data directory ({_data_dir_text()}). Copy {course_copy} there, "
-            f"or set ${DATA_DIR_ENV} to a data folder whose {STYLE_SUBDIR}/ holds it. {own_copy}"
+            f"The painting {label} is missing: the course package should hold it at {path}, so "
+            f"this installation of course_lib is incomplete. {restore}"
         )
     data = _read_verified(
         path, painting.sha256, f"The painting {label}",
-        f"Replace it with {course_copy}. {own_copy}",
+        f"{restore} To use another reproduction of the painting knowingly, load it with "
+        "load_image(path) instead (results will then differ from the notebook's stored ones).",
     )
     return _decode(data, size, path)
-
-
-def download_paintings(base_url: str | None = None) -> list[Path]:
-    """Fetch the course's copies of the paintings into ``<data dir>/style/``; return their paths.
-
-    ``base_url`` (default ``$COURSE_PAINTINGS_URL``) is a folder on the web that serves
-    ``starry_night.jpg`` and ``the_scream.jpg``, the course's exact copies: for example the
-    assets of a release of the course's repository, where whoever publishes the course uploads
-    the two files. Every download is checked against the SHA-256 digest in ``PAINTINGS`` before
-    it gets its name, so a wrong or damaged file never lands in ``style/``. A painting already
-    there is checked and kept, never downloaded again or replaced.
-    """
-    base_url = (base_url or os.environ.get(PAINTINGS_URL_ENV, "")).strip()
-    if not base_url:
-        raise ValueError(
-            f"No address to download the paintings from: pass base_url or set ${PAINTINGS_URL_ENV} to the "
-            "folder URL that serves starry_night.jpg and the_scream.jpg (see the book's 'How to run' page)."
-        )
-    folder = data_dir() / STYLE_SUBDIR
-    if not is_writable_dir(folder):
-        raise PermissionError(
-            f"The paintings go to {folder}, which cannot be written ({_data_dir_text()}). "
-            f"Set ${DATA_DIR_ENV} to a folder you can write to."
-        )
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for name, painting in PAINTINGS.items():
-        path = painting_path(name)
-        if path.is_file():
-            load_painting(name)  # checks the file already there; a wrong one raises, it is not replaced
-        else:
-            url = f"{base_url.rstrip('/')}/{painting.file}"
-            try:
-                fetch_verified(url, path, painting.sha256)
-            except ValueError as error:
-                raise CorruptDataError(
-                    f"{url} is not the course's copy of {painting.file} ({error}); nothing was saved. "
-                    f"Check ${PAINTINGS_URL_ENV}: it must serve the course's exact files."
-                ) from None
-            print(f"downloaded {painting.file} from {url} (SHA-256 checked)")
-        paths.append(path)
-    return paths
 
 
 def _skimage_data_dir() -> Path | None:
