@@ -33,6 +33,9 @@ PROFILE_ENV = "COURSE_PROFILE"
 DATA_DIR_ENV = "COURSE_DATA_DIR"
 CACHE_DIR_ENV = "COURSE_CACHE_DIR"
 DEVICE_ENV = "COURSE_DEVICE"
+CHECKPOINT_DIR_ENV = "COURSE_CHECKPOINT_DIR"
+TORCH_HOME_ENV = "TORCH_HOME"
+PROGRESS_ENV = "COURSE_PROGRESS"
 PROFILES = ("smoke", "cpu", "gpu")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -161,6 +164,37 @@ def cache_dir() -> Path:
         path = REPO_ROOT / ".cache"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def show_progress() -> bool:
+    """Whether progress bars are shown: yes unless ``$COURSE_PROGRESS`` is ``off``."""
+    return os.environ.get(PROGRESS_ENV, "").strip().lower() != "off"
+
+
+def shown_path(path: str | os.PathLike[str]) -> str:
+    """``path`` as the course prints it: relative to the setting it lives under, not the machine's folders.
+
+    Printed outputs are stored in the notebooks and published in the book, so they name a location
+    by its setting (``$COURSE_DATA_DIR/MNIST/raw``, ``$COURSE_CACHE_DIR/digit_judge_....pt``,
+    ``$TORCH_HOME/hub/...``), else relative to the repository (``.cache/...``), else to the home
+    folder (``~/...``). A path under none of them is returned as it is. Error messages keep the
+    absolute path: whoever reads one is on the machine that has it.
+    """
+    resolved = Path(path).expanduser().resolve()
+    settings = [
+        (f"${name}", Path(os.environ[name].strip()).expanduser().resolve())
+        for name in (CACHE_DIR_ENV, DATA_DIR_ENV, CHECKPOINT_DIR_ENV, TORCH_HOME_ENV)
+        if os.environ.get(name, "").strip()
+    ]
+    settings.sort(key=lambda pair: len(pair[1].parts), reverse=True)  # the most specific first
+    # Settings before the repository, so $COURSE_DATA_DIR wins even when it is a folder inside it.
+    for label, root in [*settings, ("", REPO_ROOT), ("~", Path.home().resolve())]:
+        if resolved == root or root in resolved.parents:
+            relative = resolved.relative_to(root).as_posix()
+            if not label:
+                return relative
+            return label if relative == "." else f"{label}/{relative}"
+    return str(path)
 
 
 @contextlib.contextmanager

@@ -6,20 +6,25 @@ a download; nothing here runs at import time.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 from pathlib import Path
+from typing import Callable
 from urllib.request import urlopen
+
+from tqdm.auto import tqdm
+
+from course_lib.config import show_progress
 
 DOWNLOAD_TIMEOUT_S = 10.0
 
 
-def fetch_verified(url: str, destination: Path, expected: str, algorithm: str = "sha256") -> None:
-    """Stream ``url`` into a temporary file beside ``destination``; publish it once its digest is ``expected``.
+def fetch_verified(url: str, destination: Path, check: Callable[[Path, Path], None]) -> None:
+    """Stream ``url`` into a temporary file beside ``destination``; publish it once ``check`` accepts it.
 
-    Raises ``ValueError`` for a wrong digest and ``OSError`` for network or disk trouble; in both
-    cases nothing is left behind, and an existing ``destination`` is never replaced.
+    ``check(partial, destination)`` raises ``ValueError`` when the downloaded file is not the one
+    expected. On any error (network, disk, a failed check) nothing is left behind, and an
+    existing ``destination`` is never replaced. A progress bar shows the bytes received.
     """
     handle, partial_name = tempfile.mkstemp(
         dir=destination.parent, prefix=f".{destination.name}.", suffix=".part"
@@ -27,12 +32,12 @@ def fetch_verified(url: str, destination: Path, expected: str, algorithm: str = 
     partial = Path(partial_name)
     try:
         with os.fdopen(handle, "wb") as out, urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
-            digest = hashlib.new(algorithm, usedforsecurity=False)
-            while chunk := response.read(1 << 20):
-                out.write(chunk)
-                digest.update(chunk)
-        if digest.hexdigest() != expected:
-            raise ValueError(f"downloaded {algorithm} {digest.hexdigest()}, expected {expected}")
+            size = int(response.headers.get("Content-Length") or 0) or None  # None: size unknown
+            with tqdm(total=size, unit="B", unit_scale=True, desc=destination.name, disable=not show_progress()) as bar:
+                while chunk := response.read(1 << 20):
+                    out.write(chunk)
+                    bar.update(len(chunk))
+        check(partial, destination)
         publish_without_overwrite(partial, destination)
     finally:
         partial.unlink(missing_ok=True)

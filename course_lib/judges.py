@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from course_lib.cache import CorruptCacheError  # noqa: F401  (re-exported: callers catch it from here)
 from course_lib.cache import candidate_paths, first_usable_path, holds, recipe_digest
 from course_lib.checkpoints import load_checkpoint, save_checkpoint
-from course_lib.config import one_cpu_thread
+from course_lib.config import one_cpu_thread, shown_path
 from course_lib.data.faces import RENDERER_VERSION, SUPPORTED_SIZES, FaceData, load_faces
 from course_lib.models.classifier import AttributeClassifier, attribute_accuracy, attribute_loss
 from course_lib.training import fit
@@ -139,7 +139,7 @@ def _new_model(recipe: JudgeRecipe) -> AttributeClassifier:
 
 
 def _train_and_cache(path: Path, size: int, device: torch.device | str, recipe: JudgeRecipe) -> Judge:
-    print(f"Training the attribute judge once ({recipe.train_size:,} faces); it will be cached at {path}")
+    print(f"Training the attribute judge once ({recipe.train_size:,} faces); it will be cached at {shown_path(path)}")
     began = time.perf_counter()
     # Seeded weights and augmentation; the caller's random state and thread count are restored.
     with torch.random.fork_rng(), one_cpu_thread():
@@ -218,6 +218,6 @@ def _frozen_judge(
         f"{recipe.work_size}x{recipe.work_size} (load_faces seed {recipe.data_seed}, "
         f"{recipe.epochs}+{recipe.fine_tune_epochs} epochs, {seconds:.0f} s); held-out accuracy on "
         f"{recipe.test_size:,} faces: {scores}; judges {size}x{size} faces after area downsampling; "
-        f"cached at {path}"
+        f"cached at {shown_path(path)}"
     )
     return Judge(model, size, dict(accuracy), source, path)

@@ -33,7 +33,7 @@ from course_lib.checkpoints import save_checkpoint, write_checksum
 from course_lib.conditional_gan import ConditionalGAN
 from course_lib.corruption import add_gaussian_noise
 from course_lib.cyclegan import CycleGAN, digit_class_monitor, train_cyclegan
-from course_lib.config import PROFILES, REPO_ROOT, Settings, seed_everything, settings_for
+from course_lib.config import CHECKPOINT_DIR_ENV, PROFILES, REPO_ROOT, Settings, seed_everything, settings_for
 from course_lib.data import MNISTData, binarized_mnist, load_mnist
 from course_lib.data.face_domains import random_target_conditions, two_label_sets
 from course_lib.data.mnist_m import digit_domains
@@ -62,7 +62,6 @@ from course_lib.wgan import WGANGP, frechet_and_critic_monitor
 
 SEED = 0  # the notebooks' seed
 CHECKPOINT_DIR = REPO_ROOT / "checkpoints"
-CHECKPOINT_DIR_ENV = "COURSE_CHECKPOINT_DIR"
 
 
 @dataclass(frozen=True)

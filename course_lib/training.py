@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from course_lib.batches import ResidentData, as_tensors
 from course_lib.checkpoints import load_checkpoint, save_checkpoint
-from course_lib.config import active_profile
+from course_lib.config import active_profile, show_progress
 from course_lib.distributed import Shard, sum_across, wrap
 from course_lib.speed import Speed, speed_for
 
@@ -36,7 +36,7 @@ def progress(iterable, shard: Shard | None = None, **kwargs):
 
     Under torchrun only rank 0 shows one.
     """
-    disable = os.environ.get("COURSE_PROGRESS", "").lower() == "off" or (shard is not None and not shard.is_main)
+    disable = not show_progress() or (shard is not None and not shard.is_main)
     return tqdm(iterable, disable=disable, **kwargs)
 
 

@@ -6,8 +6,12 @@ imports torchvision (on a CPU-only torch, a bare ``import torchvision`` fails).
 
 from __future__ import annotations
 
+import os
+
 import course_lib  # noqa: F401  (import-order guard, see above)
 import matplotlib
+
+from course_lib.data.mnist import MIRRORS_ENV
 
 matplotlib.use("Agg")  # no display in CI; figures are only inspected, never shown
 
@@ -18,6 +22,11 @@ import torch  # noqa: E402
 # (or with `-n 2`, two workers of two spinning OpenMP threads each) multi-threaded torch made the
 # small conv models 10-100x slower than one thread: 173 s instead of about 1 s for one overfit test.
 torch.set_num_threads(1)
+
+# No test reaches the internet, even on a machine that has it: MNIST downloads (in this process and
+# in the notebook kernels it starts) go to a mirror that does not exist and fail at once. The tests
+# of downloads themselves stand in their own urlopen.
+os.environ[MIRRORS_ENV] = "file:///nonexistent-course-test-mirror/"
 
 
 @pytest.fixture

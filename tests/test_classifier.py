@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from course_lib import config, judges
-from course_lib.config import CACHE_DIR_ENV, DATA_DIR_ENV, cache_dir, is_writable_dir
+from course_lib.config import CACHE_DIR_ENV, DATA_DIR_ENV, cache_dir, is_writable_dir, shown_path
 from course_lib.data import ATTRIBUTES, make_faces
 from course_lib.judges import CorruptCacheError, JudgeRecipe, load_attribute_judge
 from course_lib.models import AttributeClassifier, attribute_accuracy, attribute_loss
@@ -174,7 +174,7 @@ def test_judge_is_frozen_and_describes_itself(cache):
     assert not any(p.requires_grad for p in judge.model.parameters())
     assert set(judge.accuracy) == set(ATTRIBUTES)
     assert all(0.0 <= value <= 1.0 for value in judge.accuracy.values())
-    assert str(judge.path) in judge.source and "300 procedural faces" in judge.source
+    assert shown_path(judge.path) in judge.source and "300 procedural faces" in judge.source
     assert f"skin_tone {judge.accuracy['skin_tone']:.3f}" in judge.source
     with pytest.raises(dataclasses.FrozenInstanceError):
         judge.size = 32

@@ -20,6 +20,7 @@ from course_lib.models.conditional import (
     ConditionalMLPDiscriminator,
     ConditionalMLPGenerator,
 )
+from shared_data import SHARED_DATA  # noqa: E402
 
 pytestmark = [
     pytest.mark.usefixtures("quiet_progress"),
@@ -27,7 +28,6 @@ pytestmark = [
 ]
 
 LATENT = 8
-SHARED_DATA = "/work/shared/data"
 
 
 def models() -> list[tuple[nn.Module, nn.Module]]:
@@ -150,8 +150,8 @@ def judge_and_digits(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(CACHE_DIR_ENV, str(tmp_path_factory.mktemp("judge")))
         patch.setenv("COURSE_PROGRESS", "off")
-        if os.path.isdir(SHARED_DATA):
-            patch.setenv(DATA_DIR_ENV, SHARED_DATA)
+        if (SHARED_DATA / "MNIST" / "raw").is_dir():
+            patch.setenv(DATA_DIR_ENV, str(SHARED_DATA))
         elif not os.environ.get(DATA_DIR_ENV, "").strip():
             patch.setenv(DATA_DIR_ENV, str(tmp_path_factory.mktemp("no-data")))
         judge = load_digit_judge(recipe=QUICK_DIGIT_RECIPE)

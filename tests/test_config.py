@@ -231,3 +231,29 @@ def test_seed_everything_returns_an_independent_cpu_generator():
 def test_repo_root_is_the_checkout():
     assert config.REPO_ROOT == REPO
     assert (config.REPO_ROOT / "pyproject.toml").is_file()
+
+
+# ---------------------------------------------------------------------------------------------
+# Printed locations name their setting, never the machine's own folders
+
+
+def test_shown_path_names_the_setting_a_location_lives_under(monkeypatch, tmp_path):
+    from course_lib.config import CACHE_DIR_ENV, CHECKPOINT_DIR_ENV, DATA_DIR_ENV, TORCH_HOME_ENV, shown_path
+
+    data, cache = tmp_path / "data", tmp_path / "data" / "cache"
+    for name in (DATA_DIR_ENV, CACHE_DIR_ENV, CHECKPOINT_DIR_ENV, TORCH_HOME_ENV):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(DATA_DIR_ENV, str(data))
+    assert shown_path(data / "MNIST" / "raw") == "$COURSE_DATA_DIR/MNIST/raw"
+    assert shown_path(data) == "$COURSE_DATA_DIR"
+    assert shown_path(cache / "judge.pt") == "$COURSE_DATA_DIR/cache/judge.pt"
+    monkeypatch.setenv(CACHE_DIR_ENV, str(cache))  # the more specific setting wins
+    assert shown_path(cache / "judge.pt") == "$COURSE_CACHE_DIR/judge.pt"
+    monkeypatch.setenv(TORCH_HOME_ENV, str(tmp_path / "torch"))
+    assert shown_path(tmp_path / "torch" / "hub" / "w.pth") == "$TORCH_HOME/hub/w.pth"
+    # Without a setting: relative to the repository, else to the home folder, else as given.
+    monkeypatch.delenv(DATA_DIR_ENV)
+    assert shown_path(REPO / ".cache" / "judge.pt") == ".cache/judge.pt"
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert shown_path(tmp_path / "home" / ".cache" / "x") == "~/.cache/x"
+    assert shown_path("/elsewhere/file") == "/elsewhere/file"

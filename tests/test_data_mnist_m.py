@@ -9,7 +9,6 @@ folder and is skipped where that folder is missing.
 from __future__ import annotations
 
 import dataclasses
-import os
 import tomllib
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from course_lib.data.mnist_m import (
     digit_domains,
     load_photographs,
 )
+from shared_data import SHARED_DATA, needs_shared
 
 # Where the photographs really are (tests below point the module at copies).
 INSTALLED_PACKAGE_DIR = mnist_m._package_dir
@@ -32,14 +32,8 @@ INSTALLED_PACKAGE_DIR = mnist_m._package_dir
 LARGEST_DIGIT = (300, 451)
 
 
-def _shared_mnist_raw() -> Path:
-    configured = os.environ.get(DATA_DIR_ENV, "").strip()
-    return (Path(configured) if configured else REPO_ROOT.parent / "shared" / "data") / "MNIST" / "raw"
-
-
-needs_shared_mnist = pytest.mark.skipif(
-    not (_shared_mnist_raw() / "t10k-images-idx3-ubyte.gz").is_file(),
-    reason=f"real MNIST is not in {_shared_mnist_raw()} (set ${DATA_DIR_ENV} to the shared data folder)",
+needs_shared_mnist = needs_shared(
+    *(SHARED_DATA / "MNIST" / "raw" / name for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"))
 )
 
 
@@ -313,7 +307,7 @@ def test_domains_reject_bad_input(images, labels, match):
 
 @needs_shared_mnist
 def test_real_mnist_domains(monkeypatch):
-    monkeypatch.setenv(DATA_DIR_ENV, str(_shared_mnist_raw().parent.parent))
+    monkeypatch.setenv(DATA_DIR_ENV, str(SHARED_DATA))
     data = load_mnist(train_size=2_000, test_size=10, seed=0)
     domains = digit_domains(data.train_images, data.train_labels, seed=0)
     assert domains.mnist.shape == (1_000, 1, 28, 28) and domains.mnist_m.shape == (1_000, 3, 28, 28)

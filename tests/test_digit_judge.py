@@ -1,9 +1,9 @@
 """The digit classifier and the cached frozen digit judge.
 
 Judges are trained with the quick recipe (a second or two) in temporary cache folders. No test
-touches the network. The data is whatever ``$COURSE_DATA_DIR`` holds (the shared folder's real
-MNIST test files give the offline pool); without it, an empty folder, where the loader falls back
-to scikit-learn's digits. The default recipe's accuracy is reported by the judge itself.
+touches the network. The data is the shared data folder's real MNIST where it stands beside the
+repository (or ``$COURSE_DATA_DIR`` names it); without it, an empty folder, where the loader falls
+back to scikit-learn's digits. The default recipe's accuracy is reported by the judge itself.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from course_lib.config import CACHE_DIR_ENV, DATA_DIR_ENV
 from course_lib.data import MNISTData, load_mnist
 from course_lib.digit_judge import QUICK_DIGIT_RECIPE, DigitJudge, load_digit_judge
 from course_lib.models import DigitClassifier, digit_loss
+from shared_data import SHARED_DATA
 
 pytestmark = pytest.mark.filterwarnings("ignore::course_lib.data.mnist.DataFallbackWarning")
 
@@ -35,12 +36,12 @@ def _no_network(*args, **kwargs):
 
 @pytest.fixture(scope="module", autouse=True)
 def offline_data(tmp_path_factory):
-    """No downloads, no progress bars, and a data folder even where none is configured."""
+    """No downloads, no progress bars; the shared data folder where it stands, else an empty one."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(download, "urlopen", _no_network)
         patch.setenv("COURSE_PROGRESS", "off")
-        if not os.environ.get(DATA_DIR_ENV, "").strip():
-            patch.setenv(DATA_DIR_ENV, str(tmp_path_factory.mktemp("no-data")))
+        has_mnist = (SHARED_DATA / "MNIST" / "raw").is_dir()
+        patch.setenv(DATA_DIR_ENV, str(SHARED_DATA if has_mnist else tmp_path_factory.mktemp("no-data")))
         yield
 
 
@@ -109,7 +110,7 @@ def test_judge_is_frozen_and_describes_itself(judge):
     assert not judge.model.training
     assert not any(p.requires_grad for p in judge.model.parameters())
     assert isinstance(judge.accuracy, float) and 0.0 <= judge.accuracy <= 1.0
-    for part in (data.short_source, str(judge.path), f"accuracy {judge.accuracy:.3f}", QUICK.version, QUICK.digest()):
+    for part in (data.short_source, f"$COURSE_CACHE_DIR/{judge.path.name}", f"accuracy {judge.accuracy:.3f}", QUICK.version, QUICK.digest()):
         assert part in judge.source
     with pytest.raises(dataclasses.FrozenInstanceError):
         judge.accuracy = 1.0
@@ -220,7 +221,7 @@ def test_a_file_of_another_recipe_is_kept_and_the_judge_trained_into_a_new_name(
 
 def test_a_judge_trained_on_other_data_is_not_reused(cache, monkeypatch, tmp_path):
     if quick_data().kind == "digits-fallback":
-        pytest.skip(f"needs the MNIST test files in ${DATA_DIR_ENV}, to compare with the fallback")
+        pytest.skip(f"needs real MNIST (the shared data folder, or ${DATA_DIR_ENV}), to compare with the fallback")
     first = load_digit_judge(recipe=QUICK)
     monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path))  # empty: the scikit-learn digits fallback
     fallback = load_digit_judge(recipe=QUICK)
