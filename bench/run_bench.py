@@ -83,6 +83,14 @@ def time_fresh_clone_test() -> tuple[float, int]:
         return time.perf_counter() - began, completed.returncode
 
 
+def data_setting() -> str:
+    """The data folder setting, relative to the repository, so the file names no machine's folders."""
+    configured = os.environ.get(DATA_DIR_ENV, "").strip()
+    if not configured:
+        return f"`{DATA_DIR_ENV}` unset (the repository's `data/`)"
+    return f"`{DATA_DIR_ENV}={os.path.relpath(Path(configured).resolve(), ROOT)}` (relative to the repository)"
+
+
 def verdict(seconds: float, budget: float) -> str:
     return "within budget" if seconds <= budget else "OVER BUDGET"
 
@@ -92,7 +100,7 @@ def write_results(notebook_rows, clone_row) -> Path:
         "# Benchmark results",
         "",
         f"Written by `make bench` on {now()}.",
-        f"Machine: {machine_description()}. Data: `{DATA_DIR_ENV}={os.environ.get(DATA_DIR_ENV, '(unset: repo data/)')}`.",
+        f"Machine: {machine_description()}. Data: {data_setting()}.",
         "Each notebook ran top to bottom in a fresh kernel; times are wall-clock seconds. A partial run",
         "(`--notebooks`) keeps the other rows from the previous file, with the time they were measured.",
         "",
