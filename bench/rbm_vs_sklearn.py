@@ -12,14 +12,12 @@ time is reported, so one slow run (another process on the machine) does not deci
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 from datetime import datetime, timezone
 from pathlib import Path
 
-from course_lib.config import DATA_DIR_ENV
 from course_lib.data import binarized_mnist
-from course_lib.execution import machine_description
+from course_lib.execution import data_setting, machine_description
 from course_lib.rbm_sklearn import SklearnComparison, compare_with_sklearn
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,7 +40,7 @@ def write_results(rows: list[list[SklearnComparison]], source: str, repeats: int
         "",
         f"Written by `make bench-rbm` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}.",
         f"Machine: {machine_description()}; torch threads {first.torch_threads}, NumPy BLAS threads {first.blas_threads}.",
-        f"Data: {source} (`{DATA_DIR_ENV}={os.environ.get(DATA_DIR_ENV, '(unset: repo data/)')}`).",
+        f"Data: {source} ({data_setting()}).",
         f"Both train by persistent CD-1 at learning rate 0.05; times are medians of {repeats} runs (seeds 0..{repeats - 1});",
         "pseudo-log-likelihood (nats per image, exact over all pixels, 500 held-out images) is the mean over the runs.",
         "",

@@ -16,7 +16,6 @@ partial run never erases earlier measurements.
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import subprocess
 import tempfile
@@ -26,8 +25,7 @@ from pathlib import Path
 
 import torch
 
-from course_lib.config import DATA_DIR_ENV
-from course_lib.execution import execute_notebook, machine_description
+from course_lib.execution import data_setting, execute_notebook, machine_description
 
 ROOT = Path(__file__).resolve().parent.parent
 BUDGETS = {"smoke": 90, "cpu": 300, "gpu": 600}
@@ -81,14 +79,6 @@ def time_fresh_clone_test() -> tuple[float, int]:
         began = time.perf_counter()
         completed = subprocess.run(["make", "test"], cwd=clone, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         return time.perf_counter() - began, completed.returncode
-
-
-def data_setting() -> str:
-    """The data folder setting, relative to the repository, so the file names no machine's folders."""
-    configured = os.environ.get(DATA_DIR_ENV, "").strip()
-    if not configured:
-        return f"`{DATA_DIR_ENV}` unset (the repository's `data/`)"
-    return f"`{DATA_DIR_ENV}={os.path.relpath(Path(configured).resolve(), ROOT)}` (relative to the repository)"
 
 
 def verdict(seconds: float, budget: float) -> str:

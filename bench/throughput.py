@@ -24,7 +24,7 @@ same pixel values: images are stored as uint8 and the course tensor is made from
 exactly as ``ToTensor`` would. Runs on the CPU, and on CUDA too whenever it is available.
 
     make bench-throughput
-    .venv/bin/python bench/throughput.py --quick --models ae dcgan --out /tmp/throughput.md
+    .venv/bin/python bench/throughput.py --quick --models ae dcgan --out throughput-quick.md
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ per label, a conditional GAN's accuracy), and later compare real and generated d
 Frechet distance in the judge's feature space. They all use the same judge: a ``DigitClassifier``
 trained by a fixed, seeded recipe on 12,000 of the official training images and scored on the
 10,000 official test images (with only a fallback source, on that source's train and held-out
-parts). The first call trains it (about twenty seconds on one CPU thread) and saves it in
+parts). The first call trains it (about half a minute on one CPU thread) and saves it in
 ``cache_dir()``; later calls load it.
 
 The file name carries a digest of the recipe and the kind of data the judge was trained on
@@ -33,7 +33,7 @@ from course_lib.models.digit_classifier import IMAGE_SHAPE, DigitClassifier, dig
 from course_lib.training import fit
 
 NAME = "digit judge"  # in cache messages
-RETRAIN_TIME = "about twenty seconds"
+RETRAIN_TIME = "about half a minute"
 PIXELS = IMAGE_SHAPE[0] * IMAGE_SHAPE[1] * IMAGE_SHAPE[2]  # 784, the length of a flattened digit
 
 

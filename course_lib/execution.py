@@ -20,7 +20,7 @@ import torch
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-from course_lib.config import PROFILE_ENV, PROFILES, check_profile
+from course_lib.config import DATA_DIR_ENV, PROFILE_ENV, PROFILES, REPO_ROOT, check_profile
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,14 @@ def machine_description() -> str:
     cpu = platform.processor() or platform.machine()
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
     return f"{os.cpu_count()} CPU cores ({cpu}), {device}, torch {torch.__version__}, Python {platform.python_version()}"
+
+
+def data_setting() -> str:
+    """The data folder setting for a results file, relative to the repository (no machine's folders)."""
+    configured = os.environ.get(DATA_DIR_ENV, "").strip()
+    if not configured:
+        return f"`{DATA_DIR_ENV}` unset (the repository's `data/`)"
+    return f"`{DATA_DIR_ENV}={os.path.relpath(Path(configured).resolve(), REPO_ROOT)}` (relative to the repository)"
 
 
 def execute_notebook(path: str | os.PathLike, profile: str, timeout: int = 1800) -> ExecutionResult:

@@ -1,7 +1,7 @@
 """Write student editions of the notebooks (solutions removed, answer places marked).
 
     make student                                   # notebooks/ -> student/
-    .venv/bin/python scripts/student_edition.py --out /tmp/class
+    .venv/bin/python scripts/student_edition.py --out ../class-copies
 """
 
 from __future__ import annotations
