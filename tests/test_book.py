@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import functools
-import importlib.util
 import json
 import os
 import re
@@ -34,6 +33,7 @@ from urllib.parse import quote_plus, unquote, urljoin, urlsplit
 
 import pytest
 from bs4 import BeautifulSoup, SoupStrainer
+from script_modules import load_script
 
 pytestmark = pytest.mark.book
 
@@ -58,14 +58,7 @@ RAW_TEX = re.compile(r"\\\(|\\\)|\\\[|\\\]|\$\$|\$[^$\n]*[\\^_][^$\n]*\$")
 NOT_PROSE = ["script", "style", "noscript", "template", "textarea", "pre", "code", "mjx-container"]
 
 
-def _load_build_module():
-    spec = importlib.util.spec_from_file_location("build_book", BUILD_SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-build_book = _load_build_module()
+build_book = load_script("build_book")
 
 
 @dataclass
@@ -309,13 +302,13 @@ def bibliography_keys() -> list[str]:
 
 
 def cited_keys(page: str) -> set[str]:
-    """Keys that a page's source cites with a {cite...} role (notebooks: their markdown cells)."""
+    """Keys a page cites: notebooks with author-year links (scripts/citations.py), book pages with {cite} roles."""
     if page.startswith("notebooks/"):
-        cells = json.loads((ROOT / f"{page}.ipynb").read_text(encoding="utf-8"))["cells"]
-        text = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
-    else:
-        text = (BOOK / f"{page}.md").read_text(encoding="utf-8")
-    roles = re.findall(r"\{cite(?::\w+)?\}`([^`]*)`", text)
+        citations = load_script("citations")
+        notebook = json.loads((ROOT / f"{page}.ipynb").read_text(encoding="utf-8"))
+        markdown = "\n".join("".join(c["source"]) for c in notebook["cells"] if c["cell_type"] == "markdown")
+        return citations.cited_keys(markdown, citations.load_references())
+    roles = re.findall(r"\{cite(?::\w+)?\}`([^`]*)`", (BOOK / f"{page}.md").read_text(encoding="utf-8"))
     return {key.strip() for role in roles for key in role.split(",")}
 
 
@@ -378,7 +371,8 @@ def test_the_course_papers_are_in_the_bibliography():
 
 def test_the_course_papers_are_cited_where_they_are_used():
     uncited = [f"{page}: {key}" for key, page in COURSE_PAPERS.items() if key not in cited_keys(page)]
-    assert not uncited, "cite each paper with {cite}`key` where the course uses it:\n" + "\n".join(uncited)
+    assert not uncited, ("cite each paper where the course uses it (notebooks: write {cite}`key`, then run "
+                         "`python scripts/citations.py --write`):\n" + "\n".join(uncited))
 
 
 # ---------------------------------------------------------------------------------- the browser
