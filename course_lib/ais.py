@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from course_lib.models.rbm import BernoulliRBM, bernoulli, check_binary
+from course_lib.training import progress
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,7 @@ def ais_log_partition(
 
     v = bernoulli(torch.sigmoid(base).expand(n_chains, -1), generator=generator)
     log_w = torch.zeros(n_chains, dtype=torch.float64, device=v.device)
-    for previous, beta in zip(betas[:-1], betas[1:]):
+    for previous, beta in progress(zip(betas[:-1], betas[1:]), total=len(betas) - 1, desc="AIS", leave=False):
         hidden_input = torch.addmm(hidden_bias, v, weight)  # b + v W: (C, H)
         log_w += _log_unnormalised(hidden_input, v, beta, base, rbm_bias)
         log_w -= _log_unnormalised(hidden_input, v, previous, base, rbm_bias)

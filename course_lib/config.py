@@ -37,6 +37,10 @@ CHECKPOINT_DIR_ENV = "COURSE_CHECKPOINT_DIR"
 TORCH_HOME_ENV = "TORCH_HOME"
 PROGRESS_ENV = "COURSE_PROGRESS"
 PROFILES = ("smoke", "cpu", "gpu")
+SMOKE_WARNING = (
+    "SMOKE RUN: numbers and pictures are meaningless (tiny data and a few steps, only to check that "
+    "every cell runs). Run in the cpu or gpu profile for real results."
+)
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -81,9 +85,13 @@ class Settings:
             ) from None
 
     def describe(self) -> str:
-        """``profile 'cpu' for 01_autoencoder:`` then the settings, wrapped for narrow pages."""
+        """``profile 'cpu' for 01_autoencoder:`` then the settings, wrapped for narrow pages.
+
+        In the smoke profile the first line says that the run's numbers and pictures mean nothing.
+        """
         pairs = ", ".join(f"{k}={v}" for k, v in self.values.items())
-        return f"profile '{self.profile}' for {self.notebook}:\n" + textwrap.fill(pairs, 80, initial_indent="  ", subsequent_indent="  ")
+        text = f"profile '{self.profile}' for {self.notebook}:\n" + textwrap.fill(pairs, 80, initial_indent="  ", subsequent_indent="  ")
+        return f"{SMOKE_WARNING}\n{text}" if self.profile == "smoke" else text
 
 
 def settings_for(notebook: str, profile: str | None = None) -> Settings:

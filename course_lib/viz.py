@@ -1,4 +1,4 @@
-"""Small, labelled figures: image grids, loss curves, 2-D latent scatter plots.
+"""Small, labelled figures: image grids, loss curves, 2-D latent scatter plots; the smoke-run mark.
 
 Imports nothing from course_lib, so any notebook or model can use it.
 """
@@ -10,6 +10,25 @@ from typing import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+
+SMOKE_MARK = "smoke run: numbers and pictures are meaningless"
+_SMOKE_HOOK = "course_lib.viz:add_smoke_mark"
+
+
+def add_smoke_mark(figure: plt.Figure) -> None:
+    """Write ``SMOKE_MARK`` above everything else in ``figure`` (a matplotlib figure hook)."""
+    figure.text(0.5, 1.0, SMOKE_MARK, ha="center", va="bottom", color="crimson", fontsize=9, weight="bold")
+
+
+def show_profile(settings) -> None:
+    """Print the run profile's settings; in the smoke profile also mark every figure made from now on.
+
+    ``settings`` is what ``course_lib.settings_for`` returns. The mark goes in through matplotlib's
+    ``figure.hooks``, so every figure made with pyplot carries it, the notebook's own included.
+    """
+    print(settings.describe())
+    hooks = [hook for hook in plt.rcParams["figure.hooks"] if hook != _SMOKE_HOOK]
+    plt.rcParams["figure.hooks"] = hooks + ([_SMOKE_HOOK] if settings.profile == "smoke" else [])
 
 
 def image_grid(images: torch.Tensor, nrow: int = 8, padding: int = 1) -> np.ndarray:

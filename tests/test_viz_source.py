@@ -182,3 +182,26 @@ def test_show_source_without_python_source_raises_type_error(obj):
 def test_show_source_line_number_agrees_with_inspect():
     _, first_line = inspect.getsourcelines(ConvAutoencoder.forward)
     assert f"line {first_line}\n" in show_source(ConvAutoencoder.forward).data
+
+
+def test_show_profile_marks_every_figure_in_the_smoke_profile_only(capsys):
+    from course_lib.config import SMOKE_WARNING, settings_for
+    from course_lib.viz import SMOKE_MARK, show_profile
+
+    def marks() -> list[str]:
+        figure, _ = plt.subplots()
+        texts = [text.get_text() for text in figure.texts]
+        plt.close(figure)
+        return texts
+
+    try:
+        show_profile(settings_for("01_autoencoder", "smoke"))
+        assert capsys.readouterr().out.startswith(SMOKE_WARNING)
+        assert marks() == [SMOKE_MARK]
+        show_profile(settings_for("01_autoencoder", "smoke"))  # twice: still one mark
+        assert marks() == [SMOKE_MARK]
+        capsys.readouterr()
+        show_profile(settings_for("01_autoencoder", "cpu"))
+        assert "SMOKE" not in capsys.readouterr().out and marks() == []
+    finally:
+        plt.rcParams["figure.hooks"] = []

@@ -14,7 +14,7 @@ pretraining both are copies of the RBM's weights; wake-sleep fine-tuning
 from __future__ import annotations
 
 import copy
-from typing import Sequence
+from typing import Callable, Iterable, Sequence
 
 import torch
 from torch import nn
@@ -124,12 +124,19 @@ class DBN(nn.Module):
         return state
 
     @torch.no_grad()
-    def generate(self, labels: torch.Tensor, gibbs_steps: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    def generate(
+        self,
+        labels: torch.Tensor,
+        gibbs_steps: int,
+        generator: torch.Generator | None = None,
+        progress: Callable[[Iterable[int]], Iterable[int]] = iter,
+    ) -> torch.Tensor:
         """Images of the requested digits: Gibbs sampling in the top RBM with the label units
-        clamped, for ``gibbs_steps`` steps from random features, then one downward pass (B, n_visible)."""
+        clamped, for ``gibbs_steps`` steps from random features, then one downward pass (B, n_visible).
+        ``progress`` wraps the loop over Gibbs steps (see ``LabelledRBM.clamped_chain``)."""
         top = self.top
         start_probs = torch.full((len(labels), top.n_features), 0.5, device=labels.device)
-        features = top.clamped_chain(bernoulli(start_probs, generator=generator), labels, gibbs_steps, generator)
+        features = top.clamped_chain(bernoulli(start_probs, generator=generator), labels, gibbs_steps, generator, progress)
         return self.down(features, generator)
 
 

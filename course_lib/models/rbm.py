@@ -16,6 +16,8 @@ models in ``course_lib.rbm_exact``; annealed importance sampling in ``course_lib
 
 from __future__ import annotations
 
+from typing import Callable, Iterable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -218,11 +220,13 @@ class LabelledRBM(BernoulliRBM):
         labels: torch.Tensor,
         steps: int,
         generator: torch.Generator | None = None,
+        progress: Callable[[Iterable[int]], Iterable[int]] = iter,
     ) -> torch.Tensor:
         """Gibbs sampling with the label units clamped to ``labels``; returns the last binary
-        feature states (B, n_features). Used to generate a chosen digit from the top of a DBN."""
+        feature states (B, n_features). Used to generate a chosen digit from the top of a DBN.
+        ``progress`` wraps the loop over steps, e.g. ``course_lib.training.progress`` for a bar."""
         v = self.join(features, labels)
-        for _ in range(steps):
+        for _ in progress(range(steps)):
             _, h = self.sample_hidden(v, generator)
             _, v = self.sample_visible(h, generator)
             v = self.join(v[:, : self.n_features], labels)
