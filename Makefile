@@ -32,9 +32,16 @@ book: env
 slides: env
 	$(PY) scripts/make_slides.py $(SLIDES_ARGS)
 
-# Jupyter refuses to run as root unless told; containers often are root.
+# JupyterLab with the course's settings: lab/overrides.json turns off the news pop-up and update
+# checks and starts a notebook's kernel without asking. lab/ replaces the venv's app settings folder
+# (empty in a pip venv; a test checks); changes made in Settings still go to ~/.jupyter, not into git.
+# COURSE_PROFILE is emptied so that course_lib picks cpu or gpu for this machine, never a smoke
+# profile left in the shell by `make test`. Jupyter refuses to run as root unless told; containers
+# often are root.
 lab: env
-	$(VENV)/bin/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS) notebooks
+	COURSE_PROFILE= $(VENV)/bin/jupyter lab --LabApp.app_settings_dir="$(CURDIR)/lab" \
+		--MappingKernelManager.default_kernel_name=python3 \
+		$(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS) notebooks
 
 # make execute NB=01_autoencoder PROFILE=cpu   (NB=all runs every notebook in order)
 execute: env
