@@ -109,8 +109,15 @@ def cell_with_heading(page, heading: str):
 
 
 def screenshot(page_or_locator, name: str) -> None:
-    """The page's viewport, or one element (Playwright scrolls it into view first)."""
+    """The page's viewport, or one element, scrolled into view and given a moment to settle.
+
+    JupyterLab lays out a long notebook lazily: images drawn above an element move it after the
+    first scroll, so the element is scrolled to twice before its picture is taken."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    if hasattr(page_or_locator, "scroll_into_view_if_needed"):
+        for _ in range(2):
+            page_or_locator.scroll_into_view_if_needed()
+            page_or_locator.page.wait_for_timeout(500)
     page_or_locator.screenshot(path=SCREENSHOTS / f"{name}.png")
 
 
