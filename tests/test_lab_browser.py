@@ -13,7 +13,6 @@ import json
 import re
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
