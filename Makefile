@@ -13,7 +13,7 @@ env: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet -c constraints.txt -e .
-	$(PY) -m course_lib.env_check
+	$(PY) -m course_lib.authoring.env_check
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (course)" >/dev/null
 	touch $(STAMP)
 
@@ -50,12 +50,12 @@ execute: env
 student: env
 	$(PY) scripts/student_edition.py
 
-# make checkpoints PROFILE=cpu: every recipe of `python -m course_lib.train` to checkpoints/<recipe>-<profile>.pt
+# make checkpoints PROFILE=cpu: every recipe of `python -m course_lib.recipes` to checkpoints/<recipe>-<profile>.pt
 # (existing files are kept; delete one to retrain it). Notebooks load them with COURSE_CHECKPOINT_DIR=checkpoints.
 checkpoints: env
-	for recipe in $$($(PY) -c "from course_lib.train import RECIPES; print(*RECIPES)"); do \
+	for recipe in $$($(PY) -c "from course_lib.recipes import RECIPES; print(*RECIPES)"); do \
 		if [ -e checkpoints/$$recipe-$(PROFILE).pt ]; then echo "keeping checkpoints/$$recipe-$(PROFILE).pt"; \
-		else COURSE_PROGRESS=off $(PY) -m course_lib.train $$recipe --profile $(PROFILE) || exit 1; fi; \
+		else COURSE_PROGRESS=off $(PY) -m course_lib.recipes $$recipe --profile $(PROFILE) || exit 1; fi; \
 	done
 
 bench: env

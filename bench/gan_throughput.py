@@ -1,6 +1,6 @@
 """DCGAN training throughput (images per second), written to bench/RESULTS_GAN.md.
 
-One training step is one discriminator step and one generator step of ``course_lib.gan_training``
+One training step is one discriminator step and one generator step of ``course_lib.training.adversarial``
 (Algorithm 5.2 with k = 1), on data held in memory on the device. Throughput counts the real
 images the discriminator sees per second of training, after one warm-up epoch. Runs on the CPU,
 and on CUDA too whenever it is available.
@@ -17,9 +17,11 @@ from pathlib import Path
 
 import torch
 
-from course_lib.data import load_faces, load_mnist
-from course_lib.execution import machine_description
-from course_lib.gan_training import StandardGAN, train_gan
+from course_lib.data.faces import load_faces
+from course_lib.data.mnist import load_mnist
+from course_lib.authoring.execution import machine_description
+from course_lib.objectives.gan import StandardGAN
+from course_lib.training.adversarial import train_gan
 from course_lib.models.gan import DCGANDiscriminator, DCGANGenerator
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,7 +1,7 @@
 """RBM training throughput: course_lib against scikit-learn's BernoulliRBM, written to bench/RESULTS_RBM.md.
 
 Both train by persistent CD-1 with the same data, hidden size, epochs, batch size and learning
-rate (``course_lib.rbm_sklearn.compare_with_sklearn``); both are scored with the same exact
+rate (``course_lib.baselines.sklearn_rbm.compare_with_sklearn``); both are scored with the same exact
 pseudo-log-likelihood on held-out images. Each setting runs ``--repeats`` times and the median
 time is reported, so one slow run (another process on the machine) does not decide the ratio.
 
@@ -16,9 +16,9 @@ import statistics
 from datetime import datetime, timezone
 from pathlib import Path
 
-from course_lib.data import binarized_mnist
-from course_lib.execution import data_setting, machine_description
-from course_lib.rbm_sklearn import SklearnComparison, compare_with_sklearn
+from course_lib.data.mnist import binarized_mnist
+from course_lib.authoring.execution import data_setting, machine_description
+from course_lib.baselines.sklearn_rbm import SklearnComparison, compare_with_sklearn
 
 ROOT = Path(__file__).resolve().parent.parent
 # (hidden units, batch size, epochs): the notebook's setting, scikit-learn's default batch, smaller models.

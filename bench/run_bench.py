@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from course_lib.execution import data_setting, execute_notebook, machine_description
+from course_lib.authoring.execution import data_setting, execute_notebook, machine_description
 
 ROOT = Path(__file__).resolve().parent.parent
 BUDGETS = {"smoke": 90, "cpu": 300, "gpu": 600}

@@ -40,7 +40,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable
 
-import course_lib  # noqa: F401  (must come before torchvision, see course_lib/compat.py)
+import course_lib  # noqa: F401  (must come before torchvision, see course_lib/runtime/compat.py)
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -50,30 +50,33 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 from torchvision.models import vgg19
 
-from course_lib.cyclegan import CycleGAN, ImagePool, train_cyclegan
-from course_lib.data import binarized_mnist, load_mnist
-from course_lib.data.face_domains import (EXPRESSION, GLASSES, HAIR_COLOUR, MASK, random_target_conditions,
-                                          two_label_sets)
+from course_lib.objectives.cyclegan import CycleGAN, ImagePool
+from course_lib.training.translation import train_cyclegan
+from course_lib.data.mnist import binarized_mnist, load_mnist
+from course_lib.data.face_domains import random_target_conditions, two_label_sets
+from course_lib.data.face_conditions import EXPRESSION, GLASSES, HAIR_COLOUR, MASK
 from course_lib.data.mnist_m import digit_domains
-from course_lib.execution import machine_description
-from course_lib.gan_training import StandardGAN, train_gan
-from course_lib.losses import gaussian_kl, reconstruction_bce, vae_loss
-from course_lib.models import ConvAutoencoder, ConvVAE
+from course_lib.authoring.execution import machine_description
+from course_lib.objectives.gan import StandardGAN
+from course_lib.training.adversarial import train_gan
+from course_lib.losses.vae import gaussian_kl, reconstruction_bce, vae_loss
+from course_lib.models.autoencoder import ConvAutoencoder
+from course_lib.models.vae import ConvVAE
 from course_lib.models.blocks import resnet_translator
 from course_lib.models.critic import DCGANCritic
 from course_lib.models.gan import DCGANDiscriminator, DCGANGenerator
 from course_lib.models.pix2pix import PatchDiscriminator
 from course_lib.models.rbm import BernoulliRBM
 from course_lib.models.stargan import StarGANDiscriminator, StarGANGenerator
-from course_lib.rbm_training import train_rbm
-from course_lib.speed import Speed
-from course_lib.stargan import StarGAN, train_stargan
-from course_lib.style.features import (CONTENT_LAYER, IMAGENET_MEAN, IMAGENET_STD, PAPER_LAYERS, STYLE_LAYERS,
-                                       VGGFeatures)
-from course_lib.style.images import bundled_image
-from course_lib.style.optimise import transfer
-from course_lib.training import fit
-from course_lib.wgan import WGANGP
+from course_lib.training.rbm import train_rbm
+from course_lib.runtime.speed import Speed
+from course_lib.objectives.stargan import StarGAN
+from course_lib.training.translation import train_stargan
+from course_lib.models.vgg_features import CONTENT_LAYER, IMAGENET_MEAN, IMAGENET_STD, PAPER_LAYERS, STYLE_LAYERS, VGGFeatures
+from course_lib.data.images import bundled_image
+from course_lib.training.image_optimiser import transfer
+from course_lib.training.fit import fit
+from course_lib.objectives.wgan import WGANGP
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "bench" / "RESULTS_THROUGHPUT.md"

@@ -21,11 +21,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from course_lib.data import ring_of_gaussians
-from course_lib.execution import machine_description
-from course_lib.gan_metrics import mode_coverage_of
-from course_lib.gan_training import sample_latent, train_gan
-from course_lib.wgan import WGANGP
+from course_lib.data.toy import ring_of_gaussians
+from course_lib.authoring.execution import machine_description
+from course_lib.evaluation.sample_quality import mode_coverage_of
+from course_lib.objectives.gan import sample_latent
+from course_lib.training.adversarial import train_gan
+from course_lib.objectives.wgan import WGANGP
 
 ROOT = Path(__file__).resolve().parent.parent
 POINTS, BATCH, CRITIC_STEPS, RATE, REPORT_EVERY = 12800, 256, 5, 5e-4, 500

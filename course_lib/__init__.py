@@ -1,25 +1,11 @@
-"""course_lib: the tested code behind the deep generative models course notebooks."""
+"""course_lib: the tested code behind the deep generative models course notebooks.
 
-from course_lib.compat import ensure_torchvision_importable
+The packages, one concept each (the README has the full table): ``runtime``, ``data``, ``models``,
+``losses``, ``objectives``, ``training``, ``evaluation``, ``baselines``, ``viz``, and ``authoring``
+for the course's own tools. ``python -m course_lib.recipes`` trains any notebook's model.
+"""
 
-# Must run before anything imports torchvision (see course_lib/compat.py).
+from course_lib.runtime.compat import ensure_torchvision_importable
+
+# Must run before anything imports torchvision (see course_lib/runtime/compat.py).
 TORCHVISION_PATH = ensure_torchvision_importable()
-
-from course_lib.config import (  # noqa: E402
-    PROFILES,
-    active_profile,
-    data_dir,
-    pick_device,
-    seed_everything,
-    settings_for,
-)
-
-__all__ = [
-    "PROFILES",
-    "TORCHVISION_PATH",
-    "active_profile",
-    "data_dir",
-    "pick_device",
-    "seed_everything",
-    "settings_for",
-]

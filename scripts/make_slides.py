@@ -4,7 +4,7 @@ Usage: ``make_slides.py [--out DIR] [--write-metadata] [NOTEBOOK ...]`` (default
 into ``book/_build/slides/``; open ``DIR/<notebook>.slides.html`` in a browser, from disk).
 
 * Slides follow each cell's ``metadata.slideshow.slide_type``, which must agree with the rule in
-  ``course_lib.slides``; ``--write-metadata`` first stores the rule's types (a new notebook needs
+  ``course_lib.authoring.slides``; ``--write-metadata`` first stores the rule's types (a new notebook needs
   this once). Only that metadata is written, never sources or outputs.
 * Decks show the stored outputs; nothing is executed.
 * Nothing is loaded from the network when a deck is shown. reveal.js and MathJax come from the npm
@@ -33,7 +33,7 @@ import nbformat
 from nbconvert import SlidesExporter
 from traitlets.config import Config
 
-from course_lib.slides import apply_slide_types, lecture_notebook, mismatches
+from course_lib.authoring.slides import apply_slide_types, lecture_notebook, mismatches
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))  # also when imported by a test: the book's script holds the MathJax pin
@@ -219,7 +219,7 @@ def build(paths: list[Path], out: Path) -> list[Path]:
     stale = {path.name: problems for path, nb in notebooks.items() if (problems := mismatches(nb))}
     if stale:
         details = "; ".join(f"{name}: {len(p)} cells, e.g. {p[0]}" for name, p in stale.items())
-        raise SlidesError(f"slide metadata disagrees with the rule in course_lib/slides.py ({details}). "
+        raise SlidesError(f"slide metadata disagrees with the rule in course_lib/authoring/slides.py ({details}). "
                           "Run `python scripts/make_slides.py --write-metadata` to store it.")
     out.mkdir(parents=True, exist_ok=True)
     install_assets(out)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from course_lib.editions import write_student_editions
+from course_lib.authoring.editions import write_student_editions
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -31,7 +31,7 @@ os.environ[MIRRORS_ENV] = "file:///nonexistent-course-test-mirror/"
 
 @pytest.fixture
 def quiet_progress(monkeypatch):
-    """Hide tqdm bars from course_lib.training so test output stays readable."""
+    """Hide tqdm bars from course_lib.training.fit so test output stays readable."""
     monkeypatch.setenv("COURSE_PROGRESS", "off")
 
 
@@ -40,7 +40,7 @@ def offline_data_dir(monkeypatch, tmp_path):
     """The configured data folder, else an empty read-only one: loaders then use their offline fallback."""
     import os
 
-    from course_lib.config import DATA_DIR_ENV
+    from course_lib.runtime.config import DATA_DIR_ENV
 
     configured = os.environ.get(DATA_DIR_ENV, "").strip()
     if configured:

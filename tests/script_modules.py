@@ -7,7 +7,7 @@ import importlib.util
 import sys
 from types import ModuleType
 
-from course_lib.config import REPO_ROOT
+from course_lib.runtime.config import REPO_ROOT
 
 
 @functools.cache

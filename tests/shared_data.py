@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from course_lib.config import DATA_DIR_ENV, REPO_ROOT
+from course_lib.runtime.config import DATA_DIR_ENV, REPO_ROOT
 
 
 def _shared_data_dir() -> Path:

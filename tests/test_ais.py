@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
-from course_lib import rbm_exact
-from course_lib.ais import ais_log_likelihood, ais_log_partition, base_rate_bias, temperature_schedule
+from course_lib.evaluation import rbm_exact
+from course_lib.evaluation.ais import ais_log_likelihood, ais_log_partition, base_rate_bias, temperature_schedule
 from course_lib.models.rbm import BernoulliRBM
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from course_lib.batches import ResidentData
-from course_lib.distributed import Shard
+from course_lib.training.batches import ResidentData
+from course_lib.runtime.distributed import Shard
 
 
 @pytest.mark.parametrize("n, batch_size", [(10, 3), (12, 4), (5, 8), (1, 1)])

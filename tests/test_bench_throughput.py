@@ -12,21 +12,23 @@ import numpy as np
 import pytest
 import torch
 
-from course_lib.cyclegan import CycleGAN
+from course_lib.objectives.cyclegan import CycleGAN
 from course_lib.data.face_domains import random_target_conditions
-from course_lib.gan_training import StandardGAN
-from course_lib.models import ConvAutoencoder, ConvVAE
+from course_lib.objectives.gan import StandardGAN
+from course_lib.models.autoencoder import ConvAutoencoder
+from course_lib.models.vae import ConvVAE
 from course_lib.models.blocks import resnet_translator
 from course_lib.models.critic import DCGANCritic
 from course_lib.models.gan import DCGANDiscriminator, DCGANGenerator
 from course_lib.models.pix2pix import PatchDiscriminator
 from course_lib.models.rbm import BernoulliRBM
 from course_lib.models.stargan import StarGANDiscriminator, StarGANGenerator
-from course_lib.rbm_training import cd_gradient
-from course_lib.stargan import StarGAN, domain_classification_loss
-from course_lib.style.features import VGGFeatures
-from course_lib.style.losses import StyleTargets, total_loss
-from course_lib.wgan import WGANGP
+from course_lib.training.rbm import cd_gradient
+from course_lib.objectives.stargan import StarGAN
+from course_lib.losses.translation import domain_classification_loss
+from course_lib.models.vgg_features import VGGFeatures
+from course_lib.losses.style import StyleTargets, total_loss
+from course_lib.objectives.wgan import WGANGP
 
 BENCH = Path(__file__).resolve().parent.parent / "bench" / "throughput.py"
 _spec = importlib.util.spec_from_file_location("bench_throughput", BENCH)

@@ -657,7 +657,12 @@ def devtools():
     if chromium is None:
         pytest.skip("chromium not installed; .ci/run installs it with apt (apt-get install -y chromium)")
     pytest.importorskip("websocket", reason="websocket-client (installed with jupyter_server) is missing")
-    with tempfile.TemporaryDirectory() as home, tempfile.TemporaryDirectory() as profile:
+    # Chromium's helper processes may still write into the profile while it is removed: a folder
+    # left behind in /tmp is no test failure.
+    with (
+        tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as home,
+        tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile,
+    ):
         tab = DevTools(chromium, profile, home)
         try:
             yield tab

@@ -6,15 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from course_lib.checkpoints import (
-    FORMAT,
-    CheckpointMismatchError,
-    load_checkpoint,
-    model_signature,
-    read_checkpoint,
-    save_checkpoint,
-)
-from course_lib.models import ConvAutoencoder, LinearAutoencoder
+from course_lib.runtime.checkpoints import FORMAT, CheckpointMismatchError, load_checkpoint, model_signature, read_checkpoint, save_checkpoint
+from course_lib.models.autoencoder import ConvAutoencoder, LinearAutoencoder
 
 
 def trained_pair(code_size: int = 4, steps: int = 2, seed: int = 0):

@@ -13,7 +13,7 @@ import pytest
 from pybtex.database import parse_file
 from script_modules import load_script
 
-from course_lib.config import REPO_ROOT
+from course_lib.runtime.config import REPO_ROOT
 
 citations = load_script("citations")
 

@@ -14,11 +14,13 @@ import pytest
 import torch
 from torch import nn
 
-from course_lib import config, judges
-from course_lib.config import CACHE_DIR_ENV, DATA_DIR_ENV, cache_dir, is_writable_dir, shown_path
-from course_lib.data import ATTRIBUTES, make_faces
-from course_lib.judges import CorruptCacheError, JudgeRecipe, load_attribute_judge
-from course_lib.models import AttributeClassifier, attribute_accuracy, attribute_loss
+from course_lib.runtime import config
+from course_lib.evaluation import attribute_judge
+from course_lib.runtime.config import CACHE_DIR_ENV, DATA_DIR_ENV, cache_dir, is_writable_dir, shown_path
+from course_lib.data.faces import ATTRIBUTES, make_faces
+from course_lib.runtime.cache import CorruptCacheError
+from course_lib.evaluation.attribute_judge import JudgeRecipe, load_attribute_judge
+from course_lib.models.attribute_classifier import AttributeClassifier, attribute_accuracy, attribute_loss
 
 pytestmark = pytest.mark.usefixtures("quiet_progress")
 
@@ -148,7 +150,7 @@ def forbid_training(monkeypatch):
     def fail(*args, **kwargs):
         raise AssertionError("the judge was trained again instead of loaded from the cache")
 
-    monkeypatch.setattr(judges, "fit", fail)
+    monkeypatch.setattr(attribute_judge, "fit", fail)
 
 
 def test_judge_trains_once_then_loads_the_same_weights_from_the_cache(cache, monkeypatch, capsys):
@@ -205,7 +207,7 @@ def test_cached_judge_is_a_plain_weights_only_checkpoint(cache):
 
 
 def test_a_corrupt_cache_file_raises_an_error_naming_it_and_the_fix(cache):
-    path = next(judges._candidate_paths(TINY))
+    path = next(attribute_judge._candidate_paths(TINY))
     path.write_bytes(b"not a checkpoint at all")
     with pytest.raises(CorruptCacheError) as info:
         load_attribute_judge(64, recipe=TINY)
@@ -216,7 +218,7 @@ def test_a_corrupt_cache_file_raises_an_error_naming_it_and_the_fix(cache):
 def test_a_file_of_another_recipe_is_kept_and_the_judge_trained_into_a_new_name(cache, capsys):
     other = dataclasses.replace(TINY, widths=(8, 8, 8, 8))
     other_path = load_attribute_judge(32, recipe=other).path
-    occupied = next(judges._candidate_paths(TINY))
+    occupied = next(attribute_judge._candidate_paths(TINY))
     os.replace(other_path, occupied)  # as if another recipe had written under this name
     before = occupied.read_bytes()
 
@@ -229,8 +231,8 @@ def test_a_file_of_another_recipe_is_kept_and_the_judge_trained_into_a_new_name(
 def test_retrain_replaces_the_cached_file(cache, monkeypatch):
     first = load_attribute_judge(32, recipe=TINY)
     calls = []
-    original_fit = judges.fit
-    monkeypatch.setattr(judges, "fit", lambda *a, **k: calls.append(1) or original_fit(*a, **k))
+    original_fit = attribute_judge.fit
+    monkeypatch.setattr(attribute_judge, "fit", lambda *a, **k: calls.append(1) or original_fit(*a, **k))
     again = load_attribute_judge(32, recipe=TINY, retrain=True)
     assert calls and again.path == first.path and list(cache.iterdir()) == [first.path]
 

@@ -1,4 +1,4 @@
-"""The torchvision import guard (course_lib.compat).
+"""The torchvision import guard (course_lib.runtime.compat).
 
 Import order matters here, so the checks that need a clean interpreter run in a subprocess.
 """
@@ -14,7 +14,7 @@ import course_lib
 import pytest
 import torch
 
-from course_lib import compat
+from course_lib.runtime import compat
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -94,7 +94,7 @@ def test_guard_then_import_works_in_a_fresh_interpreter():
     result = run_python(
         """
         import torch
-        from course_lib.compat import ensure_torchvision_importable
+        from course_lib.runtime.compat import ensure_torchvision_importable
         path = ensure_torchvision_importable()
         import torchvision
         from torchvision.transforms import v2
@@ -117,7 +117,7 @@ def test_guard_defines_nothing_when_torchvision_is_already_in_sys_modules():
         import sys, types
         import torch
         sys.modules["torchvision"] = types.ModuleType("torchvision")
-        from course_lib import compat
+        from course_lib.runtime import compat
         print(compat.ensure_torchvision_importable())
         print(compat._fallback_library is None)
         print(hasattr(torch.ops.torchvision, "nms"))

@@ -9,17 +9,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course_lib.conditional_gan import ConditionalGAN, conditional_accuracy, label_grid
-from course_lib.config import CACHE_DIR_ENV, DATA_DIR_ENV
-from course_lib.data import load_mnist
-from course_lib.digit_judge import QUICK_DIGIT_RECIPE, load_digit_judge
-from course_lib.gan_training import train_gan
-from course_lib.models.conditional import (
-    ConditionalDCGANDiscriminator,
-    ConditionalDCGANGenerator,
-    ConditionalMLPDiscriminator,
-    ConditionalMLPGenerator,
-)
+from course_lib.objectives.conditional_gan import ConditionalGAN
+from course_lib.evaluation.conditional import conditional_accuracy, label_grid
+from course_lib.runtime.config import CACHE_DIR_ENV, DATA_DIR_ENV
+from course_lib.data.mnist import load_mnist
+from course_lib.evaluation.digit_judge import QUICK_DIGIT_RECIPE, load_digit_judge
+from course_lib.training.adversarial import train_gan
+from course_lib.models.conditional import ConditionalDCGANDiscriminator, ConditionalDCGANGenerator, ConditionalMLPDiscriminator, ConditionalMLPGenerator
 from shared_data import SHARED_DATA  # noqa: E402
 
 pytestmark = [

@@ -1,4 +1,4 @@
-"""Run profiles, settings, the data directory, device choice and seeding (course_lib.config)."""
+"""Run profiles, settings, the data directory, device choice and seeding (course_lib.runtime.config)."""
 
 from __future__ import annotations
 
@@ -11,17 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from course_lib import config
-from course_lib.config import (
-    PROFILES,
-    UnknownProfileError,
-    active_profile,
-    data_dir,
-    pick_device,
-    seed_everything,
-    settings_for,
-)
-from course_lib.profiles import NOTEBOOK_SETTINGS
+from course_lib.runtime import config
+from course_lib.runtime.config import PROFILES, UnknownProfileError, active_profile, data_dir, pick_device, seed_everything, settings_for
+from course_lib.runtime.profiles import NOTEBOOK_SETTINGS
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -238,7 +230,7 @@ def test_repo_root_is_the_checkout():
 
 
 def test_shown_path_names_the_setting_a_location_lives_under(monkeypatch, tmp_path):
-    from course_lib.config import CACHE_DIR_ENV, CHECKPOINT_DIR_ENV, DATA_DIR_ENV, TORCH_HOME_ENV, shown_path
+    from course_lib.runtime.config import CACHE_DIR_ENV, CHECKPOINT_DIR_ENV, DATA_DIR_ENV, TORCH_HOME_ENV, shown_path
 
     data, cache = tmp_path / "data", tmp_path / "data" / "cache"
     for name in (DATA_DIR_ENV, CACHE_DIR_ENV, CHECKPOINT_DIR_ENV, TORCH_HOME_ENV):

@@ -6,18 +6,13 @@ import pytest
 import torch
 from torch import nn
 
-from course_lib.cyclegan import (
-    CycleGAN,
-    ImagePool,
-    cycle_loss,
-    identity_loss,
-    lsgan_discriminator_loss,
-    lsgan_generator_loss,
-    train_cyclegan,
-)
+from course_lib.objectives.cyclegan import CycleGAN, ImagePool
+from course_lib.losses.translation import cycle_loss, identity_loss
+from course_lib.losses.adversarial import lsgan_discriminator_loss, lsgan_generator_loss
+from course_lib.training.translation import train_cyclegan
 from course_lib.models.blocks import resnet_translator
 from course_lib.models.pix2pix import PatchDiscriminator
-from course_lib.training import NonFiniteLossError
+from course_lib.training.steps import NonFiniteLossError
 
 pytestmark = pytest.mark.usefixtures("quiet_progress")
 

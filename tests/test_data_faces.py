@@ -9,17 +9,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from course_lib.data import (
-    ATTRIBUTES,
-    FaceData,
-    attribute_values,
-    edge_map,
-    load_faces,
-    make_faces,
-    render_faces,
-    sample_attributes,
-    sample_nuisance,
-)
+from course_lib.data.faces import ATTRIBUTES, FaceData, attribute_values, edge_map, load_faces, make_faces, render_faces, sample_attributes, sample_nuisance
 from course_lib.data import faces
 
 SIZE = 64

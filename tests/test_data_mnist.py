@@ -21,15 +21,10 @@ import numpy as np
 import pytest
 import torch
 
-from course_lib import download
-from course_lib.config import DATA_DIR_ENV
-from course_lib.data import (
-    CorruptDataError,
-    DataFallbackWarning,
-    binarized_mnist,
-    load_mnist,
-    read_idx,
-)
+from course_lib.data import download
+from course_lib.runtime.config import DATA_DIR_ENV
+from course_lib.data.mnist import DataFallbackWarning, binarized_mnist, load_mnist, read_idx
+from course_lib.data.download import CorruptDataError
 from course_lib.data import mnist
 from shared_data import SHARED_DATA, needs_shared
 

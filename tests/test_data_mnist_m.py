@@ -15,15 +15,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from course_lib.config import DATA_DIR_ENV, REPO_ROOT
-from course_lib.data import CorruptDataError, load_mnist, mnist_m
-from course_lib.data.mnist_m import (
-    PHOTOGRAPHS,
-    DigitDomains,
-    blend_onto_photographs,
-    digit_domains,
-    load_photographs,
-)
+from course_lib.runtime.config import DATA_DIR_ENV, REPO_ROOT
+from course_lib.data.mnist import load_mnist
+from course_lib.data.download import CorruptDataError
+from course_lib.data import mnist_m
+from course_lib.data.mnist_m import PHOTOGRAPHS, DigitDomains, blend_onto_photographs, digit_domains, load_photographs
 from shared_data import SHARED_DATA, needs_shared
 
 # Where the photographs really are (tests below point the module at copies).

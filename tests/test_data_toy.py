@@ -9,7 +9,7 @@ import time
 import pytest
 import torch
 
-from course_lib.data import ToyData, grid_of_gaussians, ring_of_gaussians, two_spirals
+from course_lib.data.toy import ToyData, grid_of_gaussians, ring_of_gaussians, two_spirals
 
 MIXTURES = [
     pytest.param(lambda n, **kw: ring_of_gaussians(n, modes=8, std=0.02, **kw), 8, id="ring"),

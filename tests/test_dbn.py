@@ -4,10 +4,10 @@ import pytest
 import torch
 
 from course_lib.data.bars import bars_and_stripes
-from course_lib.dbn_training import greedy_pretrain, up_down_step, wake_sleep
+from course_lib.training.dbn import greedy_pretrain, up_down_step, wake_sleep
 from course_lib.models.dbn import DBN, DirectedLayer, StackMismatchError, check_stack, sigmoid_mlp
 from course_lib.models.rbm import BernoulliRBM, LabelledRBM
-from course_lib.rbm_sklearn import compare_with_sklearn, rbm_from_sklearn
+from course_lib.baselines.sklearn_rbm import compare_with_sklearn, rbm_from_sklearn
 
 
 def bars_with_labels(n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -33,7 +33,7 @@ def test_greedy_pretraining_builds_a_matching_stack_with_labels_on_top(stack, qu
 
 
 def test_only_the_top_rbm_is_trained_persistently_by_default(monkeypatch, quiet_progress):
-    import course_lib.dbn_training as dbn_training
+    import course_lib.training.dbn as dbn_training
 
     calls = []
     monkeypatch.setattr(dbn_training, "train_rbm", lambda rbm, data, **options: calls.append(options))

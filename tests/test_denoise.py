@@ -7,8 +7,8 @@ import pytest
 import torch
 from scipy.ndimage import gaussian_filter
 
-from course_lib.corruption import add_gaussian_noise, add_salt_and_pepper
-from course_lib.denoise import gaussian_blur, median, non_local_means, total_variation, tune_strength
+from course_lib.data.corruption import add_gaussian_noise, add_salt_and_pepper
+from course_lib.baselines.denoise import gaussian_blur, median, non_local_means, total_variation, tune_strength
 
 
 def blobs(n=6, size=28):

@@ -17,12 +17,13 @@ import pytest
 import torch
 from torch import nn
 
-from course_lib import digit_judge, download
-from course_lib.cache import CorruptCacheError
-from course_lib.config import CACHE_DIR_ENV, DATA_DIR_ENV
-from course_lib.data import MNISTData, load_mnist
-from course_lib.digit_judge import QUICK_DIGIT_RECIPE, DigitJudge, load_digit_judge
-from course_lib.models import DigitClassifier, digit_loss
+from course_lib.evaluation import digit_judge
+from course_lib.data import download
+from course_lib.runtime.cache import CorruptCacheError
+from course_lib.runtime.config import CACHE_DIR_ENV, DATA_DIR_ENV
+from course_lib.data.mnist import MNISTData, load_mnist
+from course_lib.evaluation.digit_judge import QUICK_DIGIT_RECIPE, DigitJudge, load_digit_judge
+from course_lib.models.digit_classifier import DigitClassifier, digit_loss
 from shared_data import SHARED_DATA
 
 pytestmark = pytest.mark.filterwarnings("ignore::course_lib.data.mnist.DataFallbackWarning")

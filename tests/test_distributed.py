@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from course_lib.checkpoints import read_checkpoint, verify_checksum
-from course_lib.config import DATA_DIR_ENV
-from course_lib.distributed import Shard
+from course_lib.runtime.checkpoints import read_checkpoint, verify_checksum
+from course_lib.runtime.config import DATA_DIR_ENV
+from course_lib.runtime.distributed import Shard
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -29,18 +29,22 @@ WORKER = textwrap.dedent(
     import sys
     import torch
     from torch import nn
-    from course_lib.distributed import average_across, shard_from_environment
-    from course_lib.cyclegan import CycleGAN, train_cyclegan
+    from course_lib.runtime.distributed import average_across, shard_from_environment
+    from course_lib.objectives.cyclegan import CycleGAN
+    from course_lib.training.translation import train_cyclegan
     from course_lib.data.face_domains import two_label_sets
-    from course_lib.gan_training import StandardGAN, train_gan
+    from course_lib.objectives.gan import StandardGAN
+    from course_lib.training.adversarial import train_gan
     from course_lib.models.blocks import resnet_translator
     from course_lib.models.pix2pix import PatchDiscriminator, UNetGenerator
     from course_lib.models.rbm import BernoulliRBM
     from course_lib.models.stargan import StarGANDiscriminator, StarGANGenerator
-    from course_lib.pix2pix import Pix2Pix, train_pix2pix
-    from course_lib.rbm_training import train_rbm
-    from course_lib.stargan import StarGAN, train_stargan
-    from course_lib.training import fit
+    from course_lib.objectives.pix2pix import Pix2Pix
+    from course_lib.training.translation import train_pix2pix
+    from course_lib.training.rbm import train_rbm
+    from course_lib.objectives.stargan import StarGAN
+    from course_lib.training.translation import train_stargan
+    from course_lib.training.fit import fit
 
     shard = shard_from_environment()
     g = torch.Generator().manual_seed(0)
@@ -163,7 +167,7 @@ def test_two_gloo_processes_match_one_process(tmp_path):
 
 def test_the_entry_point_runs_unchanged_under_torchrun(tmp_path, offline_data_dir):
     data_dir = Path(offline_data_dir)
-    arguments = ["-m", "course_lib.train", "gan", "--profile", "smoke", "--train-images", "256", "--epochs", "1"]
+    arguments = ["-m", "course_lib.recipes", "gan", "--profile", "smoke", "--train-images", "256", "--epochs", "1"]
     subprocess.run([sys.executable, *arguments, "--out", str(tmp_path / "one.pt")], env=_environment(data_dir),
                    check=True, timeout=300, cwd=REPO, capture_output=True)
     result = _torchrun(2, *arguments, "--out", str(tmp_path / "two.pt"), env=_environment(data_dir))

@@ -6,8 +6,8 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from course_lib.config import UnknownProfileError
-from course_lib.execution import CellExecutionError, execute_and_store, execute_notebook
+from course_lib.runtime.config import UnknownProfileError
+from course_lib.authoring.execution import CellExecutionError, execute_and_store, execute_notebook
 
 
 def write_notebook(path, *sources):
@@ -19,7 +19,7 @@ def write_notebook(path, *sources):
 
 def test_the_kernel_sees_the_requested_profile_and_metadata_records_it(tmp_path, monkeypatch):
     monkeypatch.setenv("COURSE_PROFILE", "cpu")
-    path = write_notebook(tmp_path / "nb.ipynb", "import course_lib; print(course_lib.active_profile())")
+    path = write_notebook(tmp_path / "nb.ipynb", "from course_lib.runtime.config import active_profile; print(active_profile())")
     result = execute_notebook(path, "smoke")
     assert result.notebook.cells[0].outputs[0].text.strip() == "smoke"
     assert result.notebook.metadata["course"]["profile"] == "smoke"

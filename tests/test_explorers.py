@@ -6,7 +6,7 @@ import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import pytest
 
-from course_lib import explorers
+from course_lib.viz import explorers
 
 
 class Screen:

@@ -14,9 +14,9 @@ import sys
 
 import pytest
 
-from course_lib.config import CACHE_DIR_ENV, DATA_DIR_ENV, REPO_ROOT
+from course_lib.runtime.config import CACHE_DIR_ENV, DATA_DIR_ENV, REPO_ROOT
 from course_lib.data.mnist import MIRRORS_ENV
-from course_lib.execution import execute_notebook
+from course_lib.authoring.execution import execute_notebook
 
 pytestmark = pytest.mark.slow
 

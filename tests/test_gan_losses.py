@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from course_lib.gan_losses import discriminator_loss, generator_loss_non_saturating, generator_loss_saturating
+from course_lib.losses.adversarial import discriminator_loss, generator_loss_non_saturating, generator_loss_saturating
 
 REAL_LOGITS = torch.tensor([2.0, -0.5, 0.3, 1.7])
 FAKE_LOGITS = torch.tensor([-1.2, 0.4, -3.0])  # a different batch size on purpose: each term is its own mean

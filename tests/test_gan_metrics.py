@@ -18,19 +18,12 @@ import scipy.linalg
 import torch
 import torch.nn.functional as F
 
-from course_lib import download
-from course_lib.config import CACHE_DIR_ENV, DATA_DIR_ENV
-from course_lib.data import load_mnist
+from course_lib.data import download
+from course_lib.runtime.config import CACHE_DIR_ENV, DATA_DIR_ENV
+from course_lib.data.mnist import load_mnist
 from course_lib.data.toy import grid_of_gaussians, ring_of_gaussians, two_spirals
-from course_lib.digit_judge import QUICK_DIGIT_RECIPE, DigitJudge, load_digit_judge
-from course_lib.gan_metrics import (
-    ModeCoverage,
-    classifier_frechet_distance,
-    default_min_count,
-    frechet_distance,
-    mode_coverage,
-    mode_coverage_of,
-)
+from course_lib.evaluation.digit_judge import QUICK_DIGIT_RECIPE, DigitJudge, load_digit_judge
+from course_lib.evaluation.sample_quality import ModeCoverage, classifier_frechet_distance, default_min_count, frechet_distance, mode_coverage, mode_coverage_of
 
 pytestmark = pytest.mark.filterwarnings("ignore::course_lib.data.mnist.DataFallbackWarning")
 

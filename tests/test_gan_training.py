@@ -6,10 +6,11 @@ import pytest
 import torch
 from torch import nn
 
-from course_lib.gan_losses import discriminator_loss, generator_loss_non_saturating
-from course_lib.gan_training import BiGAN, GANHistory, GANObjective, StandardGAN, sample_latent, train_gan
-from course_lib.models import BiGANEncoder, JointDiscriminator, MLPDiscriminator, MLPGenerator
-from course_lib.training import NonFiniteLossError
+from course_lib.losses.adversarial import discriminator_loss, generator_loss_non_saturating
+from course_lib.objectives.gan import BiGAN, GANObjective, StandardGAN, sample_latent
+from course_lib.training.adversarial import GANHistory, train_gan
+from course_lib.models.gan import BiGANEncoder, JointDiscriminator, MLPDiscriminator, MLPGenerator
+from course_lib.training.steps import NonFiniteLossError
 
 pytestmark = pytest.mark.usefixtures("quiet_progress")
 

@@ -235,7 +235,7 @@ def test_run_all_used_the_smoke_profile_and_says_its_numbers_mean_nothing(after_
     assert "profile 'smoke'" in after_run_all.text, (
         "the notebook did not report \"profile 'smoke'\" although lab_session sets COURSE_PROFILE=smoke")
     assert "SMOKE RUN: numbers and pictures are meaningless" in after_run_all.text, (
-        "a smoke run must say on screen that its numbers mean nothing (course_lib.viz.show_profile)")
+        "a smoke run must say on screen that its numbers mean nothing (course_lib.viz.figures.show_profile)")
 
 
 def test_run_all_draws_figures(after_run_all):

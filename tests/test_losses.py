@@ -7,14 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch.distributions import Normal, kl_divergence
 
-from course_lib.losses import (
-    gaussian_kl,
-    kl_lower_bound,
-    reconstruction_bce,
-    reconstruction_mse,
-    restricted_kl_paper,
-    vae_loss,
-)
+from course_lib.losses.vae import gaussian_kl, kl_lower_bound, reconstruction_bce, reconstruction_mse, restricted_kl_paper, vae_loss
 
 
 def random_posterior(n: int = 7, d: int = 5, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

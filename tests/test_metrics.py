@@ -12,8 +12,9 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from skimage.transform import resize
 from torch.distributions import Bernoulli, MultivariateNormal, Normal, kl_divergence
 
-from course_lib.metrics import elbo_nats, iwae_bound, iwae_nats, psnr, ssim, vae_log_weights
-from course_lib.models import MLPVAE, reparameterize
+from course_lib.evaluation.likelihood import elbo_nats, iwae_bound, iwae_nats, vae_log_weights
+from course_lib.evaluation.image_quality import psnr, ssim
+from course_lib.models.vae import MLPVAE, reparameterize
 
 # ---------------------------------------------------------------------------------------------
 # PSNR and SSIM

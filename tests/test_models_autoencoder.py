@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from course_lib.models import ConvAutoencoder, ConvDecoder, ConvEncoder, LinearAutoencoder, check_image_batch
+from course_lib.models.autoencoder import ConvAutoencoder, ConvDecoder, ConvEncoder, LinearAutoencoder, check_image_batch
 
 CODE_SIZES = [1, 2, 4, 16]
 

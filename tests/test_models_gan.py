@@ -6,15 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from course_lib.models import (
-    BiGANEncoder,
-    DCGANDiscriminator,
-    DCGANGenerator,
-    JointDiscriminator,
-    MLPDiscriminator,
-    MLPGenerator,
-    dcgan_init_,
-)
+from course_lib.models.gan import BiGANEncoder, DCGANDiscriminator, DCGANGenerator, JointDiscriminator, MLPDiscriminator, MLPGenerator, dcgan_init_
 
 LATENT = 8
 

@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from course_lib.losses import gaussian_kl, reconstruction_bce, reconstruction_mse, vae_loss
-from course_lib.models import ConvVAE, FaceVAE, MLPVAE, reparameterize
+from course_lib.losses.vae import gaussian_kl, reconstruction_bce, reconstruction_mse, vae_loss
+from course_lib.models.vae import ConvVAE, FaceVAE, MLPVAE, reparameterize
 
 
 def test_reparameterize_samples_have_the_right_mean_and_std():

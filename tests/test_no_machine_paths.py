@@ -3,7 +3,7 @@
 Stored notebook outputs are published in the book, so a printed ``/home/<someone>/...`` or a
 temporary folder shows a stranger's machine to every reader; a test that hard-codes such a path
 passes on one machine only. Locations are printed by their setting instead
-(``course_lib.config.shown_path``: ``$COURSE_DATA_DIR/MNIST/raw``, ``.cache/...``).
+(``course_lib.runtime.config.shown_path``: ``$COURSE_DATA_DIR/MNIST/raw``, ``.cache/...``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import subprocess
 
 import pytest
 
-from course_lib.config import REPO_ROOT
+from course_lib.runtime.config import REPO_ROOT
 
 # Home, work and temporary folders of Linux, macOS and Windows, written so that this file does
 # not match itself. A match must start a path: "https://host/tmp/x" is a URL, not a folder.
@@ -76,6 +76,6 @@ def test_no_committed_text_file_names_a_home_work_or_temporary_folder():
     assert offenders == {}, (
         "Committed files name folders of the machine that wrote them: "
         + "; ".join(f"{name}: {', '.join(sorted(set(paths)))}" for name, paths in offenders.items())
-        + ". Print locations with course_lib.config.shown_path, and find the shared folder with "
+        + ". Print locations with course_lib.runtime.config.shown_path, and find the shared folder with "
         "tests/shared_data.py."
     )

@@ -1,7 +1,7 @@
 """Every cell that took longer than about 5 s in a notebook's stored cpu run shows progress when run live.
 
 The stored run's cell timings (nbclient writes them into each cell's metadata) say which cells are
-slow. Such a cell must call something that draws a tqdm bar (``course_lib.training.progress``, or a
+slow. Such a cell must call something that draws a tqdm bar (``course_lib.training.steps.progress``, or a
 course function that uses it), directly or through a function defined earlier in the notebook.
 The bars are hidden in the stored outputs (``COURSE_PROGRESS=off``), so they are checked in the code.
 """
@@ -16,25 +16,27 @@ from datetime import datetime
 
 import pytest
 
-from course_lib import ais, dbn_training, gan_training, rbm_sklearn, rbm_training, training
-from course_lib.config import REPO_ROOT
-from course_lib.cyclegan import train_cyclegan
-from course_lib.pix2pix import train_pix2pix
-from course_lib.stargan import train_stargan
-from course_lib.style import optimise
+from course_lib.evaluation import ais
+from course_lib.training import adversarial, dbn, fit, rbm, steps
+from course_lib.baselines import sklearn_rbm
+from course_lib.runtime.config import REPO_ROOT
+from course_lib.training.translation import train_cyclegan
+from course_lib.training.translation import train_pix2pix
+from course_lib.training.translation import train_stargan
+from course_lib.training import image_optimiser as optimise
 
 SLOW_SECONDS = 5.0
 NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 # Course functions that draw a bar while they run, and the function objects that prove it.
 SHOWS_PROGRESS = {
-    "progress": training.progress,
-    "fit": training.fit,
-    "train_gan": gan_training.train_gan,
-    "train_rbm": rbm_training.train_rbm,
-    "greedy_pretrain": dbn_training.greedy_pretrain,
-    "wake_sleep": dbn_training.wake_sleep,
+    "progress": steps.progress,
+    "fit": fit.fit,
+    "train_gan": adversarial.train_gan,
+    "train_rbm": rbm.train_rbm,
+    "greedy_pretrain": dbn.greedy_pretrain,
+    "wake_sleep": dbn.wake_sleep,
     "ais_log_partition": ais.ais_log_partition,
-    "compare_with_sklearn": rbm_sklearn.compare_with_sklearn,
+    "compare_with_sklearn": sklearn_rbm.compare_with_sklearn,
     "transfer": optimise.transfer,
     "train_pix2pix": train_pix2pix,
     "train_cyclegan": train_cyclegan,

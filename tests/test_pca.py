@@ -9,7 +9,7 @@ import pytest
 import torch
 from sklearn.decomposition import PCA as SklearnPCA
 
-from course_lib.pca import PCA, fit_pca, principal_angles
+from course_lib.baselines.pca import PCA, fit_pca, principal_angles
 
 
 def correlated_data(n: int = 300, d: int = 6, seed: int = 0) -> torch.Tensor:

@@ -8,7 +8,9 @@ import torch.nn.functional as F
 
 from course_lib.data.paired import edges_to_faces
 from course_lib.models.pix2pix import PatchDiscriminator, UNetGenerator, patch_map_size, receptive_field
-from course_lib.pix2pix import Pix2Pix, laplacian_variance, train_pix2pix
+from course_lib.objectives.pix2pix import Pix2Pix
+from course_lib.evaluation.image_quality import laplacian_variance
+from course_lib.training.translation import train_pix2pix
 
 pytestmark = pytest.mark.usefixtures("quiet_progress")
 

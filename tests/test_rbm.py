@@ -3,16 +3,10 @@
 import pytest
 import torch
 
-from course_lib import rbm_exact
+from course_lib.evaluation import rbm_exact
 from course_lib.data.bars import bars_and_stripes, bars_and_stripes_patterns
 from course_lib.models.rbm import BernoulliRBM, LabelledRBM, NotBinaryError
-from course_lib.rbm_training import (
-    cd_gradient,
-    held_out_metrics,
-    pseudo_log_likelihood,
-    reconstruction_error,
-    train_rbm,
-)
+from course_lib.training.rbm import cd_gradient, held_out_metrics, pseudo_log_likelihood, reconstruction_error, train_rbm
 
 
 def random_rbm(n_visible: int, n_hidden: int, seed: int = 0, scale: float = 1.0, dtype=torch.float64) -> BernoulliRBM:
@@ -187,7 +181,7 @@ def test_non_binary_or_misshapen_data_gets_a_clear_error(quiet_progress):
         rbm.free_energy(torch.zeros(4, 3, 3))
     with pytest.raises(ValueError, match="at least 1"):
         cd_gradient(rbm, torch.zeros(2, 9), k=0)
-    with pytest.raises(ValueError, match="course_lib.ais"):
+    with pytest.raises(ValueError, match="course_lib.evaluation.ais"):
         rbm_exact.log_partition(BernoulliRBM(30, 30))
 
 

@@ -27,7 +27,7 @@ from bs4 import BeautifulSoup
 from nbconvert import SlidesExporter
 from PIL import Image
 
-from course_lib import slides as rule
+from course_lib.authoring import slides as rule
 from test_book import CHROMIUM_FLAGS, NOT_PROSE, RAW_TEX, VIRTUAL_TIME_MS
 
 ROOT = Path(__file__).resolve().parent.parent

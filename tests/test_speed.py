@@ -8,9 +8,9 @@ from torch import nn
 
 from course_lib.models.autoencoder import ConvAutoencoder
 from course_lib.models.critic import DCGANCritic
-from course_lib.speed import Speed, speed_for
-from course_lib.training import fit
-from course_lib.wgan import gradient_penalty
+from course_lib.runtime.speed import Speed, speed_for
+from course_lib.training.fit import fit
+from course_lib.losses.adversarial import gradient_penalty
 
 pytestmark = pytest.mark.usefixtures("quiet_progress")
 

@@ -9,30 +9,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course_lib.data import make_faces
-from course_lib.data.face_domains import (
-    ATTRIBUTES,
-    CONDITION_SIZE,
-    EXPRESSION,
-    GLASSES,
-    GROUPS,
-    HAIR_COLOUR,
-    MASK,
-    N_LABELS,
-    check_conditions,
-    condition_attributes,
-    dataset_attributes,
-    random_target_conditions,
-    target_condition,
-    two_label_sets,
-)
+from course_lib.data.faces import make_faces
+from course_lib.data.faces import ATTRIBUTES
+from course_lib.data.face_domains import condition_attributes, dataset_attributes, random_target_conditions, target_condition, two_label_sets
+from course_lib.data.face_conditions import CONDITION_SIZE, EXPRESSION, GLASSES, GROUPS, HAIR_COLOUR, MASK, N_LABELS, check_conditions
 from course_lib.models.stargan import StarGANDiscriminator, StarGANGenerator
-from course_lib.stargan import (
-    StarGAN,
-    domain_classification_loss,
-    reconstruction_loss,
-    train_stargan,
-)
+from course_lib.objectives.stargan import StarGAN
+from course_lib.losses.translation import domain_classification_loss, reconstruction_loss
+from course_lib.training.translation import train_stargan
 
 pytestmark = pytest.mark.usefixtures("quiet_progress")
 

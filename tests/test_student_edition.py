@@ -5,8 +5,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_lib.editions import ANSWER_PLACE, EDITION_MARK, solution_blocks, student_edition, write_student_editions
-from course_lib.execution import execute_notebook
+from course_lib.authoring.editions import ANSWER_PLACE, EDITION_MARK, solution_blocks, student_edition, write_student_editions
+from course_lib.authoring.execution import execute_notebook
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))

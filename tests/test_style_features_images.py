@@ -2,7 +2,7 @@
 
 Every test uses the random weights or a monkeypatched download: none touches the network. The
 layer names are checked against torchvision's ``vgg19().features`` run module by module with
-indices written out by hand. The paintings are the copies packaged in ``course_lib/style/paintings/``;
+indices written out by hand. The paintings are the copies packaged in ``course_lib/data/paintings/``;
 a changed or missing one is simulated in ``tmp_path``, and no test writes into the package.
 """
 
@@ -22,18 +22,12 @@ import torchvision
 from PIL import Image
 from torch import nn
 
-from course_lib.config import DATA_DIR_ENV, REPO_ROOT
-from course_lib.data.mnist import CorruptDataError
-from course_lib.style import features, images
-from course_lib.style.features import (
-    CONTENT_LAYER,
-    STYLE_LAYERS,
-    VGG19_LAYERS,
-    VGGFeatures,
-    WeightsUnavailableError,
-    pretrained_weights_available,
-)
-from course_lib.style.images import bundled_image, load_image, load_painting, to_pil
+from course_lib.runtime.config import DATA_DIR_ENV, REPO_ROOT
+from course_lib.data.download import CorruptDataError
+from course_lib.data import images
+from course_lib.models import vgg_features as features
+from course_lib.models.vgg_features import CONTENT_LAYER, STYLE_LAYERS, VGG19_LAYERS, VGGFeatures, WeightsUnavailableError, pretrained_weights_available
+from course_lib.data.images import bundled_image, load_image, load_painting, to_pil
 
 # The ReLU after each convolution in torchvision's vgg19().features, counted by hand from
 # configuration "E": 64, 64, M, 128, 128, M, 256 x 4, M, 512 x 4, M, 512 x 4, M (conv, relu pairs).
@@ -53,14 +47,14 @@ def _images(batch: int = 2, size: int = 32, seed: int = 0) -> torch.Tensor:
     return torch.rand(batch, 3, size, size, generator=torch.Generator().manual_seed(seed))
 
 
-STYLE_PACKAGE = REPO_ROOT / "course_lib" / "style"
+PAINTINGS_PACKAGE = REPO_ROOT / "course_lib" / "data"  # the package whose data holds the paintings
 
 
 @pytest.fixture(scope="module", autouse=True)
 def packaged_paintings_stay_untouched():
     """After this module's tests the package's paintings folder holds exactly the two course copies."""
     yield
-    found = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (STYLE_PACKAGE / "paintings").iterdir()}
+    found = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (PAINTINGS_PACKAGE / "paintings").iterdir()}
     assert found == {p.file: p.sha256 for p in images.PAINTINGS.values()}
 
 
@@ -419,11 +413,11 @@ def test_the_paintings_are_package_data_so_a_wheel_includes_them():
     # A wheel or sdist holds only the data files that package-data names (the globs are read from
     # the package folder, as setuptools does); importlib.resources is how load_painting finds them.
     pyproject = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
-    globs = pyproject["tool"]["setuptools"]["package-data"]["course_lib.style"]
-    covered = {path.relative_to(STYLE_PACKAGE).as_posix() for g in globs for path in STYLE_PACKAGE.glob(g)}
+    globs = pyproject["tool"]["setuptools"]["package-data"]["course_lib.data"]
+    covered = {path.relative_to(PAINTINGS_PACKAGE).as_posix() for g in globs for path in PAINTINGS_PACKAGE.glob(g)}
     for painting in images.PAINTINGS.values():
         assert f"paintings/{painting.file}" in covered
-        assert (files("course_lib.style") / "paintings" / painting.file).is_file()
+        assert (files("course_lib.data") / "paintings" / painting.file).is_file()
 
 
 def test_a_changed_packaged_painting_is_refused_and_left_as_it_is(tmp_path, monkeypatch):
@@ -437,7 +431,7 @@ def test_a_changed_packaged_painting_is_refused_and_left_as_it_is(tmp_path, monk
     message = str(caught.value)
     assert str(changed) in message and hashlib.sha256(data).hexdigest() in message
     assert images.PAINTINGS["the_scream"].sha256 in message
-    assert "git checkout course_lib/style/paintings/the_scream.jpg" in message and "reinstall" in message
+    assert "git checkout course_lib/data/paintings/the_scream.jpg" in message and "reinstall" in message
     assert "load_image" in message
     assert changed.read_bytes() == data
 
@@ -448,7 +442,7 @@ def test_a_missing_packaged_painting_says_the_installation_is_incomplete(tmp_pat
         load_painting("starry_night", 64)
     message = str(caught.value)
     assert str(tmp_path / "starry_night.jpg") in message and "incomplete" in message
-    assert "git checkout course_lib/style/paintings/starry_night.jpg" in message and "reinstall" in message
+    assert "git checkout course_lib/data/paintings/starry_night.jpg" in message and "reinstall" in message
 
 
 def test_an_unknown_painting_is_refused_naming_the_course_paintings():

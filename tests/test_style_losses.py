@@ -11,17 +11,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course_lib.style.losses import (
-    StyleTargets,
-    content_loss,
-    correlation_matrix,
-    gram_matrix,
-    style_layer_loss,
-    style_loss,
-    total_loss,
-)
-from course_lib.style.optimise import TransferResult, transfer
-from course_lib.training import NonFiniteLossError
+from course_lib.losses.style import StyleTargets, content_loss, correlation_matrix, gram_matrix, style_layer_loss, style_loss, total_loss
+from course_lib.training.image_optimiser import TransferResult, transfer
+from course_lib.training.steps import NonFiniteLossError
 
 
 def features(*shape: int, seed: int = 0) -> torch.Tensor:

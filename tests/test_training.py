@@ -6,9 +6,10 @@ import pytest
 import torch
 from torch import nn
 
-from course_lib import training
-from course_lib.checkpoints import read_checkpoint
-from course_lib.training import NonFiniteLossError, evaluate, fit
+from course_lib.training import fit as fit_module
+from course_lib.runtime.checkpoints import read_checkpoint
+from course_lib.training.steps import NonFiniteLossError
+from course_lib.training.fit import evaluate, fit
 
 pytestmark = pytest.mark.usefixtures("quiet_progress")
 
@@ -197,7 +198,7 @@ def test_noisy_resume_depends_on_restoring_the_rng(tmp_path, monkeypatch):
     torch.manual_seed(100)
     run(seed=7, epochs=2, loss_fn=noisy_mse, checkpoint=tmp_path / "resumed.pt")
     torch.manual_seed(12345)
-    monkeypatch.setattr(training, "_restore_rng_state", lambda state: None)
+    monkeypatch.setattr(fit_module, "_restore_rng_state", lambda state: None)
     resumed, _ = run(seed=7, epochs=4, loss_fn=noisy_mse, checkpoint=tmp_path / "resumed.pt")
     assert not torch.equal(resumed.weight, straight.weight)
 

@@ -1,4 +1,4 @@
-"""Figures (course_lib.viz) and source display (course_lib.source)."""
+"""Figures (course_lib.viz.figures) and source display (course_lib.viz.source)."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from IPython.display import Code  # noqa: E402
 
-from course_lib import training  # noqa: E402
-from course_lib.models import ConvAutoencoder  # noqa: E402
-from course_lib.source import show_source  # noqa: E402
-from course_lib.viz import image_grid, plot_history, plot_latent_scatter, show_image_rows, show_images  # noqa: E402
+from course_lib.training.fit import fit  # noqa: E402
+from course_lib.models.autoencoder import ConvAutoencoder  # noqa: E402
+from course_lib.viz.source import show_source  # noqa: E402
+from course_lib.viz.figures import image_grid, plot_history, plot_latent_scatter, show_image_rows, show_images  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -116,7 +116,7 @@ def test_plot_history_of_a_real_fit(monkeypatch):
     monkeypatch.setenv("COURSE_PROGRESS", "off")
     model = torch.nn.Linear(2, 1)
     x = torch.randn(16, 2)
-    history = training.fit(
+    history = fit(
         model, lambda m, v: m(v).pow(2).mean(), x, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
         epochs=3, batch_size=8, test_data=x,
     )
@@ -166,8 +166,8 @@ def test_show_source_of_a_class_names_file_and_line():
 
 
 def test_show_source_of_a_function_and_a_method():
-    text = show_source(training.fit).data
-    assert "course_lib/training.py" in text.splitlines()[0]
+    text = show_source(fit).data
+    assert "course_lib/training/fit.py" in text.splitlines()[0]
     assert "def fit(" in text
     method = show_source(ConvAutoencoder.encode).data
     assert "def encode" in method and "def decode" not in method
@@ -185,8 +185,8 @@ def test_show_source_line_number_agrees_with_inspect():
 
 
 def test_show_profile_marks_every_figure_in_the_smoke_profile_only(capsys):
-    from course_lib.config import SMOKE_WARNING, settings_for
-    from course_lib.viz import SMOKE_MARK, show_profile
+    from course_lib.runtime.config import SMOKE_WARNING, settings_for
+    from course_lib.viz.figures import SMOKE_MARK, show_profile
 
     def marks() -> list[str]:
         figure, _ = plt.subplots()

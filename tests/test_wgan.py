@@ -6,20 +6,13 @@ import pytest
 import torch
 from torch import nn
 
-from course_lib.gan_training import sample_latent, train_gan
+from course_lib.objectives.gan import sample_latent
+from course_lib.training.adversarial import train_gan
 from course_lib.models.critic import DCGANCritic, MLPCritic
 from course_lib.models.gan import DCGANDiscriminator
-from course_lib.wgan import (
-    WGANGP,
-    WGANClip,
-    clip_weights_,
-    critic_loss,
-    em_distance_1d,
-    gradient_penalty,
-    interpolation_weights,
-    wasserstein_estimate,
-    wasserstein_generator_loss,
-)
+from course_lib.objectives.wgan import WGANGP, WGANClip, clip_weights_
+from course_lib.losses.adversarial import critic_loss, gradient_penalty, interpolation_weights, wasserstein_estimate, wasserstein_generator_loss
+from course_lib.evaluation.sample_quality import em_distance_1d
 
 pytestmark = pytest.mark.usefixtures("quiet_progress")
 

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from course_lib.config import one_cpu_thread
+from course_lib.runtime.config import one_cpu_thread
 
 Tensor = torch.Tensor
 Labels = dict[str, Tensor]

@@ -32,8 +32,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from course_lib.config import DATA_DIR_ENV, data_dir, is_writable_dir, shown_path
-from course_lib.download import fetch_verified
+from course_lib.data.download import CorruptDataError, fetch_verified
+from course_lib.runtime.config import (
+    DATA_DIR_ENV,
+    data_dir,
+    is_writable_dir,
+    shown_path,
+)
 
 # SHA-256 of each official file's idx bytes after decompression (published with the course's
 # shared data; the test files' .gz also match torchvision's md5 sums, which a test checks).
@@ -77,10 +82,6 @@ _HOW_TO_GET_MNIST = (
     "files (.gz or uncompressed idx), or run once on a machine with network access and a "
     "writable data folder, which downloads them."
 )
-
-
-class CorruptDataError(RuntimeError):
-    """A data file exists but is damaged: wrong checksum, bad gzip stream or bad idx layout."""
 
 
 class DataFallbackWarning(UserWarning):
@@ -427,7 +428,7 @@ def load_mnist(
 
     ``train_size`` / ``test_size`` pick deterministic random subsets (by ``seed``; a smaller
     request is a prefix of a larger one); None keeps everything the source offers. ``root``
-    defaults to ``course_lib.config.data_dir()``.
+    defaults to ``course_lib.runtime.config.data_dir()``.
     """
     raw_dir = Path(root if root is not None else data_dir()) / "MNIST" / "raw"
     present = _verified_present(raw_dir)

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from course_lib.data.mnist import CorruptDataError
+from course_lib.data.download import CorruptDataError
 
 Tensor = torch.Tensor
 

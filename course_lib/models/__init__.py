@@ -1,50 +1,5 @@
-"""Model families of the course, one file each."""
+"""The networks of the course, one family per file: ``nn.Module`` classes and their building blocks.
 
-from course_lib.models.autoencoder import (
-    ConvAutoencoder,
-    ConvDecoder,
-    ConvEncoder,
-    LinearAutoencoder,
-    check_image_batch,
-)
-from course_lib.models.classifier import AttributeClassifier, attribute_accuracy, attribute_loss
-from course_lib.models.digit_classifier import DigitClassifier, digit_loss
-from course_lib.models.vae import ConvVAE, FaceVAE, GaussianVAE, MLPVAE, reparameterize
-
-__all__ = [
-    "AttributeClassifier",
-    "ConvAutoencoder",
-    "ConvDecoder",
-    "ConvEncoder",
-    "DigitClassifier",
-    "LinearAutoencoder",
-    "attribute_accuracy",
-    "attribute_loss",
-    "digit_loss",
-    "check_image_batch",
-    "ConvVAE",
-    "FaceVAE",
-    "GaussianVAE",
-    "MLPVAE",
-    "reparameterize",
-]
-
-from course_lib.models.gan import (  # noqa: E402
-    BiGANEncoder,
-    DCGANDiscriminator,
-    DCGANGenerator,
-    JointDiscriminator,
-    MLPDiscriminator,
-    MLPGenerator,
-    dcgan_init_,
-)
-
-__all__ += [
-    "BiGANEncoder",
-    "DCGANDiscriminator",
-    "DCGANGenerator",
-    "JointDiscriminator",
-    "MLPDiscriminator",
-    "MLPGenerator",
-    "dcgan_init_",
-]
+Models import nothing from training, losses or evaluation. Import from the module that defines a
+name (``from course_lib.models.vae import MLPVAE``); this package file imports nothing.
+"""

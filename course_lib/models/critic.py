@@ -11,7 +11,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from course_lib.models.gan import MLPDiscriminator, check_images, dcgan_init_, downsampling_scorer
+from course_lib.models.gan import (
+    MLPDiscriminator,
+    check_images,
+    dcgan_init_,
+    downsampling_scorer,
+)
 
 MLPCritic = MLPDiscriminator  # no BatchNorm: already a valid WGAN-GP critic
 

@@ -8,7 +8,7 @@ the lecture notes (figure 5.42: 784-500-500-2000 with ten labels).
 Each directed layer keeps two sets of weights: recognition weights (up, used to infer the layer
 above) and generative weights (down, used to generate the layer below). After greedy
 pretraining both are copies of the RBM's weights; wake-sleep fine-tuning
-(``course_lib.dbn_training.wake_sleep``) lets them differ.
+(``course_lib.training.dbn.wake_sleep``) lets them differ.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Two Conv-ReLU-MaxPool blocks (28 -> 14 -> 7) and a linear layer give a feature vector; a linear
 head turns it into ten logits. Trained on MNIST it becomes the course's frozen digit judge
-(``course_lib.digit_judge``), which scores generated digits, and its feature vector is the space
+(``course_lib.evaluation.digit_judge``), which scores generated digits, and its feature vector is the space
 in which real and generated digits can be compared by a Frechet distance.
 """
 

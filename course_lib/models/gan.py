@@ -2,9 +2,9 @@
 
 Conventions shared by every model here:
 
-- latent codes z are (B, latent_dim) rows drawn from N(0, I) (``course_lib.gan_training.sample_latent``);
+- latent codes z are (B, latent_dim) rows drawn from N(0, I) (``course_lib.objectives.gan.sample_latent``);
 - generators end with tanh, so images lie in (-1, 1): scale training images to [-1, 1] first;
-- discriminators return logits (B,), never probabilities: the losses of ``course_lib.gan_losses``
+- discriminators return logits (B,), never probabilities: the losses of ``course_lib.losses.adversarial``
   apply the sigmoid themselves, which is stabler, and a WGAN critic needs the raw score anyway;
 - every model has ``image_shape`` (C, H, W), and those that read or write codes ``latent_dim``.
 

@@ -10,7 +10,7 @@ blocks use dropout 0.5, the only noise the generator gets (a z input was simply 
 The discriminator scores overlapping patches rather than whole images: a fully convolutional
 stack outputs a map of logits (B, 1, h, w), one per patch of ``receptive_field(n_layers)``
 pixels (70 for the paper's three strided layers). It only judges local texture and sharpness,
-leaving the global layout to the L1 term of the loss (``course_lib.pix2pix``).
+leaving the global layout to the L1 term of the loss (``course_lib.objectives.pix2pix``).
 """
 
 from __future__ import annotations

@@ -10,8 +10,8 @@ conditionals factorise into independent sigmoids. Every method takes a batch: v 
 and h is (B, n_hidden). Sampling methods take an optional ``generator`` (on the tensors' device)
 so that a chain can be replayed exactly.
 
-Learning (contrastive divergence) lives in ``course_lib.rbm_training``; exact enumeration for tiny
-models in ``course_lib.rbm_exact``; annealed importance sampling in ``course_lib.ais``.
+Learning (contrastive divergence) lives in ``course_lib.training.rbm``; exact enumeration for tiny
+models in ``course_lib.evaluation.rbm_exact``; annealed importance sampling in ``course_lib.evaluation.ais``.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def check_binary(v: torch.Tensor, what: str = "data") -> None:
         bad = v[(v != 0) & (v != 1)][:3].tolist()
         raise NotBinaryError(
             f"A Bernoulli RBM needs binary {what} (every value 0 or 1), found values such as {bad}. "
-            "Binarize first, e.g. course_lib.data.binarized_mnist, or (x > 0.5).float()."
+            "Binarize first, e.g. course_lib.data.mnist.binarized_mnist, or (x > 0.5).float()."
         )
 
 
@@ -224,7 +224,7 @@ class LabelledRBM(BernoulliRBM):
     ) -> torch.Tensor:
         """Gibbs sampling with the label units clamped to ``labels``; returns the last binary
         feature states (B, n_features). Used to generate a chosen digit from the top of a DBN.
-        ``progress`` wraps the loop over steps, e.g. ``course_lib.training.progress`` for a bar."""
+        ``progress`` wraps the loop over steps, e.g. ``course_lib.training.steps.progress`` for a bar."""
         v = self.join(features, labels)
         for _ in progress(range(steps)):
             _, h = self.sample_hidden(v, generator)

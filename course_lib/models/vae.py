@@ -1,6 +1,6 @@
 """Variational autoencoders with a Gaussian encoder q(z|x) = N(mu, diag(sigma^2)) and prior N(0, I).
 
-Every model has the same interface, which ``course_lib.metrics`` relies on:
+Every model has the same interface, which ``course_lib.evaluation.likelihood`` relies on:
 
 - ``encode(x) -> (mu, logvar)``, each (B, latent_dim), logvar = log sigma^2;
 - ``decode_logits(z) -> (B, *image_shape)``, pre-sigmoid outputs (Bernoulli logits);
@@ -19,7 +19,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course_lib.models.autoencoder import IMAGE_SHAPE, ConvDecoder, ConvEncoder, check_image_batch
+from course_lib.models.autoencoder import (
+    IMAGE_SHAPE,
+    ConvDecoder,
+    ConvEncoder,
+    check_image_batch,
+)
 
 
 def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
