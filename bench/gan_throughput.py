@@ -17,17 +17,22 @@ from pathlib import Path
 
 import torch
 
+from course_lib.authoring.execution import machine_description
 from course_lib.data.faces import load_faces
 from course_lib.data.mnist import load_mnist
-from course_lib.authoring.execution import machine_description
+from course_lib.models.gan import DCGANDiscriminator, DCGANGenerator
 from course_lib.objectives.gan import StandardGAN
 from course_lib.training.adversarial import train_gan
-from course_lib.models.gan import DCGANDiscriminator, DCGANGenerator
 
 ROOT = Path(__file__).resolve().parent.parent
 LATENT = 64
 # (data set, image size, channels, width, batch size)
-SETTINGS = [("MNIST", 28, 1, 32, 64), ("MNIST", 28, 1, 32, 128), ("cartoon faces", 32, 3, 32, 64), ("cartoon faces", 64, 3, 32, 64)]
+SETTINGS = [
+    ("MNIST", 28, 1, 32, 64),
+    ("MNIST", 28, 1, 32, 128),
+    ("cartoon faces", 32, 3, 32, 64),
+    ("cartoon faces", 64, 3, 32, 64),
+]
 
 
 def images_for(name: str, size: int, count: int) -> torch.Tensor:
@@ -36,13 +41,22 @@ def images_for(name: str, size: int, count: int) -> torch.Tensor:
     return load_faces(count, 1, size=size, seed=0)[0].images * 2 - 1
 
 
-def images_per_second(data: torch.Tensor, size: int, channels: int, width: int, batch: int, device: str) -> float:
+def images_per_second(
+    data: torch.Tensor, size: int, channels: int, width: int, batch: int, device: str
+) -> float:
     torch.manual_seed(0)
-    gan = StandardGAN(DCGANGenerator(LATENT, size, channels, width), DCGANDiscriminator(size, channels, width))
+    gan = StandardGAN(
+        DCGANGenerator(LATENT, size, channels, width), DCGANDiscriminator(size, channels, width)
+    )
     data = data.to(device)
-    options = dict(batch_size=batch, latent_dim=LATENT, device=device, desc=f"DCGAN {size}px on {device}",
-                   d_optimizer=torch.optim.Adam(gan.discriminator_parameters(), lr=2e-4, betas=(0.5, 0.999)),
-                   g_optimizer=torch.optim.Adam(gan.generator_parameters(), lr=2e-4, betas=(0.5, 0.999)))
+    options = dict(
+        batch_size=batch,
+        latent_dim=LATENT,
+        device=device,
+        desc=f"DCGAN {size}px on {device}",
+        d_optimizer=torch.optim.Adam(gan.discriminator_parameters(), lr=2e-4, betas=(0.5, 0.999)),
+        g_optimizer=torch.optim.Adam(gan.generator_parameters(), lr=2e-4, betas=(0.5, 0.999)),
+    )
     train_gan(gan, data, epochs=1, **options)  # warm-up: allocations, kernel selection
     if device == "cuda":
         torch.cuda.synchronize()
@@ -51,8 +65,12 @@ def images_per_second(data: torch.Tensor, size: int, channels: int, width: int, 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--images", type=int, default=4000, help="training images per epoch (default 4,000)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--images", type=int, default=4000, help="training images per epoch (default 4,000)"
+    )
     args = parser.parse_args()
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     lines = [
@@ -71,7 +89,9 @@ def main() -> None:
         for device in devices:
             print(f"bench-gan: {name} {size}px, batch {batch} on {device} ...", flush=True)
             rate = images_per_second(data, size, channels, width, batch, device)
-            lines.append(f"| {name} | {size} | {channels} | {width} | {batch} | {device} | {rate:,.0f} | {8000 / rate:.1f} |")
+            lines.append(
+                f"| {name} | {size} | {channels} | {width} | {batch} | {device} | {rate:,.0f} | {8000 / rate:.1f} |"
+            )
     path = ROOT / "bench" / "RESULTS_GAN.md"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     print(f"bench-gan: results written to {path}")

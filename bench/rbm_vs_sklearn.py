@@ -16,19 +16,28 @@ import statistics
 from datetime import datetime, timezone
 from pathlib import Path
 
-from course_lib.data.mnist import binarized_mnist
 from course_lib.authoring.execution import data_setting, machine_description
 from course_lib.baselines.sklearn_rbm import SklearnComparison, compare_with_sklearn
+from course_lib.data.mnist import binarized_mnist
 
 ROOT = Path(__file__).resolve().parent.parent
 # (hidden units, batch size, epochs): the notebook's setting, scikit-learn's default batch, smaller models.
 SETTINGS = [(500, 100, 5), (500, 10, 1), (256, 100, 5), (64, 100, 5)]
 
 
-def run(train, held_out, hidden: int, batch: int, epochs: int, repeats: int) -> list[SklearnComparison]:
+def run(
+    train, held_out, hidden: int, batch: int, epochs: int, repeats: int
+) -> list[SklearnComparison]:
     return [
-        compare_with_sklearn(train, held_out, n_hidden=hidden, epochs=epochs, batch_size=batch,
-                             learning_rate=0.05, seed=seed)
+        compare_with_sklearn(
+            train,
+            held_out,
+            n_hidden=hidden,
+            epochs=epochs,
+            batch_size=batch,
+            learning_rate=0.05,
+            seed=seed,
+        )
         for seed in range(repeats)
     ]
 
@@ -58,14 +67,19 @@ def write_results(rows: list[list[SklearnComparison]], source: str, repeats: int
             f"| {r.n_hidden} | {r.batch_size} | {r.epochs} | {course:.2f} | {sklearn:.2f} | {images / course:,.0f} | "
             f"{images / sklearn:,.0f} | {sklearn / course:.2f}x | {course_pll:.1f} | {sklearn_pll:.1f} |"
         )
-    lines += ["", "Speed ratio = scikit-learn's time / course_lib's time (above 1: the course is faster)."]
+    lines += [
+        "",
+        "Speed ratio = scikit-learn's time / course_lib's time (above 1: the course is faster).",
+    ]
     path = ROOT / "bench" / "RESULTS_RBM.md"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--train", type=int, default=8_000, help="training images (default 8,000)")
     args = parser.parse_args()
@@ -73,7 +87,10 @@ def main() -> None:
     train, held_out = data.train_images.flatten(1), data.test_images.flatten(1)  # (N, 784)
     rows = []
     for hidden, batch, epochs in SETTINGS:
-        print(f"bench-rbm: {hidden} hidden, batch {batch}, {epochs} epochs x {args.repeats} ...", flush=True)
+        print(
+            f"bench-rbm: {hidden} hidden, batch {batch}, {epochs} epochs x {args.repeats} ...",
+            flush=True,
+        )
         rows.append(run(train, held_out, hidden, batch, epochs, args.repeats))
     print(f"bench-rbm: results written to {write_results(rows, data.short_source, args.repeats)}")
 

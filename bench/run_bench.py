@@ -77,7 +77,9 @@ def time_fresh_clone_test() -> tuple[float, int]:
         subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True)
         print(f"bench: `make test` in a fresh clone at {clone} ...", flush=True)
         began = time.perf_counter()
-        completed = subprocess.run(["make", "test"], cwd=clone, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        completed = subprocess.run(
+            ["make", "test"], cwd=clone, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+        )
         return time.perf_counter() - began, completed.returncode
 
 
@@ -126,7 +128,9 @@ def write_results(notebook_rows, clone_row) -> Path:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--notebooks", nargs="*", help="names like 01_autoencoder (default: all)")
     parser.add_argument("--skip-fresh-clone", action="store_true")
     args = parser.parse_args()
@@ -135,7 +139,9 @@ def main() -> None:
     if unknown:
         parser.error(f"no notebooks/{unknown[0]}.ipynb; choose from {', '.join(existing)}")
     profiles = ["smoke", "cpu"] + (["gpu"] if torch.cuda.is_available() else [])
-    notebook_rows = merged(time_notebooks(args.notebooks or existing, profiles), earlier_rows(), existing)
+    notebook_rows = merged(
+        time_notebooks(args.notebooks or existing, profiles), earlier_rows(), existing
+    )
     clone_row = None if args.skip_fresh_clone else time_fresh_clone_test()
     print(f"bench: results written to {write_results(notebook_rows, clone_row)}")
 

@@ -40,7 +40,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable
 
-import course_lib  # noqa: F401  (must come before torchvision, see course_lib/runtime/compat.py)
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -50,33 +49,40 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 from torchvision.models import vgg19
 
-from course_lib.objectives.cyclegan import CycleGAN, ImagePool
-from course_lib.training.translation import train_cyclegan
-from course_lib.data.mnist import binarized_mnist, load_mnist
-from course_lib.data.face_domains import random_target_conditions, two_label_sets
-from course_lib.data.face_conditions import EXPRESSION, GLASSES, HAIR_COLOUR, MASK
-from course_lib.data.mnist_m import digit_domains
+import course_lib  # noqa: F401  (must come before torchvision, see course_lib/runtime/compat.py)
 from course_lib.authoring.execution import machine_description
-from course_lib.objectives.gan import StandardGAN
-from course_lib.training.adversarial import train_gan
+from course_lib.data.face_conditions import EXPRESSION, GLASSES, HAIR_COLOUR, MASK
+from course_lib.data.face_domains import random_target_conditions, two_label_sets
+from course_lib.data.images import bundled_image
+from course_lib.data.mnist import binarized_mnist, load_mnist
+from course_lib.data.mnist_m import digit_domains
 from course_lib.losses.vae import gaussian_kl, reconstruction_bce, vae_loss
 from course_lib.models.autoencoder import ConvAutoencoder
-from course_lib.models.vae import ConvVAE
 from course_lib.models.blocks import resnet_translator
 from course_lib.models.critic import DCGANCritic
 from course_lib.models.gan import DCGANDiscriminator, DCGANGenerator
 from course_lib.models.pix2pix import PatchDiscriminator
 from course_lib.models.rbm import BernoulliRBM
 from course_lib.models.stargan import StarGANDiscriminator, StarGANGenerator
-from course_lib.training.rbm import train_rbm
-from course_lib.runtime.speed import Speed
+from course_lib.models.vae import ConvVAE
+from course_lib.models.vgg_features import (
+    CONTENT_LAYER,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    PAPER_LAYERS,
+    STYLE_LAYERS,
+    VGGFeatures,
+)
+from course_lib.objectives.cyclegan import CycleGAN, ImagePool
+from course_lib.objectives.gan import StandardGAN
 from course_lib.objectives.stargan import StarGAN
-from course_lib.training.translation import train_stargan
-from course_lib.models.vgg_features import CONTENT_LAYER, IMAGENET_MEAN, IMAGENET_STD, PAPER_LAYERS, STYLE_LAYERS, VGGFeatures
-from course_lib.data.images import bundled_image
-from course_lib.training.image_optimiser import transfer
-from course_lib.training.fit import fit
 from course_lib.objectives.wgan import WGANGP
+from course_lib.runtime.speed import Speed
+from course_lib.training.adversarial import train_gan
+from course_lib.training.fit import fit
+from course_lib.training.image_optimiser import transfer
+from course_lib.training.rbm import train_rbm
+from course_lib.training.translation import train_cyclegan, train_stargan
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "bench" / "RESULTS_THROUGHPUT.md"
@@ -108,13 +114,29 @@ class Scale:
 
 
 DEFAULT_SCALE = Scale(
-    images={"ae": 8000, "vae": 8000, "rbm": 8000, "dcgan": 4096, "wgan-gp": 3840, "cyclegan": 640, "stargan": 480},
+    images={
+        "ae": 8000,
+        "vae": 8000,
+        "rbm": 8000,
+        "dcgan": 4096,
+        "wgan-gp": 3840,
+        "cyclegan": 640,
+        "stargan": 480,
+    },
     gatys_sizes=(64, 128, 256),
     gatys_steps=12,
     repeats=3,
 )
 QUICK_SCALE = Scale(
-    images={"ae": 256, "vae": 256, "rbm": 200, "dcgan": 128, "wgan-gp": 320, "cyclegan": 64, "stargan": 80},
+    images={
+        "ae": 256,
+        "vae": 256,
+        "rbm": 200,
+        "dcgan": 128,
+        "wgan-gp": 320,
+        "cyclegan": 64,
+        "stargan": 80,
+    },
     gatys_sizes=(64,),
     gatys_steps=3,
     repeats=1,
@@ -153,7 +175,9 @@ def to_pixels(images: torch.Tensor) -> np.ndarray:
     levels = (images * 255).round().clamp(0, 255).to(torch.uint8)
     if levels.shape[1] == 1:
         return levels[:, 0].numpy()  # (N, 1, H, W) -> (N, H, W), as torchvision's MNIST keeps it
-    return levels.permute(0, 2, 3, 1).contiguous().numpy()  # (N, 3, H, W) -> (N, H, W, 3), as CIFAR-10
+    return (
+        levels.permute(0, 2, 3, 1).contiguous().numpy()
+    )  # (N, 3, H, W) -> (N, H, W, 3), as CIFAR-10
 
 
 def course_tensor(pixels: np.ndarray, signed: bool) -> torch.Tensor:
@@ -194,7 +218,9 @@ class UInt8Images(Dataset):
         return self.transform(image), self.targets[index]
 
 
-def tutorial_loader(pixels: np.ndarray, targets: torch.Tensor, signed: bool, batch: int) -> DataLoader:
+def tutorial_loader(
+    pixels: np.ndarray, targets: torch.Tensor, signed: bool, batch: int
+) -> DataLoader:
     channels = 1 if pixels.ndim == 3 else 3
     dataset = UInt8Images(pixels, targets, tutorial_transform(channels, signed))
     return DataLoader(dataset, batch_size=batch, shuffle=True)
@@ -236,7 +262,12 @@ def usable(requested: int, available: int, unit: int) -> int:
 
 
 def compare(
-    course: Callable[[int], int], tutorial: Callable[[int], int], warm: int, count: int, repeats: int, device: str
+    course: Callable[[int], int],
+    tutorial: Callable[[int], int],
+    warm: int,
+    count: int,
+    repeats: int,
+    device: str,
 ) -> tuple[float, float]:
     """(course, tutorial) images per second; each path trains on ``count`` images, best of ``repeats``.
 
@@ -256,7 +287,9 @@ def compare(
             synchronize(device)
             best[path] = min(best[path], time.perf_counter() - began)
             if images != count:
-                raise RuntimeError(f"A path trained on {images} images instead of {count}: the comparison is unfair.")
+                raise RuntimeError(
+                    f"A path trained on {images} images instead of {count}: the comparison is unfair."
+                )
     return count / best[course], count / best[tutorial]
 
 
@@ -267,7 +300,9 @@ def set_requires_grad(modules: Iterable[nn.Module], flag: bool) -> None:
             parameter.requires_grad_(flag)
 
 
-def adam(parameters, lr: float, betas: tuple[float, float], weight_decay: float = 0.0) -> torch.optim.Adam:
+def adam(
+    parameters, lr: float, betas: tuple[float, float], weight_decay: float = 0.0
+) -> torch.optim.Adam:
     return torch.optim.Adam(parameters, lr=lr, betas=betas, weight_decay=weight_decay)
 
 
@@ -279,14 +314,27 @@ def mse_loss(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return F.mse_loss(model(x), x)
 
 
-def course_fit_epoch(model: nn.Module, loss_fn, optimizer, data: torch.Tensor, batch: int, device: str) -> int:
+def course_fit_epoch(
+    model: nn.Module, loss_fn, optimizer, data: torch.Tensor, batch: int, device: str
+) -> int:
     with contextlib.redirect_stdout(io.StringIO()):  # fit prints one line per epoch
-        fit(model, loss_fn, data, optimizer=optimizer, epochs=1, batch_size=batch, seed=SEED, device=device,
-            speed=FLOAT32)
+        fit(
+            model,
+            loss_fn,
+            data,
+            optimizer=optimizer,
+            epochs=1,
+            batch_size=batch,
+            seed=SEED,
+            device=device,
+            speed=FLOAT32,
+        )
     return len(data)
 
 
-def tutorial_fit_epoch(model: nn.Module, loss_of, optimizer, loader: DataLoader, device: str) -> int:
+def tutorial_fit_epoch(
+    model: nn.Module, loss_of, optimizer, loader: DataLoader, device: str
+) -> int:
     """The tutorials' loop: move each batch, compute the loss, step; ``loss_of(model, x)`` as in the notebooks."""
     images = 0
     for x, _ in loader:
@@ -311,11 +359,20 @@ def measure_ae(device: str, scale: Scale) -> list[Row]:
     rates = compare(
         lambda n: course_fit_epoch(course_model, mse_loss, course_opt, data[:n], AE_BATCH, device),
         lambda n: tutorial_fit_epoch(
-            tutorial_model, mse_loss, tutorial_opt, tutorial_loader(pixels[:n], labels[:n], False, AE_BATCH), device
+            tutorial_model,
+            mse_loss,
+            tutorial_opt,
+            tutorial_loader(pixels[:n], labels[:n], False, AE_BATCH),
+            device,
         ),
-        2 * AE_BATCH, count, scale.repeats, device,
+        2 * AE_BATCH,
+        count,
+        scale.repeats,
+        device,
     )
-    what = f"{source}; 28 px, batch {AE_BATCH}, {count:,} images ({plural(count // AE_BATCH, 'step')})"
+    what = (
+        f"{source}; 28 px, batch {AE_BATCH}, {count:,} images ({plural(count // AE_BATCH, 'step')})"
+    )
     return [Row(f"AE (conv, d={AE_CODE}, MSE)", what, device, "images/s", *rates)]
 
 
@@ -346,14 +403,24 @@ def measure_vae(device: str, scale: Scale) -> list[Row]:
     course_opt = adam(course_model.parameters(), 1e-3, (0.9, 0.999))
     tutorial_opt = adam(tutorial_model.parameters(), 1e-3, (0.9, 0.999))
     rates = compare(
-        lambda n: course_fit_epoch(course_model, bernoulli_vae_loss, course_opt, data[:n], AE_BATCH, device),
+        lambda n: course_fit_epoch(
+            course_model, bernoulli_vae_loss, course_opt, data[:n], AE_BATCH, device
+        ),
         lambda n: tutorial_fit_epoch(
-            tutorial_model, tutorial_vae_loss, tutorial_opt, tutorial_loader(pixels[:n], labels[:n], False, AE_BATCH),
+            tutorial_model,
+            tutorial_vae_loss,
+            tutorial_opt,
+            tutorial_loader(pixels[:n], labels[:n], False, AE_BATCH),
             device,
         ),
-        2 * AE_BATCH, count, scale.repeats, device,
+        2 * AE_BATCH,
+        count,
+        scale.repeats,
+        device,
     )
-    what = f"{source}; 28 px, batch {AE_BATCH}, {count:,} images ({plural(count // AE_BATCH, 'step')})"
+    what = (
+        f"{source}; 28 px, batch {AE_BATCH}, {count:,} images ({plural(count // AE_BATCH, 'step')})"
+    )
     return [Row(f"VAE (conv, d={VAE_LATENT})", what, device, "images/s", *rates)]
 
 
@@ -370,7 +437,11 @@ def tutorial_cd_step(
     for _ in range(k):
         _, v = rbm.sample_visible(h, generator)
         negative, h = rbm.sample_hidden(v, generator)
-    return (v0.t() @ positive - v.t() @ negative) / len(v0), (v0 - v).mean(0), (positive - negative).mean(0)
+    return (
+        (v0.t() @ positive - v.t() @ negative) / len(v0),
+        (v0 - v).mean(0),
+        (positive - negative).mean(0),
+    )
 
 
 def tutorial_rbm_epoch(rbm: BernoulliRBM, loader: DataLoader, device: str) -> int:
@@ -383,8 +454,12 @@ def tutorial_rbm_epoch(rbm: BernoulliRBM, loader: DataLoader, device: str) -> in
         for step, (x, _) in enumerate(loader):
             v0 = x.to(device).view(len(x), -1)  # (B, 1, 28, 28) -> (B, 784)
             rate = RBM_RATE * (1 - step / steps)
-            for parameter, change, direction in zip(parameters, velocity, tutorial_cd_step(rbm, v0, RBM_K, generator)):
-                change.mul_(RBM_MOMENTUM).add_(direction, alpha=rate)  # momentum: velocity = m velocity + lr direction
+            for parameter, change, direction in zip(
+                parameters, velocity, tutorial_cd_step(rbm, v0, RBM_K, generator)
+            ):
+                change.mul_(RBM_MOMENTUM).add_(
+                    direction, alpha=rate
+                )  # momentum: velocity = m velocity + lr direction
                 parameter.add_(change)
             images += len(x)
     return images
@@ -393,23 +468,41 @@ def tutorial_rbm_epoch(rbm: BernoulliRBM, loader: DataLoader, device: str) -> in
 def measure_rbm(device: str, scale: Scale) -> list[Row]:
     pixels, labels, source = mnist_pixels(scale.images["rbm"], binarized=True)
     count = usable(scale.images["rbm"], len(pixels), RBM_BATCH)
-    data = course_tensor(pixels, signed=False).flatten(1).to(device)  # (N, 1, 28, 28) -> (N, 784), as notebook 04
+    data = (
+        course_tensor(pixels, signed=False).flatten(1).to(device)
+    )  # (N, 1, 28, 28) -> (N, 784), as notebook 04
     torch.manual_seed(SEED)
     course_rbm = BernoulliRBM(784, RBM_HIDDEN).to(device)
     tutorial_rbm = copy.deepcopy(course_rbm)
 
     def course(n: int) -> int:
-        train_rbm(course_rbm, data[:n], epochs=1, batch_size=RBM_BATCH, learning_rate=RBM_RATE, k=RBM_K,
-                  momentum=RBM_MOMENTUM, decay_to_zero=True, seed=SEED)
+        train_rbm(
+            course_rbm,
+            data[:n],
+            epochs=1,
+            batch_size=RBM_BATCH,
+            learning_rate=RBM_RATE,
+            k=RBM_K,
+            momentum=RBM_MOMENTUM,
+            decay_to_zero=True,
+            seed=SEED,
+        )
         return n
 
     rates = compare(
         course,
-        lambda n: tutorial_rbm_epoch(tutorial_rbm, tutorial_loader(pixels[:n], labels[:n], False, RBM_BATCH), device),
-        2 * RBM_BATCH, count, scale.repeats, device,
+        lambda n: tutorial_rbm_epoch(
+            tutorial_rbm, tutorial_loader(pixels[:n], labels[:n], False, RBM_BATCH), device
+        ),
+        2 * RBM_BATCH,
+        count,
+        scale.repeats,
+        device,
     )
-    what = (f"{source}; 784 visible, {RBM_HIDDEN} hidden, batch {RBM_BATCH}, {count:,} images "
-            f"({plural(count // RBM_BATCH, 'step')})")
+    what = (
+        f"{source}; 784 visible, {RBM_HIDDEN} hidden, batch {RBM_BATCH}, {count:,} images "
+        f"({plural(count // RBM_BATCH, 'step')})"
+    )
     return [Row(f"RBM (CD-{RBM_K})", what, device, "images/s", *rates)]
 
 
@@ -425,10 +518,14 @@ def tutorial_discriminator_loss(
     with torch.no_grad():
         fake = generator(z)
     real_logits, fake_logits = discriminator(real), discriminator(fake)
-    return criterion(real_logits, torch.ones_like(real_logits)) + criterion(fake_logits, torch.zeros_like(fake_logits))
+    return criterion(real_logits, torch.ones_like(real_logits)) + criterion(
+        fake_logits, torch.zeros_like(fake_logits)
+    )
 
 
-def tutorial_generator_loss(generator: nn.Module, discriminator: nn.Module, z: torch.Tensor) -> torch.Tensor:
+def tutorial_generator_loss(
+    generator: nn.Module, discriminator: nn.Module, z: torch.Tensor
+) -> torch.Tensor:
     """The non-saturating loss: G(z) labelled 1."""
     fake_logits = discriminator(generator(z))
     return nn.BCEWithLogitsLoss()(fake_logits, torch.ones_like(fake_logits))
@@ -447,7 +544,9 @@ def tutorial_dcgan_epoch(
         d_opt.step()
 
         set_requires_grad([discriminator], False)
-        g_loss = tutorial_generator_loss(generator, discriminator, torch.randn(len(real), GAN_LATENT, device=device))
+        g_loss = tutorial_generator_loss(
+            generator, discriminator, torch.randn(len(real), GAN_LATENT, device=device)
+        )
         g_opt.zero_grad()
         g_loss.backward()
         g_opt.step()
@@ -460,16 +559,24 @@ def tutorial_gradient_penalty(
     score: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor
 ) -> torch.Tensor:
     """mean (||grad score(x_hat)|| - 1)^2 on random points x_hat between real and fake examples."""
-    alpha = torch.rand(len(real), 1, 1, 1, device=real.device)  # one weight per example: (B, 1, 1, 1)
+    alpha = torch.rand(
+        len(real), 1, 1, 1, device=real.device
+    )  # one weight per example: (B, 1, 1, 1)
     mixed = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
     (gradients,) = torch.autograd.grad(score(mixed).sum(), mixed, create_graph=True)
     return ((gradients.flatten(1).norm(dim=1) - 1) ** 2).mean()
 
 
-def tutorial_critic_loss(generator: nn.Module, critic: nn.Module, real: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+def tutorial_critic_loss(
+    generator: nn.Module, critic: nn.Module, real: torch.Tensor, z: torch.Tensor
+) -> torch.Tensor:
     with torch.no_grad():
         fake = generator(z)
-    return critic(fake).mean() - critic(real).mean() + GP_WEIGHT * tutorial_gradient_penalty(critic, real, fake)
+    return (
+        critic(fake).mean()
+        - critic(real).mean()
+        + GP_WEIGHT * tutorial_gradient_penalty(critic, real, fake)
+    )
 
 
 def tutorial_wgan_gp_epoch(
@@ -478,7 +585,9 @@ def tutorial_wgan_gp_epoch(
     images = 0
     for step, (real, _) in enumerate(loader):
         real = real.to(device)
-        d_loss = tutorial_critic_loss(generator, critic, real, torch.randn(len(real), GAN_LATENT, device=device))
+        d_loss = tutorial_critic_loss(
+            generator, critic, real, torch.randn(len(real), GAN_LATENT, device=device)
+        )
         d_opt.zero_grad()
         d_loss.backward()
         d_opt.step()
@@ -501,36 +610,73 @@ def measure_gan(device: str, scale: Scale, wasserstein: bool) -> list[Row]:
     torch.manual_seed(SEED)
     generator = DCGANGenerator(GAN_LATENT, 28, 1, GAN_WIDTH)
     if wasserstein:  # notebook 07: Adam 1e-4, betas (0, 0.9)
-        objective, betas, lr = WGANGP(generator, DCGANCritic(28, 1, GAN_WIDTH), GP_WEIGHT), (0.0, 0.9), 1e-4
+        objective, betas, lr = (
+            WGANGP(generator, DCGANCritic(28, 1, GAN_WIDTH), GP_WEIGHT),
+            (0.0, 0.9),
+            1e-4,
+        )
     else:  # notebook 06: Adam 2e-4, betas (0.5, 0.999)
-        objective, betas, lr = StandardGAN(generator, DCGANDiscriminator(28, 1, GAN_WIDTH)), (0.5, 0.999), 2e-4
+        objective, betas, lr = (
+            StandardGAN(generator, DCGANDiscriminator(28, 1, GAN_WIDTH)),
+            (0.5, 0.999),
+            2e-4,
+        )
     objective.to(device)
-    tutorial_g, tutorial_d = copy.deepcopy(objective.generator), copy.deepcopy(objective.discriminator)
+    tutorial_g, tutorial_d = (
+        copy.deepcopy(objective.generator),
+        copy.deepcopy(objective.discriminator),
+    )
     course_d_opt = adam(objective.discriminator_parameters(), lr, betas)
     course_g_opt = adam(objective.generator_parameters(), lr, betas)
-    tutorial_d_opt, tutorial_g_opt = adam(tutorial_d.parameters(), lr, betas), adam(tutorial_g.parameters(), lr, betas)
+    tutorial_d_opt, tutorial_g_opt = (
+        adam(tutorial_d.parameters(), lr, betas),
+        adam(tutorial_g.parameters(), lr, betas),
+    )
     tutorial_epoch = tutorial_wgan_gp_epoch if wasserstein else tutorial_dcgan_epoch
 
     def course(n: int) -> int:
-        history = train_gan(objective, data[:n], epochs=1, batch_size=GAN_BATCH, d_steps=d_steps, latent_dim=GAN_LATENT,
-                            d_optimizer=course_d_opt, g_optimizer=course_g_opt, seed=SEED, device=device,
-                            speed=FLOAT32)
+        history = train_gan(
+            objective,
+            data[:n],
+            epochs=1,
+            batch_size=GAN_BATCH,
+            d_steps=d_steps,
+            latent_dim=GAN_LATENT,
+            d_optimizer=course_d_opt,
+            g_optimizer=course_g_opt,
+            seed=SEED,
+            device=device,
+            speed=FLOAT32,
+        )
         return len(history.g_loss) * d_steps * GAN_BATCH
 
     rates = compare(
         course,
-        lambda n: tutorial_epoch(tutorial_g, tutorial_d, tutorial_d_opt, tutorial_g_opt,
-                                 tutorial_loader(pixels[:n], labels[:n], True, GAN_BATCH), device),
-        GAN_BATCH * d_steps, count, scale.repeats, device,
+        lambda n: tutorial_epoch(
+            tutorial_g,
+            tutorial_d,
+            tutorial_d_opt,
+            tutorial_g_opt,
+            tutorial_loader(pixels[:n], labels[:n], True, GAN_BATCH),
+            device,
+        ),
+        GAN_BATCH * d_steps,
+        count,
+        scale.repeats,
+        device,
     )
     steps = count // (GAN_BATCH * d_steps)
     if wasserstein:
         name = f"WGAN-GP (DCGAN G + layer-norm critic, width {GAN_WIDTH})"
-        what = (f"{source}; 28 px, batch {GAN_BATCH}, {count:,} images ({plural(steps, 'generator step')}, each after "
-                f"{d_steps} critic steps)")
+        what = (
+            f"{source}; 28 px, batch {GAN_BATCH}, {count:,} images ({plural(steps, 'generator step')}, each after "
+            f"{d_steps} critic steps)"
+        )
     else:
         name = f"DCGAN (width {GAN_WIDTH})"
-        what = f"{source}; 28 px, batch {GAN_BATCH}, {count:,} images ({plural(steps, 'D + G step')})"
+        what = (
+            f"{source}; 28 px, batch {GAN_BATCH}, {count:,} images ({plural(steps, 'D + G step')})"
+        )
     return [Row(name, what, device, "images/s", *rates)]
 
 
@@ -554,12 +700,16 @@ def tutorial_cycle_generator_loss(
     """(both generators' loss, G(a), F(b)): least-squares adversarial terms plus lambda times the cycle L1."""
     fake_b, fake_a = g_ab(real_a), g_ba(real_b)
     score_b, score_a = d_b(fake_b), d_a(fake_a)
-    adversarial = F.mse_loss(score_b, torch.ones_like(score_b)) + F.mse_loss(score_a, torch.ones_like(score_a))
+    adversarial = F.mse_loss(score_b, torch.ones_like(score_b)) + F.mse_loss(
+        score_a, torch.ones_like(score_a)
+    )
     cycle = F.l1_loss(g_ba(fake_b), real_a) + F.l1_loss(g_ab(fake_a), real_b)
     return adversarial + CYCLE_WEIGHT * cycle, fake_b, fake_a
 
 
-def tutorial_lsgan_d_loss(discriminator: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+def tutorial_lsgan_d_loss(
+    discriminator: nn.Module, real: torch.Tensor, fake: torch.Tensor
+) -> torch.Tensor:
     real_score, fake_score = discriminator(real), discriminator(fake.detach())
     real_term = F.mse_loss(real_score, torch.ones_like(real_score))
     return 0.5 * (real_term + F.mse_loss(fake_score, torch.zeros_like(fake_score)))
@@ -567,7 +717,10 @@ def tutorial_lsgan_d_loss(discriminator: nn.Module, real: torch.Tensor, fake: to
 
 def tutorial_cyclegan_epoch(nets, g_opt, d_opt, loaders, device: str) -> int:
     g_ab, g_ba, d_a, d_b = nets
-    pool_a, pool_b = ImagePool(50, seed=SEED), ImagePool(50, seed=SEED + 1)  # the paper's history of 50 translations
+    pool_a, pool_b = (
+        ImagePool(50, seed=SEED),
+        ImagePool(50, seed=SEED + 1),
+    )  # the paper's history of 50 translations
     images = 0
     for (real_a, _), (real_b, _) in zip(*loaders):
         real_a, real_b = real_a.to(device), real_b.to(device)
@@ -589,14 +742,23 @@ def tutorial_cyclegan_epoch(nets, g_opt, d_opt, loaders, device: str) -> int:
 
 def measure_cyclegan(device: str, scale: Scale) -> list[Row]:
     mnist = load_mnist(2 * scale.images["cyclegan"], 1, seed=SEED)
-    domains = digit_domains(mnist.train_images, mnist.train_labels, seed=SEED)  # two disjoint halves
+    domains = digit_domains(
+        mnist.train_images, mnist.train_labels, seed=SEED
+    )  # two disjoint halves
     count = usable(scale.images["cyclegan"], len(domains.mnist_m), CYCLE_BATCH)
     pixels_a, pixels_b = to_pixels(domains.mnist[:count]), to_pixels(domains.mnist_m[:count])
     labels_a, labels_b = domains.mnist_labels[:count], domains.mnist_m_labels[:count]
-    data_a, data_b = course_tensor(pixels_a, signed=True).to(device), course_tensor(pixels_b, signed=True).to(device)
+    data_a, data_b = (
+        course_tensor(pixels_a, signed=True).to(device),
+        course_tensor(pixels_b, signed=True).to(device),
+    )
     torch.manual_seed(SEED)
-    objective = CycleGAN(*cyclegan_networks(), cycle_weight=CYCLE_WEIGHT, identity_weight=0.0).to(device)
-    nets = tuple(copy.deepcopy(net) for net in (objective.g_ab, objective.g_ba, objective.d_a, objective.d_b))
+    objective = CycleGAN(*cyclegan_networks(), cycle_weight=CYCLE_WEIGHT, identity_weight=0.0).to(
+        device
+    )
+    nets = tuple(
+        copy.deepcopy(net) for net in (objective.g_ab, objective.g_ba, objective.d_a, objective.d_b)
+    )
     betas = (0.5, 0.999)
     course_g_opt = adam(objective.generator_parameters(), 2e-4, betas)
     course_d_opt = adam(objective.discriminator_parameters(), 2e-4, betas)
@@ -604,19 +766,32 @@ def measure_cyclegan(device: str, scale: Scale) -> list[Row]:
     tutorial_d_opt = adam([p for net in nets[2:] for p in net.parameters()], 2e-4, betas)
 
     def course(n: int) -> int:
-        history = train_cyclegan(objective, data_a[:n], data_b[:n], epochs=1, batch_size=CYCLE_BATCH,
-                                 g_optimizer=course_g_opt, d_optimizer=course_d_opt, seed=SEED, device=device)
+        history = train_cyclegan(
+            objective,
+            data_a[:n],
+            data_b[:n],
+            epochs=1,
+            batch_size=CYCLE_BATCH,
+            g_optimizer=course_g_opt,
+            d_optimizer=course_d_opt,
+            seed=SEED,
+            device=device,
+        )
         return len(history.g_loss) * CYCLE_BATCH
 
     def tutorial(n: int) -> int:
-        loaders = (tutorial_loader(pixels_a[:n], labels_a[:n], True, CYCLE_BATCH),
-                   tutorial_loader(pixels_b[:n], labels_b[:n], True, CYCLE_BATCH))
+        loaders = (
+            tutorial_loader(pixels_a[:n], labels_a[:n], True, CYCLE_BATCH),
+            tutorial_loader(pixels_b[:n], labels_b[:n], True, CYCLE_BATCH),
+        )
         return tutorial_cyclegan_epoch(nets, tutorial_g_opt, tutorial_d_opt, loaders, device)
 
     rates = compare(course, tutorial, CYCLE_BATCH, count, scale.repeats, device)
-    what = (f"{data_name(mnist.short_source)} split into MNIST / MNIST-M style; 28 px, width {CYCLE_WIDTH}, "
-            f"{CYCLE_BLOCKS} blocks, batch {CYCLE_BATCH}, {count:,} images of each domain "
-            f"({plural(count // CYCLE_BATCH, 'step')})")
+    what = (
+        f"{data_name(mnist.short_source)} split into MNIST / MNIST-M style; 28 px, width {CYCLE_WIDTH}, "
+        f"{CYCLE_BLOCKS} blocks, batch {CYCLE_BATCH}, {count:,} images of each domain "
+        f"({plural(count // CYCLE_BATCH, 'step')})"
+    )
     return [Row("CycleGAN (1 <-> 3 channels)", what, device, "images/s", *rates)]
 
 
@@ -627,9 +802,15 @@ def measure_cyclegan(device: str, scale: Scale) -> list[Row]:
 def tutorial_label_loss(logits: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
     """-log D_cls(labels | x) over each example's own labels: hair colour and glasses, or expression."""
     own = condition[:, MASK].argmax(1)  # 0: hair colour and glasses are labelled, 1: expression
-    hair = F.cross_entropy(logits[:, HAIR_COLOUR], condition[:, HAIR_COLOUR].argmax(1), reduction="none")
-    glasses = F.binary_cross_entropy_with_logits(logits[:, GLASSES], condition[:, GLASSES], reduction="none")[:, 0]
-    expression = F.cross_entropy(logits[:, EXPRESSION], condition[:, EXPRESSION].argmax(1), reduction="none")
+    hair = F.cross_entropy(
+        logits[:, HAIR_COLOUR], condition[:, HAIR_COLOUR].argmax(1), reduction="none"
+    )
+    glasses = F.binary_cross_entropy_with_logits(
+        logits[:, GLASSES], condition[:, GLASSES], reduction="none"
+    )[:, 0]
+    expression = F.cross_entropy(
+        logits[:, EXPRESSION], condition[:, EXPRESSION].argmax(1), reduction="none"
+    )
     return torch.where(own == 0, hair + glasses, expression).mean()
 
 
@@ -638,15 +819,26 @@ def tutorial_stargan_d_loss(generator, discriminator, real, condition, target) -
         fake = generator(real, target)
     real_src, real_cls = discriminator(real)
     fake_src, _ = discriminator(fake)
-    penalty = tutorial_gradient_penalty(lambda x: discriminator(x)[0].flatten(1).mean(1), real, fake)
-    return fake_src.mean() - real_src.mean() + STAR_GP * penalty + STAR_CLS * tutorial_label_loss(real_cls, condition)
+    penalty = tutorial_gradient_penalty(
+        lambda x: discriminator(x)[0].flatten(1).mean(1), real, fake
+    )
+    return (
+        fake_src.mean()
+        - real_src.mean()
+        + STAR_GP * penalty
+        + STAR_CLS * tutorial_label_loss(real_cls, condition)
+    )
 
 
 def tutorial_stargan_g_loss(generator, discriminator, real, condition, target) -> torch.Tensor:
     fake = generator(real, target)
     fake_src, fake_cls = discriminator(fake)
     reconstruction = (real - generator(fake, condition)).abs().mean()
-    return -fake_src.mean() + STAR_CLS * tutorial_label_loss(fake_cls, target) + STAR_REC * reconstruction
+    return (
+        -fake_src.mean()
+        + STAR_CLS * tutorial_label_loss(fake_cls, target)
+        + STAR_REC * reconstruction
+    )
 
 
 def random_targets(condition: torch.Tensor) -> torch.Tensor:
@@ -654,11 +846,15 @@ def random_targets(condition: torch.Tensor) -> torch.Tensor:
     return random_target_conditions(condition[:, MASK].argmax(1))
 
 
-def tutorial_stargan_epoch(generator, discriminator, g_opt, d_opt, loader: DataLoader, device: str) -> int:
+def tutorial_stargan_epoch(
+    generator, discriminator, g_opt, d_opt, loader: DataLoader, device: str
+) -> int:
     images = 0
     for step, (real, labels) in enumerate(loader):
         real, condition = real.to(device), labels.to(device)
-        d_loss = tutorial_stargan_d_loss(generator, discriminator, real, condition, random_targets(labels).to(device))
+        d_loss = tutorial_stargan_d_loss(
+            generator, discriminator, real, condition, random_targets(labels).to(device)
+        )
         d_opt.zero_grad()
         d_loss.backward()
         d_opt.step()
@@ -681,9 +877,14 @@ def measure_stargan(device: str, scale: Scale) -> list[Row]:
     data = course_tensor(pixels, signed=True).to(device)
     conditions = faces.condition.to(device)
     torch.manual_seed(SEED)
-    objective = StarGAN(StarGANGenerator(3, 13, STAR_WIDTH, 2, STAR_BLOCKS),
-                        StarGANDiscriminator(STAR_SIZE, 3, 11, STAR_WIDTH)).to(device)
-    generator, discriminator = copy.deepcopy(objective.generator), copy.deepcopy(objective.discriminator)
+    objective = StarGAN(
+        StarGANGenerator(3, 13, STAR_WIDTH, 2, STAR_BLOCKS),
+        StarGANDiscriminator(STAR_SIZE, 3, 11, STAR_WIDTH),
+    ).to(device)
+    generator, discriminator = (
+        copy.deepcopy(objective.generator),
+        copy.deepcopy(objective.discriminator),
+    )
     betas = (0.5, 0.999)
     course_g_opt = adam(objective.generator.parameters(), 1e-4, betas)
     course_d_opt = adam(objective.discriminator.parameters(), 1e-4, betas)
@@ -691,21 +892,41 @@ def measure_stargan(device: str, scale: Scale) -> list[Row]:
     tutorial_d_opt = adam(discriminator.parameters(), 1e-4, betas)
 
     def course(n: int) -> int:
-        history = train_stargan(objective, data[:n], conditions[:n], epochs=1, batch_size=STAR_BATCH,
-                                d_steps=STAR_D_STEPS, g_optimizer=course_g_opt, d_optimizer=course_d_opt, seed=SEED,
-                                device=device)
+        history = train_stargan(
+            objective,
+            data[:n],
+            conditions[:n],
+            epochs=1,
+            batch_size=STAR_BATCH,
+            d_steps=STAR_D_STEPS,
+            g_optimizer=course_g_opt,
+            d_optimizer=course_d_opt,
+            seed=SEED,
+            device=device,
+        )
         return len(history.g_loss) * STAR_D_STEPS * STAR_BATCH
 
     rates = compare(
         course,
-        lambda n: tutorial_stargan_epoch(generator, discriminator, tutorial_g_opt, tutorial_d_opt,
-                                         tutorial_loader(pixels[:n], faces.condition[:n], True, STAR_BATCH), device),
-        STAR_BATCH * STAR_D_STEPS, count, scale.repeats, device,
+        lambda n: tutorial_stargan_epoch(
+            generator,
+            discriminator,
+            tutorial_g_opt,
+            tutorial_d_opt,
+            tutorial_loader(pixels[:n], faces.condition[:n], True, STAR_BATCH),
+            device,
+        ),
+        STAR_BATCH * STAR_D_STEPS,
+        count,
+        scale.repeats,
+        device,
     )
     steps = count // (STAR_BATCH * STAR_D_STEPS)
-    what = (f"cartoon faces, two label sets; {STAR_SIZE} px, width {STAR_WIDTH}, {STAR_BLOCKS} blocks, "
-            f"batch {STAR_BATCH}, {count:,} images ({plural(steps, 'generator step')}, each after {STAR_D_STEPS} "
-            "D steps)")
+    what = (
+        f"cartoon faces, two label sets; {STAR_SIZE} px, width {STAR_WIDTH}, {STAR_BLOCKS} blocks, "
+        f"batch {STAR_BATCH}, {count:,} images ({plural(steps, 'generator step')}, each after {STAR_D_STEPS} "
+        "D steps)"
+    )
     return [Row("StarGAN", what, device, "images/s", *rates)]
 
 
@@ -749,7 +970,9 @@ class StyleLoss(nn.Module):
 class Normalisation(nn.Module):
     def __init__(self):
         super().__init__()
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(-1, 1, 1))  # (3,) -> (3, 1, 1)
+        self.register_buffer(
+            "mean", torch.tensor(IMAGENET_MEAN).view(-1, 1, 1)
+        )  # (3,) -> (3, 1, 1)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(-1, 1, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -758,13 +981,17 @@ class Normalisation(nn.Module):
 
 def tutorial_vgg(extractor: VGGFeatures) -> nn.Sequential:
     """torchvision's VGG-19 layers (weights=None) with the extractor's weights copied in and average pooling."""
-    with torch.device("meta"):  # the weights come from the extractor: no need to draw VGG's 140 M random ones
+    with torch.device(
+        "meta"
+    ):  # the weights come from the extractor: no need to draw VGG's 140 M random ones
         features = vgg19(weights=None).features[: len(extractor.body)]
     features = features.to_empty(device=extractor.mean.device)
     features.load_state_dict(extractor.body.state_dict())
     for index, layer in enumerate(features):
         if isinstance(layer, nn.MaxPool2d):
-            features[index] = nn.AvgPool2d(layer.kernel_size, layer.stride, layer.padding, layer.ceil_mode)
+            features[index] = nn.AvgPool2d(
+                layer.kernel_size, layer.stride, layer.padding, layer.ceil_mode
+            )
     return features.requires_grad_(False).eval()
 
 
@@ -787,7 +1014,9 @@ def tutorial_style_model(
         if isinstance(layer, nn.ReLU):
             layer = nn.ReLU(inplace=False)  # the loss layers must see the activation itself
         model.append(layer)
-        name = f"conv{block}_{conv}"  # named after the ReLU output, as Gatys et al. and the course do
+        name = (
+            f"conv{block}_{conv}"  # named after the ReLU output, as Gatys et al. and the course do
+        )
         if not isinstance(layer, nn.ReLU):
             continue
         if name == content_layer:
@@ -801,19 +1030,33 @@ def tutorial_style_model(
     return model, content_losses, style_losses
 
 
-def tutorial_style_loss(model: nn.Sequential, content_losses, style_losses, image: torch.Tensor) -> torch.Tensor:
+def tutorial_style_loss(
+    model: nn.Sequential, content_losses, style_losses, image: torch.Tensor
+) -> torch.Tensor:
     model(image)
     content = sum(loss.loss for loss in content_losses)
     style = sum(loss.loss for loss in style_losses) / len(style_losses)  # equal layer weights 1 / L
     return STYLE_ALPHA * content + STYLE_BETA * style
 
 
-def tutorial_transfer(features: nn.Sequential, content: torch.Tensor, style: torch.Tensor, steps: int) -> int:
+def tutorial_transfer(
+    features: nn.Sequential, content: torch.Tensor, style: torch.Tensor, steps: int
+) -> int:
     """The tutorial's L-BFGS loop (with the course's optimiser settings); returns the loss evaluations done."""
-    model, content_losses, style_losses = tutorial_style_model(features, content, style, CONTENT_LAYER, STYLE_LAYERS)
+    model, content_losses, style_losses = tutorial_style_model(
+        features, content, style, CONTENT_LAYER, STYLE_LAYERS
+    )
     image = content.clone().requires_grad_(True)
-    optimizer = torch.optim.LBFGS([image], lr=1.0, max_iter=1, max_eval=20, history_size=20, tolerance_grad=0.0,
-                                  tolerance_change=0.0, line_search_fn="strong_wolfe")
+    optimizer = torch.optim.LBFGS(
+        [image],
+        lr=1.0,
+        max_iter=1,
+        max_eval=20,
+        history_size=20,
+        tolerance_grad=0.0,
+        tolerance_change=0.0,
+        line_search_fn="strong_wolfe",
+    )
     evaluations = 0
 
     def closure() -> torch.Tensor:
@@ -833,10 +1076,22 @@ def tutorial_transfer(features: nn.Sequential, content: torch.Tensor, style: tor
     return evaluations
 
 
-def course_transfer(extractor: VGGFeatures, content: torch.Tensor, style: torch.Tensor, steps: int) -> int:
-    result = transfer(lambda images, layers: extractor(images), content, style, content_layer=CONTENT_LAYER,
-                      style_layers=list(STYLE_LAYERS), alpha=STYLE_ALPHA, beta=STYLE_BETA, init="content",
-                      steps=steps, seed=SEED, progress=False)
+def course_transfer(
+    extractor: VGGFeatures, content: torch.Tensor, style: torch.Tensor, steps: int
+) -> int:
+    result = transfer(
+        lambda images, layers: extractor(images),
+        content,
+        style,
+        content_layer=CONTENT_LAYER,
+        style_layers=list(STYLE_LAYERS),
+        alpha=STYLE_ALPHA,
+        beta=STYLE_BETA,
+        init="content",
+        steps=steps,
+        seed=SEED,
+        progress=False,
+    )
     return result.steps
 
 
@@ -856,9 +1111,15 @@ def measure_gatys(device: str, scale: Scale) -> list[Row]:
     rows = []
     for size in scale.gatys_sizes:
         # Square images as in notebook 10's timing table; the style picture at the content's size.
-        content = F.interpolate(bundled_image("chelsea", size), size=(size, size), mode="bilinear").clamp(0, 1)
+        content = F.interpolate(
+            bundled_image("chelsea", size), size=(size, size), mode="bilinear"
+        ).clamp(0, 1)
         content = content.to(device)
-        style = F.interpolate(bundled_image("coffee", size), size=(size, size), mode="area").clamp(0, 1).to(device)
+        style = (
+            F.interpolate(bundled_image("coffee", size), size=(size, size), mode="area")
+            .clamp(0, 1)
+            .to(device)
+        )
 
         def course(steps: int) -> int:
             return course_transfer(extractor, content, style, steps)
@@ -878,14 +1139,23 @@ def measure_gatys(device: str, scale: Scale) -> list[Row]:
                 for steps in (n, 2 * n):
                     seconds, done = timed_run(path, steps, device)
                     if evaluations.setdefault((path, steps), done) != done:
-                        raise RuntimeError("A run made a different number of loss evaluations than its repeat.")
+                        raise RuntimeError(
+                            "A run made a different number of loss evaluations than its repeat."
+                        )
                     best[path, steps] = min(best[path, steps], seconds)
-        per_iteration = {path: (best[path, 2 * n] - best[path, n]) / (evaluations[path, 2 * n] - evaluations[path, n])
-                         for path in (course, tutorial)}
-        what = (f"scikit-image 'chelsea' (content) and 'coffee' (style), {size} x {size} px; random-weight VGG-19, "
-                f"L-BFGS; seconds per loss evaluation from runs of {n} and {2 * n}, set-up excluded")
+        per_iteration = {
+            path: (best[path, 2 * n] - best[path, n])
+            / (evaluations[path, 2 * n] - evaluations[path, n])
+            for path in (course, tutorial)
+        }
+        what = (
+            f"scikit-image 'chelsea' (content) and 'coffee' (style), {size} x {size} px; random-weight VGG-19, "
+            f"L-BFGS; seconds per loss evaluation from runs of {n} and {2 * n}, set-up excluded"
+        )
         name = f"Gatys style transfer, {size} px"
-        rows.append(Row(name, what, device, "s/iteration", per_iteration[course], per_iteration[tutorial]))
+        rows.append(
+            Row(name, what, device, "s/iteration", per_iteration[course], per_iteration[tutorial])
+        )
     return rows
 
 
@@ -936,8 +1206,10 @@ def report(rows: list[Row], scale: Scale, quick: bool) -> str:
         "| --- | --- | --- | ---: | ---: | ---: |",
     ]
     for row in rows:
-        lines.append(f"| {row.model} | {row.what} | {row.device} | {format_value(row.course, row.unit)} | "
-                     f"{format_value(row.tutorial, row.unit)} | {row.ratio:.2f} |")
+        lines.append(
+            f"| {row.model} | {row.what} | {row.device} | {format_value(row.course, row.unit)} | "
+            f"{format_value(row.tutorial, row.unit)} | {row.ratio:.2f} |"
+        )
     lines += [
         "",
         "Course / tutorial above 1 means the course path is faster. The course path is the course's own training"
@@ -950,12 +1222,28 @@ def report(rows: list[Row], scale: Scale, quick: bool) -> str:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="tiny sizes: a run of seconds, for checking that it works")
-    parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS), metavar="MODEL",
-                        help=f"rows to measure, any of {', '.join(MODELS)} (default: all)")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
-                        help=f"where to write the table (default {DEFAULT_OUT})")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="tiny sizes: a run of seconds, for checking that it works",
+    )
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        choices=MODELS,
+        default=list(MODELS),
+        metavar="MODEL",
+        help=f"rows to measure, any of {', '.join(MODELS)} (default: all)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=DEFAULT_OUT,
+        help=f"where to write the table (default {DEFAULT_OUT})",
+    )
     return parser.parse_args(argv)
 
 
@@ -967,9 +1255,15 @@ def run(models: Iterable[str], scale: Scale) -> list[Row]:
             began = time.perf_counter()
             for row in MEASURES[name](device, scale):
                 rows.append(row)
-                print(f"bench-throughput: {row.model} on {device}: course {format_value(row.course, row.unit)}, "
-                      f"tutorial {format_value(row.tutorial, row.unit)}, ratio {row.ratio:.2f}", flush=True)
-            print(f"bench-throughput: {name} on {device} took {time.perf_counter() - began:.0f} s", flush=True)
+                print(
+                    f"bench-throughput: {row.model} on {device}: course {format_value(row.course, row.unit)}, "
+                    f"tutorial {format_value(row.tutorial, row.unit)}, ratio {row.ratio:.2f}",
+                    flush=True,
+                )
+            print(
+                f"bench-throughput: {name} on {device} took {time.perf_counter() - began:.0f} s",
+                flush=True,
+            )
     return rows
 
 

@@ -44,9 +44,7 @@ VENDOR = BOOK / "_vendor"  # download cache (git-ignored)
 
 MATHJAX_VERSION = "3.2.2"
 # dist.integrity of mathjax@3.2.2 on registry.npmjs.org (`npm view mathjax@3.2.2 dist.integrity`).
-MATHJAX_INTEGRITY = (
-    "sha512-Bt+SSVU8eBG27zChVewOicYs7Xsdt40qm4+UpHyX7k0/O9NliPc+x77k1/FEsPsjKPZGJvtRZM1vO+geW0OhGw=="
-)
+MATHJAX_INTEGRITY = "sha512-Bt+SSVU8eBG27zChVewOicYs7Xsdt40qm4+UpHyX7k0/O9NliPc+x77k1/FEsPsjKPZGJvtRZM1vO+geW0OhGw=="
 MATHJAX_TARBALL = VENDOR / f"mathjax-{MATHJAX_VERSION}.tgz"
 # html_extra_path in _config.yml copies _vendor/html_extra/ into the output root, so this folder
 # becomes _static/mathjax/ there, where Sphinx resolves mathjax_path "mathjax/tex-chtml.js".
@@ -94,14 +92,20 @@ def download_mathjax() -> None:
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=True)
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
-        stderr = exc.stderr if isinstance(exc.stderr, str) else ""  # a timeout may leave bytes or None
+        stderr = (
+            exc.stderr if isinstance(exc.stderr, str) else ""
+        )  # a timeout may leave bytes or None
         errors = [line for line in stderr.splitlines() if "npm error" in line]
-        raise BuildError(f"`npm pack` failed (offline, or the registry is unreachable): "
-                         f"{' | '.join(errors[:2]) or exc}. {manual}") from exc
+        raise BuildError(
+            f"`npm pack` failed (offline, or the registry is unreachable): "
+            f"{' | '.join(errors[:2]) or exc}. {manual}"
+        ) from exc
     reported = json.loads(done.stdout)[0]["integrity"]
     if reported != MATHJAX_INTEGRITY:
-        raise BuildError(f"npm reports integrity {reported} for mathjax@{MATHJAX_VERSION}, "
-                         f"but {MATHJAX_INTEGRITY} is pinned in {Path(__file__).name}.")
+        raise BuildError(
+            f"npm reports integrity {reported} for mathjax@{MATHJAX_VERSION}, "
+            f"but {MATHJAX_INTEGRITY} is pinned in {Path(__file__).name}."
+        )
 
 
 def unpack_mathjax() -> None:
@@ -126,8 +130,10 @@ def ensure_mathjax() -> None:
     actual = sri_sha512(MATHJAX_TARBALL)
     if actual != MATHJAX_INTEGRITY:
         MATHJAX_TARBALL.unlink()  # never keep a corrupt or substituted tarball in the cache
-        raise BuildError(f"{MATHJAX_TARBALL.name} has digest {actual}, expected {MATHJAX_INTEGRITY}; "
-                         "deleted it. Run the build again to fetch a fresh copy.")
+        raise BuildError(
+            f"{MATHJAX_TARBALL.name} has digest {actual}, expected {MATHJAX_INTEGRITY}; "
+            "deleted it. Run the build again to fetch a fresh copy."
+        )
     unpack_mathjax()
     print(f"MathJax {MATHJAX_VERSION} verified ({MATHJAX_INTEGRITY[:20]}...) and unpacked.")
 
@@ -158,7 +164,9 @@ def sync_notebooks() -> None:
     shutil.rmtree(BOOK_NOTEBOOKS, ignore_errors=True)
     for src in sorted(NOTEBOOKS.rglob("*")):
         rel = src.relative_to(NOTEBOOKS)
-        hidden = any(part.startswith((".", "_")) for part in rel.parts)  # .ipynb_checkpoints, __pycache__
+        hidden = any(
+            part.startswith((".", "_")) for part in rel.parts
+        )  # .ipynb_checkpoints, __pycache__
         if src.is_file() and not hidden and src.suffix.lower() in NOTEBOOK_SUFFIXES:
             dest = BOOK_NOTEBOOKS / rel
             dest.parent.mkdir(parents=True, exist_ok=True)
@@ -170,8 +178,10 @@ def check_toc() -> None:
     listed = {f for f in toc_files() if f.startswith("notebooks/")}
     present = {f"notebooks/{p.stem}" for p in NOTEBOOKS.glob("*.ipynb")}
     if listed - present:
-        raise BuildError(f"book/_toc.yml lists {sorted(listed - present)}, but there is no such "
-                         "notebook in notebooks/. Remove the entry or add the notebook.")
+        raise BuildError(
+            f"book/_toc.yml lists {sorted(listed - present)}, but there is no such "
+            "notebook in notebooks/. Remove the entry or add the notebook."
+        )
     for name in sorted(present - listed):
         print(f"NOTE: {name}.ipynb is not in book/_toc.yml, so it is not in the book.")
 
@@ -185,9 +195,11 @@ def repository_url(environ: dict[str, str] | None = None) -> str | None:
     url = raw.rstrip("/")
     match = GITHUB_REPOSITORY_URL.fullmatch(url)
     if match is None or match["repo"] in (".", "..") or match["repo"].endswith(".git"):
-        raise BuildError(f"{REPOSITORY_ENV}={raw!r} is not a GitHub repository URL of the form "
-                         "https://github.com/OWNER/REPO (no .git, no further path). Fix it, or unset "
-                         f"{REPOSITORY_ENV} to build the book without launch buttons.")
+        raise BuildError(
+            f"{REPOSITORY_ENV}={raw!r} is not a GitHub repository URL of the form "
+            "https://github.com/OWNER/REPO (no .git, no further path). Fix it, or unset "
+            f"{REPOSITORY_ENV} to build the book without launch buttons."
+        )
     return url
 
 
@@ -216,10 +228,15 @@ def book_config(out: Path, environ: dict[str, str] | None = None) -> Path:
         return BOOK / "_config.yml"
     config = yaml.safe_load((BOOK / "_config.yml").read_text(encoding="utf-8"))
     out.mkdir(parents=True, exist_ok=True)
-    header = (f"# Written by scripts/build_book.py from book/_config.yml for {REPOSITORY_ENV}={repo_url}.\n"
-              "# Do not edit: it is rewritten by every build.\n")
-    path.write_text(header + yaml.safe_dump(derive_config(config, repo_url), sort_keys=False,
-                                            allow_unicode=True), encoding="utf-8")
+    header = (
+        f"# Written by scripts/build_book.py from book/_config.yml for {REPOSITORY_ENV}={repo_url}.\n"
+        "# Do not edit: it is rewritten by every build.\n"
+    )
+    path.write_text(
+        header
+        + yaml.safe_dump(derive_config(config, repo_url), sort_keys=False, allow_unicode=True),
+        encoding="utf-8",
+    )
     print(f"Launch buttons on: {repo_url} (Binder, Colab); configuration {path}")
     return path
 
@@ -250,8 +267,12 @@ def build_html(out: Path, config: Path = BOOK / "_config.yml") -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=BOOK / "_build",
-                        help="build folder; the HTML goes to OUT/html (default: book/_build)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=BOOK / "_build",
+        help="build folder; the HTML goes to OUT/html (default: book/_build)",
+    )
     args = parser.parse_args(argv)
     start = time.perf_counter()
     out = args.out.resolve()

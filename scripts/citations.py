@@ -32,9 +32,13 @@ REFERENCES = ROOT / "book" / "references.bib"
 NOTEBOOKS = ROOT / "notebooks"
 
 # A role, with the words before it (a narrative citation repeats the authors) and the character after.
-CITE_ROLE = re.compile(r"(?P<before>[^\s({`]+(?: [^\s({`]+){0,2} )?\{cite(?::\w+)?\}`(?P<keys>[^`]+)`(?=(?P<after>.?))")
+CITE_ROLE = re.compile(
+    r"(?P<before>[^\s({`]+(?: [^\s({`]+){0,2} )?\{cite(?::\w+)?\}`(?P<keys>[^`]+)`(?=(?P<after>.?))"
+)
 # One citation link: [Authors, 1999](link) or [Authors (1999)](link).
-CITATION_LINK = re.compile(r"\[(?P<authors>[^\[\]]+?)(?:, | \()(?P<year>(?:1[89]|20)\d\d)\)?\]\((?P<link>[^\s)]+)\)")
+CITATION_LINK = re.compile(
+    r"\[(?P<authors>[^\[\]]+?)(?:, | \()(?P<year>(?:1[89]|20)\d\d)\)?\]\((?P<link>[^\s)]+)\)"
+)
 
 
 @dataclass(frozen=True)
@@ -71,7 +75,9 @@ def load_references(path: Path = REFERENCES) -> dict[str, Reference]:
         elif "url" in entry.fields:
             link = entry.fields["url"]
         else:
-            raise ValueError(f"{path}: entry {key} has neither a doi nor a url field; add one so citations can link to it.")
+            raise ValueError(
+                f"{path}: entry {key} has neither a doi nor a url field; add one so citations can link to it."
+            )
         references[key] = Reference(key, authors, entry.fields["year"], link)
     return references
 
@@ -92,13 +98,17 @@ def citation(keys: str, references: dict[str, Reference], before: str = "", afte
 def with_links(markdown: str, references: dict[str, Reference]) -> str:
     """``markdown`` with every ``{cite}`...``` role replaced by author-year links."""
     return CITE_ROLE.sub(
-        lambda match: citation(match["keys"], references, match["before"] or "", match["after"]), markdown
+        lambda match: citation(match["keys"], references, match["before"] or "", match["after"]),
+        markdown,
     )
 
 
 def problems(markdown: str, references: dict[str, Reference]) -> list[str]:
     """What is wrong with the citations of ``markdown``: roles left, or links that disagree with the .bib."""
-    found = [f"a {{cite}} role ({match[0].strip()}), which JupyterLab shows raw" for match in CITE_ROLE.finditer(markdown)]
+    found = [
+        f"a {{cite}} role ({match[0].strip()}), which JupyterLab shows raw"
+        for match in CITE_ROLE.finditer(markdown)
+    ]
     by_link = {reference.link: reference for reference in references.values()}
     for match in CITATION_LINK.finditer(markdown):
         reference = by_link.get(match["link"])
@@ -112,7 +122,11 @@ def problems(markdown: str, references: dict[str, Reference]) -> list[str]:
 def cited_keys(markdown: str, references: dict[str, Reference]) -> set[str]:
     """The entries that ``markdown`` cites with author-year links."""
     by_link = {reference.link: key for key, reference in references.items()}
-    return {by_link[match["link"]] for match in CITATION_LINK.finditer(markdown) if match["link"] in by_link}
+    return {
+        by_link[match["link"]]
+        for match in CITATION_LINK.finditer(markdown)
+        if match["link"] in by_link
+    }
 
 
 def markdown_of(notebook: nbformat.NotebookNode) -> str:
@@ -120,8 +134,12 @@ def markdown_of(notebook: nbformat.NotebookNode) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--write", action="store_true", help="replace {cite} roles in notebooks/*.ipynb by links")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--write", action="store_true", help="replace {cite} roles in notebooks/*.ipynb by links"
+    )
     args = parser.parse_args(argv)
     references = load_references()
     failures = []
@@ -132,8 +150,13 @@ def main(argv: list[str] | None = None) -> int:
                 if cell.cell_type == "markdown":
                     cell.source = with_links(cell.source, references)
             nbformat.write(notebook, path)
-        failures += [f"{path.name}: {problem}" for problem in problems(markdown_of(notebook), references)]
-    print("\n".join(failures) or "every citation in the notebooks is an author-year link that matches the .bib")
+        failures += [
+            f"{path.name}: {problem}" for problem in problems(markdown_of(notebook), references)
+        ]
+    print(
+        "\n".join(failures)
+        or "every citation in the notebooks is an author-year link that matches the .bib"
+    )
     return 1 if failures else 0
 
 

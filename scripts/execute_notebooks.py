@@ -9,8 +9,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from course_lib.runtime.config import PROFILES
 from course_lib.authoring.execution import CellExecutionError, execute_and_store
+from course_lib.runtime.config import PROFILES
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 

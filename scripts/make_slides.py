@@ -36,7 +36,9 @@ from traitlets.config import Config
 from course_lib.authoring.slides import apply_slide_types, lecture_notebook, mismatches
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))  # also when imported by a test: the book's script holds the MathJax pin
+sys.path.insert(
+    0, str(ROOT / "scripts")
+)  # also when imported by a test: the book's script holds the MathJax pin
 from build_book import MATHJAX_INTEGRITY, MATHJAX_VERSION, VENDOR  # noqa: E402
 
 NOTEBOOKS = ROOT / "notebooks"
@@ -59,13 +61,19 @@ class NpmTarball:
 
 
 REVEAL = NpmTarball(
-    "reveal.js", "5.2.1",
+    "reveal.js",
+    "5.2.1",
     "sha512-r7//6mIM5p34hFiDMvYfXgyjXqGRta+/psd9YtytsgRlrpRzFv4RbH76TXd2qD+7ZPZEbpBDhdRhJaFgfQ7zNQ==",
-    {"package/dist": "reveal.js/dist", "package/plugin/notes": "reveal.js/plugin/notes",
-     "package/LICENSE": "reveal.js/LICENSE"},
+    {
+        "package/dist": "reveal.js/dist",
+        "package/plugin/notes": "reveal.js/plugin/notes",
+        "package/LICENSE": "reveal.js/LICENSE",
+    },
 )
 MATHJAX = NpmTarball(
-    "mathjax", MATHJAX_VERSION, MATHJAX_INTEGRITY,
+    "mathjax",
+    MATHJAX_VERSION,
+    MATHJAX_INTEGRITY,
     {"package/es5": "mathjax", "package/LICENSE": "mathjax/LICENSE"},
 )
 
@@ -119,8 +127,10 @@ def npm_pack(package: NpmTarball) -> bytes:
     npm writes into a temporary folder and the file is moved into the cache only once verified, in
     one step, so a concurrent build (the book's, or a test's) never reads half a tarball."""
     spec = f"{package.name}@{package.version}"
-    manual = (f"Without npm or the registry, put {package.filename} (integrity {package.integrity}) "
-              f"into {VENDOR}/ yourself, e.g. `npm pack {spec}` on a machine that has both.")
+    manual = (
+        f"Without npm or the registry, put {package.filename} (integrity {package.integrity}) "
+        f"into {VENDOR}/ yourself, e.g. `npm pack {spec}` on a machine that has both."
+    )
     npm = shutil.which("npm")
     if npm is None:
         raise SlidesError(f"npm is not installed (apt-get install npm). {manual}")
@@ -128,17 +138,26 @@ def npm_pack(package: NpmTarball) -> bytes:
     with tempfile.TemporaryDirectory(dir=VENDOR) as tmp:
         print(f"Fetching {spec} with npm pack")
         try:
-            subprocess.run([npm, "pack", spec, "--pack-destination", tmp], capture_output=True,
-                           text=True, timeout=300, check=True)
+            subprocess.run(
+                [npm, "pack", spec, "--pack-destination", tmp],
+                capture_output=True,
+                text=True,
+                timeout=300,
+                check=True,
+            )
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
             errors = [line for line in (exc.stderr or "").splitlines() if "npm error" in line]
-            raise SlidesError(f"`npm pack {spec}` failed (offline, or the registry is unreachable): "
-                              f"{' | '.join(errors[:2]) or exc}. {manual}") from exc
+            raise SlidesError(
+                f"`npm pack {spec}` failed (offline, or the registry is unreachable): "
+                f"{' | '.join(errors[:2]) or exc}. {manual}"
+            ) from exc
         fetched = Path(tmp, package.filename)
         data = fetched.read_bytes()
         if sri_sha512(data) != package.integrity:
-            raise SlidesError(f"npm delivered {spec} with digest {sri_sha512(data)}, but "
-                              f"{package.integrity} is pinned in {Path(__file__).name}; nothing was cached.")
+            raise SlidesError(
+                f"npm delivered {spec} with digest {sri_sha512(data)}, but "
+                f"{package.integrity} is pinned in {Path(__file__).name}; nothing was cached."
+            )
         os.replace(fetched, VENDOR / package.filename)
     return data
 
@@ -165,11 +184,18 @@ def install_assets(out: Path) -> None:
         for package in (REVEAL, MATHJAX):
             with tarfile.open(fileobj=io.BytesIO(verified_tarball(package)), mode="r:gz") as tar:
                 for source, target in package.keep.items():
-                    members = [m for m in tar.getmembers()
-                               if m.name == source or m.name.startswith(source + "/")]
+                    members = [
+                        m
+                        for m in tar.getmembers()
+                        if m.name == source or m.name.startswith(source + "/")
+                    ]
                     if not members:
-                        raise SlidesError(f"{package.filename} has no {source}; was the pin changed?")
-                    tar.extractall(unpacked, members=members, filter="data")  # no links or paths out
+                        raise SlidesError(
+                            f"{package.filename} has no {source}; was the pin changed?"
+                        )
+                    tar.extractall(
+                        unpacked, members=members, filter="data"
+                    )  # no links or paths out
                     (staged / target).parent.mkdir(parents=True, exist_ok=True)
                     (unpacked / source).rename(staged / target)
         shutil.rmtree(out / ASSETS, ignore_errors=True)
@@ -219,15 +245,18 @@ def build(paths: list[Path], out: Path) -> list[Path]:
     stale = {path.name: problems for path, nb in notebooks.items() if (problems := mismatches(nb))}
     if stale:
         details = "; ".join(f"{name}: {len(p)} cells, e.g. {p[0]}" for name, p in stale.items())
-        raise SlidesError(f"slide metadata disagrees with the rule in course_lib/authoring/slides.py ({details}). "
-                          "Run `python scripts/make_slides.py --write-metadata` to store it.")
+        raise SlidesError(
+            f"slide metadata disagrees with the rule in course_lib/authoring/slides.py ({details}). "
+            "Run `python scripts/make_slides.py --write-metadata` to store it."
+        )
     out.mkdir(parents=True, exist_ok=True)
     install_assets(out)
     slides = exporter()
     decks = []
     for path, notebook in notebooks.items():
-        html, _ = slides.from_notebook_node(lecture_notebook(notebook),
-                                            resources={"metadata": {"name": path.stem}})
+        html, _ = slides.from_notebook_node(
+            lecture_notebook(notebook), resources={"metadata": {"name": path.stem}}
+        )
         deck = out / f"{path.stem}.slides.html"
         deck.write_text(html, encoding="utf-8")
         decks.append(deck)
@@ -237,10 +266,17 @@ def build(paths: list[Path], out: Path) -> list[Path]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="*", help="notebook names or paths (default: all)")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
-                        help=f"output folder (default: {DEFAULT_OUT.relative_to(ROOT)})")
-    parser.add_argument("--write-metadata", action="store_true",
-                        help="first store the rule's slide types in the notebooks' cell metadata")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=DEFAULT_OUT,
+        help=f"output folder (default: {DEFAULT_OUT.relative_to(ROOT)})",
+    )
+    parser.add_argument(
+        "--write-metadata",
+        action="store_true",
+        help="first store the rule's slide types in the notebooks' cell metadata",
+    )
     args = parser.parse_args(argv)
     start = time.perf_counter()
     try:

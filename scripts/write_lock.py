@@ -20,7 +20,10 @@ HEADER = """\
 
 def main() -> None:
     frozen = subprocess.run(
-        [sys.executable, "-m", "pip", "freeze", "--exclude-editable"], capture_output=True, text=True, check=True
+        [sys.executable, "-m", "pip", "freeze", "--exclude-editable"],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.splitlines()
     pins = sorted((line.split("+")[0] for line in frozen if "==" in line), key=str.lower)
     LOCK.write_text(HEADER + "\n".join(pins) + "\n", encoding="utf-8")

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import os
 
-import course_lib  # noqa: F401  (import-order guard, see above)
 import matplotlib
 
+import course_lib  # noqa: F401  (import-order guard, see above)
 from course_lib.data.mnist import MIRRORS_ENV
 
 matplotlib.use("Agg")  # no display in CI; figures are only inspected, never shown

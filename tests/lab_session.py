@@ -29,13 +29,21 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 LAB_SETTINGS = ROOT / "lab"  # overrides.json: JupyterLab's defaults for the course
-COURSE_KERNEL = "python3"  # `make env` installs the venv's kernel under this name ("Python 3 (course)")
+COURSE_KERNEL = (
+    "python3"  # `make env` installs the venv's kernel under this name ("Python 3 (course)")
+)
 LAB_SETTINGS_ARGS = [
     f"--LabApp.app_settings_dir={LAB_SETTINGS}",
     f"--MappingKernelManager.default_kernel_name={COURSE_KERNEL}",
 ]
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 START_TIMEOUT_S = 60
 STOP_TIMEOUT_S = 15
 
@@ -68,8 +76,10 @@ def _wait_until_answering(session: LabSession) -> None:
     deadline = time.monotonic() + START_TIMEOUT_S
     while True:
         if session.process.poll() is not None:
-            raise RuntimeError(f"jupyter lab exited with {session.process.returncode} before answering:\n"
-                               f"{session.log_tail()}")
+            raise RuntimeError(
+                f"jupyter lab exited with {session.process.returncode} before answering:\n"
+                f"{session.log_tail()}"
+            )
         try:
             with urllib.request.urlopen(session.url("api/status"), timeout=5) as answer:
                 if answer.status == 200:
@@ -77,7 +87,9 @@ def _wait_until_answering(session: LabSession) -> None:
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             pass
         if time.monotonic() > deadline:
-            raise TimeoutError(f"jupyter lab did not answer within {START_TIMEOUT_S} s:\n{session.log_tail()}")
+            raise TimeoutError(
+                f"jupyter lab did not answer within {START_TIMEOUT_S} s:\n{session.log_tail()}"
+            )
         time.sleep(0.3)
 
 
@@ -89,7 +101,9 @@ def _stop(process: subprocess.Popen) -> None:
     try:
         process.wait(STOP_TIMEOUT_S)
     except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)  # its own session (start_new_session), so only its group
+        os.killpg(
+            process.pid, signal.SIGKILL
+        )  # its own session (start_new_session), so only its group
         process.wait(STOP_TIMEOUT_S)
 
 
@@ -100,21 +114,46 @@ def lab_session(notebook: Path, scratch: Path, profile: str = "smoke") -> Iterat
     work.mkdir(parents=True)
     home.mkdir()
     copy = Path(shutil.copy2(notebook, work / notebook.name))
-    env = dict(os.environ, COURSE_PROFILE=profile, HOME=str(home),
-               JUPYTER_CONFIG_DIR=str(home / ".jupyter"), JUPYTER_DATA_DIR=str(home / "jupyter-data"),
-               JUPYTER_RUNTIME_DIR=str(home / "jupyter-runtime"))
-    for name in ("JUPYTERLAB_SETTINGS_DIR", "JUPYTERLAB_WORKSPACES_DIR", "JUPYTER_PATH", "JUPYTER_CONFIG_PATH"):
+    env = dict(
+        os.environ,
+        COURSE_PROFILE=profile,
+        HOME=str(home),
+        JUPYTER_CONFIG_DIR=str(home / ".jupyter"),
+        JUPYTER_DATA_DIR=str(home / "jupyter-data"),
+        JUPYTER_RUNTIME_DIR=str(home / "jupyter-runtime"),
+    )
+    for name in (
+        "JUPYTERLAB_SETTINGS_DIR",
+        "JUPYTERLAB_WORKSPACES_DIR",
+        "JUPYTER_PATH",
+        "JUPYTER_CONFIG_PATH",
+    ):
         env.pop(name, None)  # the caller's Jupyter folders would change what the student would see
     token, port = secrets.token_hex(16), free_port()
-    command = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-               "--port-retries=0", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={work}",
-               *LAB_SETTINGS_ARGS]
+    command = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        "--ip=127.0.0.1",
+        f"--port={port}",
+        "--port-retries=0",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={work}",
+        *LAB_SETTINGS_ARGS,
+    ]
     if os.geteuid() == 0:
         command.append("--allow-root")  # containers often run as root; Jupyter refuses unless told
     log = scratch / "jupyter-lab.log"
     with log.open("w", encoding="utf-8") as log_file:
-        process = subprocess.Popen(command, cwd=work, env=env, stdout=log_file, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            command,
+            cwd=work,
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     session = LabSession(f"http://127.0.0.1:{port}/", token, copy, process, log)
     try:
         _wait_until_answering(session)
@@ -127,7 +166,9 @@ def chromium_executable() -> str:
     """Debian's Chromium (Playwright's own browser download is not used); skips where there is none."""
     found = shutil.which("chromium") or shutil.which("chromium-browser")
     if found is None:
-        pytest.skip("chromium not installed; .ci/run installs it with apt (apt-get install -y chromium)")
+        pytest.skip(
+            "chromium not installed; .ci/run installs it with apt (apt-get install -y chromium)"
+        )
     return found
 
 
@@ -135,7 +176,9 @@ def chromium_executable() -> str:
 def chromium_page():
     """A Playwright page in headless Chromium, 1400 x 1000 pixels, shared by the tests of a module."""
     executable = chromium_executable()
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (make env pins it)")
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="playwright is not installed (make env pins it)"
+    )
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         try:

@@ -6,7 +6,12 @@ import pytest
 import torch
 
 from course_lib.evaluation import rbm_exact
-from course_lib.evaluation.ais import ais_log_likelihood, ais_log_partition, base_rate_bias, temperature_schedule
+from course_lib.evaluation.ais import (
+    ais_log_likelihood,
+    ais_log_partition,
+    base_rate_bias,
+    temperature_schedule,
+)
 from course_lib.models.rbm import BernoulliRBM
 
 
@@ -24,7 +29,9 @@ def random_rbm(n_visible: int, n_hidden: int, seed: int, scale: float = 0.5) -> 
 def test_ais_is_within_a_tenth_of_a_nat_of_the_exact_log_partition(seed):
     rbm = random_rbm(n_visible=24, n_hidden=16, seed=seed)
     exact = rbm_exact.log_partition(rbm).item()
-    result = ais_log_partition(rbm, n_temperatures=2_000, n_chains=100, generator=torch.Generator().manual_seed(seed))
+    result = ais_log_partition(
+        rbm, n_temperatures=2_000, n_chains=100, generator=torch.Generator().manual_seed(seed)
+    )
     assert abs(result.log_z - exact) < 0.1
     assert result.log_z_low < result.log_z < result.log_z_high
 
@@ -33,7 +40,9 @@ def test_a_bad_estimate_is_caught_by_the_same_check():
     """Too few temperatures on a sharp model: the tolerance of the test above is not vacuous."""
     rbm = random_rbm(n_visible=24, n_hidden=16, seed=0, scale=2.0)
     exact = rbm_exact.log_partition(rbm).item()
-    result = ais_log_partition(rbm, n_temperatures=3, n_chains=10, generator=torch.Generator().manual_seed(0))
+    result = ais_log_partition(
+        rbm, n_temperatures=3, n_chains=10, generator=torch.Generator().manual_seed(0)
+    )
     assert abs(result.log_z - exact) > 0.1
 
 
@@ -42,7 +51,9 @@ def test_ais_is_exact_when_the_rbm_equals_the_base_model():
     with torch.no_grad():
         rbm.weight.zero_()
         rbm.visible_bias.copy_(torch.linspace(-2, 2, 10))
-    result = ais_log_partition(rbm, n_temperatures=10, n_chains=4, base_bias=rbm.visible_bias.detach())
+    result = ais_log_partition(
+        rbm, n_temperatures=10, n_chains=4, base_bias=rbm.visible_bias.detach()
+    )
     expected = torch.nn.functional.softplus(rbm.visible_bias).sum().item() + 5 * math.log(2)
     assert result.log_z == pytest.approx(expected, abs=1e-5)  # float32 model
     assert result.log_weights.abs().max() < 1e-5
@@ -51,7 +62,9 @@ def test_ais_is_exact_when_the_rbm_equals_the_base_model():
 def test_log_likelihood_uses_the_estimated_log_partition():
     rbm = random_rbm(12, 6, seed=1)
     v = rbm_exact.all_states(12)[::97].float()
-    result = ais_log_partition(rbm, n_temperatures=1_000, n_chains=50, generator=torch.Generator().manual_seed(0))
+    result = ais_log_partition(
+        rbm, n_temperatures=1_000, n_chains=50, generator=torch.Generator().manual_seed(0)
+    )
     exact = rbm_exact.log_likelihood(rbm, v)
     torch.testing.assert_close(ais_log_likelihood(rbm, v, result), exact, atol=0.1, rtol=0)
 

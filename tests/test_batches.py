@@ -5,13 +5,15 @@ from __future__ import annotations
 import pytest
 import torch
 
-from course_lib.training.batches import ResidentData
 from course_lib.runtime.distributed import Shard
+from course_lib.training.batches import ResidentData
 
 
 @pytest.mark.parametrize("n, batch_size", [(10, 3), (12, 4), (5, 8), (1, 1)])
 def test_batches_cover_every_index_once(n, batch_size):
-    batches = list(ResidentData(torch.zeros(n)).batches(torch.Generator().manual_seed(0), batch_size))
+    batches = list(
+        ResidentData(torch.zeros(n)).batches(torch.Generator().manual_seed(0), batch_size)
+    )
     assert torch.equal(torch.cat(batches).sort().values, torch.arange(n))
     sizes = [len(b) for b in batches]
     assert all(s == batch_size for s in sizes[:-1]) and 0 < sizes[-1] <= batch_size

@@ -13,7 +13,9 @@ def test_residual_block_adds_its_body_to_the_input():
     x = torch.randn(2, 4, 6, 6)
     torch.testing.assert_close(block(x), x + block.body(x))
     with torch.no_grad():
-        block.body[-1].weight.zero_()  # the last instance norm's scale: the body then returns its shift, 0
+        block.body[
+            -1
+        ].weight.zero_()  # the last instance norm's scale: the body then returns its shift, 0
     torch.testing.assert_close(block(x), x)
 
 
@@ -32,7 +34,12 @@ def test_reflect_stem_erases_a_constant_plane_and_zero_padding_keeps_it():
         torch.manual_seed(0)
         net = resnet_translator(4, 3, width=4, n_down=1, n_blocks=1, stem_padding=padding).eval()
         with torch.no_grad():
-            gap = (net(torch.cat([image, plane_a], 1)) - net(torch.cat([image, plane_b], 1))).abs().max().item()
+            gap = (
+                (net(torch.cat([image, plane_a], 1)) - net(torch.cat([image, plane_b], 1)))
+                .abs()
+                .max()
+                .item()
+            )
         assert (gap > 1e-3) == differs, (padding, gap)
 
 

@@ -48,9 +48,15 @@ BUILD_TIMEOUT_S = 900
 PAGE_TIMEOUT_S = 120
 VIRTUAL_TIME_MS = 20_000  # virtual time Chromium grants the page's scripts before dumping the DOM
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-    "--disable-background-networking", "--disable-component-update", "--no-first-run",
-    "--disable-sync", "--disable-quic",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-quic",
 ]
 # Raw TeX that MathJax should have replaced: \( \) \[ \] $$, or an inline $...$ holding TeX syntax.
 RAW_TEX = re.compile(r"\\\(|\\\)|\\\[|\\\]|\$\$|\$[^$\n]*[\\^_][^$\n]*\$")
@@ -101,7 +107,10 @@ def build(tmp_path_factory) -> Build:
     start = time.perf_counter()
     done = subprocess.run(
         [sys.executable, str(BUILD_SCRIPT), "--out", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=BUILD_TIMEOUT_S,
     )
     seconds = time.perf_counter() - start
     print(f"book build: {seconds:.1f} s")
@@ -123,8 +132,11 @@ def test_build_succeeds_with_warnings_as_errors(build: Build):
 
 def test_every_notebook_is_in_the_toc():
     listed = {f for f in build_book.toc_files() if f.startswith("notebooks/")}
-    missing = [p.name for p in sorted((ROOT / "notebooks").glob("*.ipynb"))
-               if f"notebooks/{p.stem}" not in listed]
+    missing = [
+        p.name
+        for p in sorted((ROOT / "notebooks").glob("*.ipynb"))
+        if f"notebooks/{p.stem}" not in listed
+    ]
     assert not missing, f"add these notebooks to book/_toc.yml: {missing}"
 
 
@@ -169,47 +181,131 @@ def test_glossary_and_bibliography_are_complete(html: Path):
 # may serve several tags. The last two groups have no tag: measurements the syllabus asks for, and
 # general terms the chapters lean on.
 SYLLABUS_GLOSSARY = {
-    "S-gen": ["generative model", "discriminative model", "explicit density model",
-              "implicit density model"],
-    "S-ae-arch": ["autoencoder", "encoder", "bottleneck", "decoder", "reconstruction loss",
-                  "data compression", "dimensionality reduction", "curse of dimensionality",
-                  "feature extraction"],
-    "S-ae-code": ["convolutional neural network", "batch normalisation", "fully connected layer",
-                  "transposed convolution", "sigmoid function", "Adam", "weight decay",
-                  "mean squared error", "binary cross-entropy"],
+    "S-gen": [
+        "generative model",
+        "discriminative model",
+        "explicit density model",
+        "implicit density model",
+    ],
+    "S-ae-arch": [
+        "autoencoder",
+        "encoder",
+        "bottleneck",
+        "decoder",
+        "reconstruction loss",
+        "data compression",
+        "dimensionality reduction",
+        "curse of dimensionality",
+        "feature extraction",
+    ],
+    "S-ae-code": [
+        "convolutional neural network",
+        "batch normalisation",
+        "fully connected layer",
+        "transposed convolution",
+        "sigmoid function",
+        "Adam",
+        "weight decay",
+        "mean squared error",
+        "binary cross-entropy",
+    ],
     "S-ae-pca": ["principal component analysis", "linear autoencoder", "latent space"],
-    "S-dae": ["denoising autoencoder", "peak signal-to-noise ratio", "structural similarity",
-              "total variation denoising", "non-local means"],
-    "S-vae-elbo": ["latent variable", "evidence lower bound", "reparameterization trick",
-                   "Kullback-Leibler divergence", "prior distribution", "posterior distribution",
-                   "Gaussian distribution", "Bernoulli decoder", "Gaussian decoder"],
-    "S-vae-code": ["variational autoencoder", "leaky ReLU", "log-variance", "multilayer perceptron"],
+    "S-dae": [
+        "denoising autoencoder",
+        "peak signal-to-noise ratio",
+        "structural similarity",
+        "total variation denoising",
+        "non-local means",
+    ],
+    "S-vae-elbo": [
+        "latent variable",
+        "evidence lower bound",
+        "reparameterization trick",
+        "Kullback-Leibler divergence",
+        "prior distribution",
+        "posterior distribution",
+        "Gaussian distribution",
+        "Bernoulli decoder",
+        "Gaussian decoder",
+    ],
+    "S-vae-code": [
+        "variational autoencoder",
+        "leaky ReLU",
+        "log-variance",
+        "multilayer perceptron",
+    ],
     "S-vae-curves": ["reconstruction loss", "regularisation", "epoch"],
     "S-vae-paper": ["latent space restriction", "lower bound"],
     "S-vae-sample": ["sampling", "uniform distribution", "interpolation", "latent traversal"],
     "S-vae-attr": ["latent direction", "attribute", "entangled representation"],
-    "S-pgm": ["probabilistic graphical model", "Bayesian network", "Markov random field",
-              "joint probability distribution", "conditional probability", "energy function",
-              "Boltzmann distribution", "configuration", "microstate", "partition function"],
-    "S-bm": ["Boltzmann machine", "restricted Boltzmann machine", "visible layer", "hidden layer",
-             "bias term", "marginal distribution", "free energy", "inference"],
-    "S-rbm-grad": ["log-likelihood", "maximum likelihood estimation", "gradient ascent",
-                   "learning rate", "Markov chain Monte Carlo", "Monte Carlo method",
-                   "Gibbs sampling", "contrastive divergence", "persistent contrastive divergence"],
+    "S-pgm": [
+        "probabilistic graphical model",
+        "Bayesian network",
+        "Markov random field",
+        "joint probability distribution",
+        "conditional probability",
+        "energy function",
+        "Boltzmann distribution",
+        "configuration",
+        "microstate",
+        "partition function",
+    ],
+    "S-bm": [
+        "Boltzmann machine",
+        "restricted Boltzmann machine",
+        "visible layer",
+        "hidden layer",
+        "bias term",
+        "marginal distribution",
+        "free energy",
+        "inference",
+    ],
+    "S-rbm-grad": [
+        "log-likelihood",
+        "maximum likelihood estimation",
+        "gradient ascent",
+        "learning rate",
+        "Markov chain Monte Carlo",
+        "Monte Carlo method",
+        "Gibbs sampling",
+        "contrastive divergence",
+        "persistent contrastive divergence",
+    ],
     "S-rbm-exact": ["partition function", "likelihood"],
     "S-rbm-mnist": ["annealed importance sampling", "pseudo-likelihood", "nat"],
-    "S-dbn": ["stacked RBM", "greedy layer-wise training", "deep belief network",
-              "sigmoid belief network", "wake-sleep algorithm", "up-down algorithm", "pretraining"],
+    "S-dbn": [
+        "stacked RBM",
+        "greedy layer-wise training",
+        "deep belief network",
+        "sigmoid belief network",
+        "wake-sleep algorithm",
+        "up-down algorithm",
+        "pretraining",
+    ],
     "S-dbm": ["deep Boltzmann machine"],
-    "S-gan-game": ["generative adversarial network", "generator", "discriminator",
-                   "counterfeiter and police analogy", "value function", "objective function",
-                   "minimax game", "two-player game", "noise vector", "minibatch"],
+    "S-gan-game": [
+        "generative adversarial network",
+        "generator",
+        "discriminator",
+        "counterfeiter and police analogy",
+        "value function",
+        "objective function",
+        "minimax game",
+        "two-player game",
+        "noise vector",
+        "minibatch",
+    ],
     "S-gan-theory": ["optimal discriminator", "Jensen-Shannon divergence"],
     "S-gan-curves": ["loss function"],
     "S-collapse": ["mode collapse"],
-    "S-dcgan-arch": ["deep convolutional GAN", "strided convolution",
-                     "fractionally-strided convolution", "ReLU", "hyperbolic tangent",
-                     "global average pooling"],
+    "S-dcgan-arch": [
+        "deep convolutional GAN",
+        "strided convolution",
+        "fractionally-strided convolution",
+        "ReLU",
+        "hyperbolic tangent",
+        "global average pooling",
+    ],
     "S-latent-walk": ["latent space walk"],
     "S-latent-arith": ["latent vector arithmetic"],
     "S-bigan": ["bidirectional GAN", "inverse mapping", "linear probe"],
@@ -221,18 +317,42 @@ SYLLABUS_GLOSSARY = {
     "S-gp": ["gradient penalty", "WGAN-GP"],
     "S-wgan-hist": ["weight clipping", "gradient penalty"],
     "S-cgan": ["conditional GAN", "condition vector", "one-hot vector"],
-    "S-pix2pix": ["pix2pix", "paired data", "U-Net", "skip connection", "PatchGAN", "L1 loss",
-                  "supervised learning"],
-    "S-unpaired": ["unpaired image-to-image translation", "image-to-image translation", "CycleGAN",
-                   "mode collapse"],
+    "S-pix2pix": [
+        "pix2pix",
+        "paired data",
+        "U-Net",
+        "skip connection",
+        "PatchGAN",
+        "L1 loss",
+        "supervised learning",
+    ],
+    "S-unpaired": [
+        "unpaired image-to-image translation",
+        "image-to-image translation",
+        "CycleGAN",
+        "mode collapse",
+    ],
     "S-cycle": ["cycle consistency", "least-squares GAN"],
     "S-stargan": ["StarGAN", "domain", "adversarial loss", "domain classification loss"],
     "S-mask": ["mask vector"],
-    "S-nst": ["neural style transfer", "content image", "style image", "content loss",
-              "pretrained network", "VGG-19", "feature map", "L-BFGS"],
+    "S-nst": [
+        "neural style transfer",
+        "content image",
+        "style image",
+        "content loss",
+        "pretrained network",
+        "VGG-19",
+        "feature map",
+        "L-BFGS",
+    ],
     "S-gram": ["Gram matrix", "correlation coefficient", "style loss"],
-    "untagged: measurements": ["importance-weighted bound", "negative log-likelihood",
-                               "Fréchet distance", "saturating loss", "non-saturating loss"],
+    "untagged: measurements": [
+        "importance-weighted bound",
+        "negative log-likelihood",
+        "Fréchet distance",
+        "saturating loss",
+        "non-saturating loss",
+    ],
     "untagged: the course": ["unsupervised learning", "backpropagation", "overfitting", "manifold"],
 }
 # Korean that the syllabus asks for or that a reader of the sources looks up first, each quoted
@@ -278,7 +398,9 @@ COURSE_PAPERS = {
     "gatys2016image": "notebooks/10_neural_style_transfer",
     "johnson2016perceptual": "notebooks/10_neural_style_transfer",
 }
-HANGUL_SPAN = re.compile(r"[\uac00-\ud7a3][\uac00-\ud7a3\w-]*(?:\s+[\uac00-\ud7a3][\uac00-\ud7a3\w-]*)*")
+HANGUL_SPAN = re.compile(
+    r"[\uac00-\ud7a3][\uac00-\ud7a3\w-]*(?:\s+[\uac00-\ud7a3][\uac00-\ud7a3\w-]*)*"
+)
 NOT_IN_SOURCES = re.compile(r"\*\(not\s+in\s+the\s+sources")  # may break across lines
 
 
@@ -286,7 +408,9 @@ def glossary_entries(html: Path) -> dict[str, str]:
     """{term: definition text} of the built glossary; a definition may have several terms."""
     entries: dict[str, str] = {}
     terms: list[str] = []
-    for node in soup((html / "glossary.html").read_text(encoding="utf-8")).select("dl.glossary > *"):
+    for node in soup((html / "glossary.html").read_text(encoding="utf-8")).select(
+        "dl.glossary > *"
+    ):
         if node.name == "dt":
             for link in node.select("a.headerlink"):
                 link.decompose()
@@ -298,7 +422,9 @@ def glossary_entries(html: Path) -> dict[str, str]:
 
 
 def bibliography_keys() -> list[str]:
-    return re.findall(r"^@\w+\{([^,]+),", (BOOK / "references.bib").read_text(encoding="utf-8"), re.M)
+    return re.findall(
+        r"^@\w+\{([^,]+),", (BOOK / "references.bib").read_text(encoding="utf-8"), re.M
+    )
 
 
 def cited_keys(page: str) -> set[str]:
@@ -306,9 +432,13 @@ def cited_keys(page: str) -> set[str]:
     if page.startswith("notebooks/"):
         citations = load_script("citations")
         notebook = json.loads((ROOT / f"{page}.ipynb").read_text(encoding="utf-8"))
-        markdown = "\n".join("".join(c["source"]) for c in notebook["cells"] if c["cell_type"] == "markdown")
+        markdown = "\n".join(
+            "".join(c["source"]) for c in notebook["cells"] if c["cell_type"] == "markdown"
+        )
         return citations.cited_keys(markdown, citations.load_references())
-    roles = re.findall(r"\{cite(?::\w+)?\}`([^`]*)`", (BOOK / f"{page}.md").read_text(encoding="utf-8"))
+    roles = re.findall(
+        r"\{cite(?::\w+)?\}`([^`]*)`", (BOOK / f"{page}.md").read_text(encoding="utf-8")
+    )
     return {key.strip() for role in roles for key in role.split(",")}
 
 
@@ -319,14 +449,20 @@ def squash(text: str) -> str:
 
 def test_glossary_covers_every_syllabus_concept(html: Path):
     terms = glossary_entries(html)
-    missing = {tag: [t for t in wanted if t not in terms] for tag, wanted in SYLLABUS_GLOSSARY.items()}
+    missing = {
+        tag: [t for t in wanted if t not in terms] for tag, wanted in SYLLABUS_GLOSSARY.items()
+    }
     missing = {tag: gone for tag, gone in missing.items() if gone}
     assert not missing, f"book/glossary.md has no entry for these syllabus concepts: {missing}"
 
 
 def test_glossary_gives_the_korean_of_the_sources(html: Path):
     terms = glossary_entries(html)
-    wrong = {term: korean for term, korean in GLOSSARY_KOREAN.items() if korean not in terms.get(term, "")}
+    wrong = {
+        term: korean
+        for term, korean in GLOSSARY_KOREAN.items()
+        if korean not in terms.get(term, "")
+    }
     assert not wrong, f"these glossary entries lack the Korean the sources use: {wrong}"
 
 
@@ -338,7 +474,9 @@ def test_every_syllabus_tag_is_mapped_to_glossary_terms():
     tags = set(re.findall(r"\[(S-[\w-]+)\]", syllabus.read_text(encoding="utf-8")))
     assert len(tags) >= 40, f"only {len(tags)} tags found in {syllabus}: has its format changed?"
     unmapped = sorted(tags - set(SYLLABUS_GLOSSARY))
-    assert not unmapped, f"map these syllabus tags to glossary terms in SYLLABUS_GLOSSARY: {unmapped}"
+    assert not unmapped, (
+        f"map these syllabus tags to glossary terms in SYLLABUS_GLOSSARY: {unmapped}"
+    )
 
 
 def test_korean_in_the_glossary_is_quoted_from_the_sources():
@@ -351,17 +489,22 @@ def test_korean_in_the_glossary_is_quoted_from_the_sources():
     for korean in GLOSSARY_KOREAN.values():
         assert squash(korean) in sources, f"{korean!r} is not in the source documents"
     text = (BOOK / "glossary.md").read_text(encoding="utf-8")
-    body = text[text.index("```{glossary}"):]
+    body = text[text.index("```{glossary}") :]
     unsourced = []
     for entry in re.split(r"\n\s*\n", body):
         exempt = set()
         for marker in NOT_IN_SOURCES.finditer(entry):
-            clause = re.split(r"[;.]\s|\n(?=\S)", entry[:marker.start()])[-1]
+            clause = re.split(r"[;.]\s|\n(?=\S)", entry[: marker.start()])[-1]
             exempt.update(HANGUL_SPAN.findall(clause))
-        unsourced += [f"{entry.splitlines()[0]}: {span}" for span in HANGUL_SPAN.findall(entry)
-                      if span not in exempt and squash(span) not in sources]
-    assert not unsourced, ("Korean that no source document uses; quote the sources, or mark a usual "
-                           f"term *(not in the sources)*: {unsourced}")
+        unsourced += [
+            f"{entry.splitlines()[0]}: {span}"
+            for span in HANGUL_SPAN.findall(entry)
+            if span not in exempt and squash(span) not in sources
+        ]
+    assert not unsourced, (
+        "Korean that no source document uses; quote the sources, or mark a usual "
+        f"term *(not in the sources)*: {unsourced}"
+    )
 
 
 def test_the_course_papers_are_in_the_bibliography():
@@ -370,9 +513,13 @@ def test_the_course_papers_are_in_the_bibliography():
 
 
 def test_the_course_papers_are_cited_where_they_are_used():
-    uncited = [f"{page}: {key}" for key, page in COURSE_PAPERS.items() if key not in cited_keys(page)]
-    assert not uncited, ("cite each paper where the course uses it (notebooks: write {cite}`key`, then run "
-                         "`python scripts/citations.py --write`):\n" + "\n".join(uncited))
+    uncited = [
+        f"{page}: {key}" for key, page in COURSE_PAPERS.items() if key not in cited_keys(page)
+    ]
+    assert not uncited, (
+        "cite each paper where the course uses it (notebooks: write {cite}`key`, then run "
+        "`python scripts/citations.py --write`):\n" + "\n".join(uncited)
+    )
 
 
 # ---------------------------------------------------------------------------------- the browser
@@ -386,16 +533,30 @@ def browser():
     """A function url -> DOM after scripts ran, using headless Chromium; skips if there is none."""
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
-        pytest.skip("chromium not installed; .ci/run installs it with apt (apt-get install -y chromium)")
+        pytest.skip(
+            "chromium not installed; .ci/run installs it with apt (apt-get install -y chromium)"
+        )
     with tempfile.TemporaryDirectory() as home, tempfile.TemporaryDirectory() as profile:
 
         def dump_dom(url: str) -> str:
-            cmd = [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
-                   f"--virtual-time-budget={VIRTUAL_TIME_MS}", "--dump-dom", url]
-            done = subprocess.run(cmd, capture_output=True, text=True, timeout=PAGE_TIMEOUT_S,
-                                  env={**os.environ, "HOME": home})
+            cmd = [
+                chromium,
+                *CHROMIUM_FLAGS,
+                f"--user-data-dir={profile}",
+                f"--virtual-time-budget={VIRTUAL_TIME_MS}",
+                "--dump-dom",
+                url,
+            ]
+            done = subprocess.run(
+                cmd,
+                capture_output=True,
+                text=True,
+                timeout=PAGE_TIMEOUT_S,
+                env={**os.environ, "HOME": home},
+            )
             assert done.returncode == 0 and done.stdout.strip(), (
-                f"chromium failed on {url} (exit {done.returncode}):\n{done.stderr[-2000:]}")
+                f"chromium failed on {url} (exit {done.returncode}):\n{done.stderr[-2000:]}"
+            )
             return done.stdout
 
         yield dump_dom
@@ -410,7 +571,9 @@ def serve():
         handler = functools.partial(_QuietHandler, directory=str(folder))
         server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         # A short poll interval: shutdown() waits up to one interval per server.
-        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
         servers.append(server)
         return f"http://127.0.0.1:{server.server_address[1]}/"
 
@@ -440,7 +603,9 @@ def math_problems(dom: str) -> list[str]:
         problems.append("MathJax reported a TeX error")
     untypeset = [el for el in page.select(".math") if el.find("mjx-container") is None]
     if untypeset:
-        problems.append(f"{len(untypeset)} math elements not typeset, e.g. {untypeset[0].get_text()[:60]!r}")
+        problems.append(
+            f"{len(untypeset)} math elements not typeset, e.g. {untypeset[0].get_text()[:60]!r}"
+        )
     for element in page.find_all(NOT_PROSE):
         element.decompose()
     raw = RAW_TEX.findall(page.get_text(" "))
@@ -476,8 +641,12 @@ def test_math_check_fails_without_mathjax(html: Path, browser, serve, tmp_path: 
     broken = tmp_path / "site"
     shutil.copytree(html, broken, ignore=shutil.ignore_patterns("mathjax"))
     intro = broken / "intro.html"
-    intro.write_text(re.sub(r'<script[^>]*mathjax[^>]*></script>', "",
-                            intro.read_text(encoding="utf-8"), flags=re.I), encoding="utf-8")
+    intro.write_text(
+        re.sub(
+            r"<script[^>]*mathjax[^>]*></script>", "", intro.read_text(encoding="utf-8"), flags=re.I
+        ),
+        encoding="utf-8",
+    )
     assert math_problems(browser(serve(broken) + "intro.html"))
 
 
@@ -516,12 +685,17 @@ def test_instructor_page_shows_the_benchmark_table_for_every_notebook(html: Path
     table_text = " ".join(table.get_text(" ") for table in page.find_all("table"))
     notebooks = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     missing = [name for name in notebooks if f"{name} cpu" not in " ".join(table_text.split())]
-    assert not missing, f"the instructor page's timing table (bench/RESULTS.md) has no cpu row for {missing}; run make bench"
+    assert not missing, (
+        f"the instructor page's timing table (bench/RESULTS.md) has no cpu row for {missing}; run make bench"
+    )
 
 
 @pytest.mark.parametrize(
     "term, page",
-    [("Gram matrix", "notebooks/10_neural_style_transfer.html"), ("contrastive divergence", "notebooks/04_rbm_and_dbn.html")],
+    [
+        ("Gram matrix", "notebooks/10_neural_style_transfer.html"),
+        ("contrastive divergence", "notebooks/04_rbm_and_dbn.html"),
+    ],
 )
 def test_search_finds_key_terms(html: Path, browser, serve, term: str, page: str):
     """The book's search page (JavaScript over searchindex.js) lists the chapter that teaches the term."""
@@ -548,7 +722,9 @@ KEY_PAGES = {  # screenshot name -> page: the intro, a notebook with math and fi
     "glossary": "glossary.html",
 }
 VIEWPORT = (1280, 900)
-SCREENSHOT_MAX_HEIGHT = 12_000  # px; a full notebook page is longer, its top part is enough to look at
+SCREENSHOT_MAX_HEIGHT = (
+    12_000  # px; a full notebook page is longer, its top part is enough to look at
+)
 # MathJax typeset, fonts and images loaded: what a reader sees once the page has settled.
 SETTLED_JS = """Promise.all([
   window.MathJax && MathJax.startup ? MathJax.startup.promise : null,
@@ -564,13 +740,27 @@ class DevTools:
         import websocket  # websocket-client
 
         self.process = subprocess.Popen(
-            [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--remote-debugging-port=0",
-             f"--window-size={VIEWPORT[0]},{VIEWPORT[1]}", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "HOME": home})
+            [
+                chromium,
+                *CHROMIUM_FLAGS,
+                f"--user-data-dir={profile}",
+                "--remote-debugging-port=0",
+                f"--window-size={VIEWPORT[0]},{VIEWPORT[1]}",
+                "about:blank",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, "HOME": home},
+        )
         try:
-            port_file, deadline = Path(profile) / "DevToolsActivePort", time.monotonic() + PAGE_TIMEOUT_S
+            port_file, deadline = (
+                Path(profile) / "DevToolsActivePort",
+                time.monotonic() + PAGE_TIMEOUT_S,
+            )
             while len(port_file.read_text().splitlines() if port_file.is_file() else []) < 2:
-                assert self.process.poll() is None, f"chromium exited with {self.process.returncode}"
+                assert self.process.poll() is None, (
+                    f"chromium exited with {self.process.returncode}"
+                )
                 assert time.monotonic() < deadline, "chromium opened no DevTools port"
                 time.sleep(0.05)
             port = int(port_file.read_text().split()[0])
@@ -578,15 +768,23 @@ class DevTools:
             with no_proxy.open(f"http://127.0.0.1:{port}/json/list", timeout=30) as reply:
                 tab = next(t for t in json.load(reply) if t["type"] == "page")
             self.socket = websocket.create_connection(
-                tab["webSocketDebuggerUrl"], timeout=PAGE_TIMEOUT_S, suppress_origin=True,
-                http_no_proxy=["127.0.0.1"])
+                tab["webSocketDebuggerUrl"],
+                timeout=PAGE_TIMEOUT_S,
+                suppress_origin=True,
+                http_no_proxy=["127.0.0.1"],
+            )
         except BaseException:
             self.process.kill()
             self.process.wait()
             raise
         self.last_id = 0
-        self.send("Emulation.setDeviceMetricsOverride", width=VIEWPORT[0], height=VIEWPORT[1],
-                  deviceScaleFactor=1, mobile=False)
+        self.send(
+            "Emulation.setDeviceMetricsOverride",
+            width=VIEWPORT[0],
+            height=VIEWPORT[1],
+            deviceScaleFactor=1,
+            mobile=False,
+        )
 
     def send(self, method: str, **params):
         """Call a protocol method and return its result (events that arrive meanwhile are dropped)."""
@@ -599,8 +797,12 @@ class DevTools:
                 return reply["result"]
 
     def evaluate(self, expression: str, await_promise: bool = False):
-        result = self.send("Runtime.evaluate", expression=expression, returnByValue=True,
-                           awaitPromise=await_promise)
+        result = self.send(
+            "Runtime.evaluate",
+            expression=expression,
+            returnByValue=True,
+            awaitPromise=await_promise,
+        )
         assert "exceptionDetails" not in result, f"{expression[:80]}: {result['exceptionDetails']}"
         return result["result"].get("value")
 
@@ -629,15 +831,30 @@ class DevTools:
         """Save a PNG of the page from its top (full_page) or of what the viewport shows now."""
         if full_page:
             self.evaluate("window.scrollTo(0, 0)")
-            height = min(self.evaluate("document.documentElement.scrollHeight"), SCREENSHOT_MAX_HEIGHT)
-            self.send("Emulation.setDeviceMetricsOverride", width=VIEWPORT[0], height=height,
-                      deviceScaleFactor=1, mobile=False)
-            self.evaluate("new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))", True)
+            height = min(
+                self.evaluate("document.documentElement.scrollHeight"), SCREENSHOT_MAX_HEIGHT
+            )
+            self.send(
+                "Emulation.setDeviceMetricsOverride",
+                width=VIEWPORT[0],
+                height=height,
+                deviceScaleFactor=1,
+                mobile=False,
+            )
+            self.evaluate(
+                "new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))",
+                True,
+            )
         try:
             png = self.send("Page.captureScreenshot", format="png")["data"]
         finally:
-            self.send("Emulation.setDeviceMetricsOverride", width=VIEWPORT[0], height=VIEWPORT[1],
-                      deviceScaleFactor=1, mobile=False)
+            self.send(
+                "Emulation.setDeviceMetricsOverride",
+                width=VIEWPORT[0],
+                height=VIEWPORT[1],
+                deviceScaleFactor=1,
+                mobile=False,
+            )
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(base64.b64decode(png))
 
@@ -655,8 +872,12 @@ class DevTools:
 def devtools():
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
-        pytest.skip("chromium not installed; .ci/run installs it with apt (apt-get install -y chromium)")
-    pytest.importorskip("websocket", reason="websocket-client (installed with jupyter_server) is missing")
+        pytest.skip(
+            "chromium not installed; .ci/run installs it with apt (apt-get install -y chromium)"
+        )
+    pytest.importorskip(
+        "websocket", reason="websocket-client (installed with jupyter_server) is missing"
+    )
     # Chromium's helper processes may still write into the profile while it is removed: a folder
     # left behind in /tmp is no test failure.
     with (
@@ -680,10 +901,14 @@ def test_solutions_are_hidden_until_clicked(html: Path, devtools: DevTools, site
         devtools.open(site + page)
         shown = devtools.evaluate(SOLUTION_STATE_JS)
         if not shown:
-            problems.append(f"{page}: no solution dropdown (exercises need solutions hidden by default)")
+            problems.append(
+                f"{page}: no solution dropdown (exercises need solutions hidden by default)"
+            )
             continue
         if any(shown):
-            problems.append(f"{page}: solutions {[i for i, s in enumerate(shown) if s]} show before a click")
+            problems.append(
+                f"{page}: solutions {[i for i, s in enumerate(shown) if s]} show before a click"
+            )
             continue
         devtools.click(f":is({SOLUTIONS}) > :is(.admonition-title, summary)")
         try:
@@ -734,12 +959,18 @@ def test_alt_text_check_tells_a_description_from_a_path():
     assert not has_text_alternative(soup(f'<img src="{path}">').img)
     assert not has_text_alternative(soup(f'<img src="{path}" alt="   ">').img)
     assert has_text_alternative(soup(f'<img src="{path}" alt="Loss curves of G and D">').img)
-    assert has_text_alternative(soup(
-        f'<figure><img src="{path}" alt="{path}"><figcaption><p><span class="caption-number">Fig. 1 '
-        '</span><span class="caption-text">Samples after 100 epochs.</span></p></figcaption></figure>').img)
-    assert not has_text_alternative(soup(
-        f'<figure><img src="{path}" alt="{path}"><figcaption><p><span class="caption-number">Fig. 1 '
-        '</span><span class="caption-text"> </span></p></figcaption></figure>').img)
+    assert has_text_alternative(
+        soup(
+            f'<figure><img src="{path}" alt="{path}"><figcaption><p><span class="caption-number">Fig. 1 '
+            '</span><span class="caption-text">Samples after 100 epochs.</span></p></figcaption></figure>'
+        ).img
+    )
+    assert not has_text_alternative(
+        soup(
+            f'<figure><img src="{path}" alt="{path}"><figcaption><p><span class="caption-number">Fig. 1 '
+            '</span><span class="caption-text"> </span></p></figcaption></figure>'
+        ).img
+    )
 
 
 def test_every_image_has_alt_text_or_a_caption(rendered: dict[str, str]):
@@ -753,4 +984,5 @@ def test_every_image_has_alt_text_or_a_caption(rendered: dict[str, str]):
             problems[page] = f"{len(bare)} of {len(images)} images, e.g. {bare[0]}"
     assert checked > 0
     assert not problems, "images with neither alt text nor a caption:\n" + "\n".join(
-        f"{page}: {what}" for page, what in problems.items())
+        f"{page}: {what}" for page, what in problems.items()
+    )

@@ -6,8 +6,15 @@ import pytest
 import torch
 from torch import nn
 
-from course_lib.runtime.checkpoints import FORMAT, CheckpointMismatchError, load_checkpoint, model_signature, read_checkpoint, save_checkpoint
 from course_lib.models.autoencoder import ConvAutoencoder, LinearAutoencoder
+from course_lib.runtime.checkpoints import (
+    FORMAT,
+    CheckpointMismatchError,
+    load_checkpoint,
+    model_signature,
+    read_checkpoint,
+    save_checkpoint,
+)
 
 
 def trained_pair(code_size: int = 4, steps: int = 2, seed: int = 0):
@@ -26,7 +33,9 @@ def trained_pair(code_size: int = 4, steps: int = 2, seed: int = 0):
 
 def test_round_trip_restores_weights_and_optimizer_state(tmp_path):
     model, optimizer = trained_pair()
-    path = save_checkpoint(tmp_path / "ae.pt", model, optimizer, epoch=3, history={"train_loss": [0.5, 0.25]})
+    path = save_checkpoint(
+        tmp_path / "ae.pt", model, optimizer, epoch=3, history={"train_loss": [0.5, 0.25]}
+    )
     assert path == tmp_path / "ae.pt"
 
     torch.manual_seed(1)

@@ -24,7 +24,9 @@ def test_author_year_follows_the_number_of_authors():
     assert REFERENCES["hinton2002training"].author_year == "Hinton, 2002"
     assert REFERENCES["kingma2014auto"].author_year == "Kingma and Welling, 2014"
     assert REFERENCES["hinton2006fast"].author_year == "Hinton et al., 2006"
-    assert REFERENCES["donahue2017adversarial"].authors == "Donahue et al."  # Krähenbühl: Unicode kept
+    assert (
+        REFERENCES["donahue2017adversarial"].authors == "Donahue et al."
+    )  # Krähenbühl: Unicode kept
 
 
 def test_every_entry_links_to_its_doi_or_its_url():
@@ -34,15 +36,20 @@ def test_every_entry_links_to_its_doi_or_its_url():
         link = REFERENCES[key].link
         if "doi" in entry.fields:
             assert link.startswith("https://doi.org/") and "(" not in link and ")" not in link
-            assert link.replace("%28", "(").replace("%29", ")") == "https://doi.org/" + entry.fields["doi"]
+            assert (
+                link.replace("%28", "(").replace("%29", ")")
+                == "https://doi.org/" + entry.fields["doi"]
+            )
         else:
             assert link == entry.fields["url"] and link.startswith("https://")
 
 
 def test_the_three_forms_of_a_citation():
     kingma, burda = REFERENCES["kingma2014auto"], REFERENCES["burda2016importance"]
-    text = ("The VAE {cite}`kingma2014auto` is a model. Burda et al. {cite}`burda2016importance` bound it "
-            "(see also {cite}`kingma2014auto,burda2016importance`).")
+    text = (
+        "The VAE {cite}`kingma2014auto` is a model. Burda et al. {cite}`burda2016importance` bound it "
+        "(see also {cite}`kingma2014auto,burda2016importance`)."
+    )
     assert citations.with_links(text, REFERENCES) == (
         f"The VAE ([Kingma and Welling, 2014]({kingma.link})) is a model. "
         f"[Burda et al. (2016)]({burda.link}) bound it "
@@ -60,7 +67,8 @@ def test_problems_finds_roles_wrong_text_and_links_to_no_entry():
     assert citations.problems(f"([Kingma and Welling, 2014]({link}))", REFERENCES) == []
     assert citations.problems(f"[Kingma and Welling (2014)]({link})", REFERENCES) == []
     found = citations.problems(
-        f"{{cite}}`kingma2014auto` ([Kingma, 2013]({link})) ([Smith, 2001](https://example.org/x))", REFERENCES
+        f"{{cite}}`kingma2014auto` ([Kingma, 2013]({link})) ([Smith, 2001](https://example.org/x))",
+        REFERENCES,
     )
     assert len(found) == 3
     assert "JupyterLab shows raw" in found[0]
@@ -72,7 +80,11 @@ def test_every_notebook_cites_with_links_that_agree_with_the_bibliography():
     failures = []
     for path in sorted((REPO_ROOT / "notebooks").glob("*.ipynb")):
         cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
-        markdown = "\n".join("".join(cell["source"]) for cell in cells if cell["cell_type"] == "markdown")
-        failures += [f"{path.name}: {problem}" for problem in citations.problems(markdown, REFERENCES)]
+        markdown = "\n".join(
+            "".join(cell["source"]) for cell in cells if cell["cell_type"] == "markdown"
+        )
+        failures += [
+            f"{path.name}: {problem}" for problem in citations.problems(markdown, REFERENCES)
+        ]
         assert citations.cited_keys(markdown, REFERENCES), f"{path.name} cites no paper"
     assert failures == [], "\n".join(failures)

@@ -14,17 +14,29 @@ import pytest
 import torch
 from torch import nn
 
-from course_lib.runtime import config
-from course_lib.evaluation import attribute_judge
-from course_lib.runtime.config import CACHE_DIR_ENV, DATA_DIR_ENV, cache_dir, is_writable_dir, shown_path
 from course_lib.data.faces import ATTRIBUTES, make_faces
-from course_lib.runtime.cache import CorruptCacheError
+from course_lib.evaluation import attribute_judge
 from course_lib.evaluation.attribute_judge import JudgeRecipe, load_attribute_judge
-from course_lib.models.attribute_classifier import AttributeClassifier, attribute_accuracy, attribute_loss
+from course_lib.models.attribute_classifier import (
+    AttributeClassifier,
+    attribute_accuracy,
+    attribute_loss,
+)
+from course_lib.runtime import config
+from course_lib.runtime.cache import CorruptCacheError
+from course_lib.runtime.config import (
+    CACHE_DIR_ENV,
+    DATA_DIR_ENV,
+    cache_dir,
+    is_writable_dir,
+    shown_path,
+)
 
 pytestmark = pytest.mark.usefixtures("quiet_progress")
 
-TINY = JudgeRecipe(train_size=300, test_size=100, widths=(8, 8, 16, 16), epochs=1, fine_tune_epochs=1)
+TINY = JudgeRecipe(
+    train_size=300, test_size=100, widths=(8, 8, 16, 16), epochs=1, fine_tune_epochs=1
+)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -79,7 +91,9 @@ def test_attribute_loss_is_the_sum_of_the_cross_entropies():
     images = torch.rand(4, 3, 32, 32)
     labels = [torch.randint(len(values), (4,)) for values in ATTRIBUTES.values()]
     logits = model(images)
-    expected = sum(nn.functional.cross_entropy(logits[name], y) for name, y in zip(ATTRIBUTES, labels))
+    expected = sum(
+        nn.functional.cross_entropy(logits[name], y) for name, y in zip(ATTRIBUTES, labels)
+    )
     torch.testing.assert_close(attribute_loss(model, images, *labels), expected)
 
 
@@ -88,8 +102,12 @@ def test_attribute_accuracy_is_one_for_own_predictions_and_zero_for_shifted_labe
     images = torch.rand(7, 3, 32, 32)
     own = model.predict(images)
     shifted = {name: (own[name] + 1) % len(ATTRIBUTES[name]) for name in own}
-    assert attribute_accuracy(model, images, own, batch_size=3) == {name: 1.0 for name in ATTRIBUTES}
-    assert attribute_accuracy(model, images, shifted, batch_size=3) == {name: 0.0 for name in ATTRIBUTES}
+    assert attribute_accuracy(model, images, own, batch_size=3) == {
+        name: 1.0 for name in ATTRIBUTES
+    }
+    assert attribute_accuracy(model, images, shifted, batch_size=3) == {
+        name: 0.0 for name in ATTRIBUTES
+    }
     assert not model.training
 
 
@@ -120,7 +138,9 @@ def test_cache_dir_is_inside_a_writable_data_dir(monkeypatch, tmp_path):
     assert (tmp_path / "cache").is_dir()
 
 
-def test_cache_dir_falls_back_to_the_repository_when_the_data_dir_is_read_only(monkeypatch, tmp_path, read_only_dir):
+def test_cache_dir_falls_back_to_the_repository_when_the_data_dir_is_read_only(
+    monkeypatch, tmp_path, read_only_dir
+):
     monkeypatch.delenv(CACHE_DIR_ENV, raising=False)
     monkeypatch.setenv(DATA_DIR_ENV, str(read_only_dir))
     monkeypatch.setattr(config, "REPO_ROOT", tmp_path / "repo")
@@ -232,7 +252,9 @@ def test_retrain_replaces_the_cached_file(cache, monkeypatch):
     first = load_attribute_judge(32, recipe=TINY)
     calls = []
     original_fit = attribute_judge.fit
-    monkeypatch.setattr(attribute_judge, "fit", lambda *a, **k: calls.append(1) or original_fit(*a, **k))
+    monkeypatch.setattr(
+        attribute_judge, "fit", lambda *a, **k: calls.append(1) or original_fit(*a, **k)
+    )
     again = load_attribute_judge(32, recipe=TINY, retrain=True)
     assert calls and again.path == first.path and list(cache.iterdir()) == [first.path]
 

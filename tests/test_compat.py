@@ -10,10 +10,10 @@ import sys
 import textwrap
 from pathlib import Path
 
-import course_lib
 import pytest
 import torch
 
+import course_lib
 from course_lib.runtime import compat
 
 REPO = Path(__file__).resolve().parent.parent

@@ -7,16 +7,21 @@ import os
 import pytest
 import torch
 import torch.nn.functional as F
+from shared_data import SHARED_DATA  # noqa: E402
 from torch import nn
 
-from course_lib.objectives.conditional_gan import ConditionalGAN
-from course_lib.evaluation.conditional import conditional_accuracy, label_grid
-from course_lib.runtime.config import CACHE_DIR_ENV, DATA_DIR_ENV
 from course_lib.data.mnist import load_mnist
+from course_lib.evaluation.conditional import conditional_accuracy, label_grid
 from course_lib.evaluation.digit_judge import QUICK_DIGIT_RECIPE, load_digit_judge
+from course_lib.models.conditional import (
+    ConditionalDCGANDiscriminator,
+    ConditionalDCGANGenerator,
+    ConditionalMLPDiscriminator,
+    ConditionalMLPGenerator,
+)
+from course_lib.objectives.conditional_gan import ConditionalGAN
+from course_lib.runtime.config import CACHE_DIR_ENV, DATA_DIR_ENV
 from course_lib.training.adversarial import train_gan
-from course_lib.models.conditional import ConditionalDCGANDiscriminator, ConditionalDCGANGenerator, ConditionalMLPDiscriminator, ConditionalMLPGenerator
-from shared_data import SHARED_DATA  # noqa: E402
 
 pytestmark = [
     pytest.mark.usefixtures("quiet_progress"),
@@ -29,8 +34,14 @@ LATENT = 8
 def models() -> list[tuple[nn.Module, nn.Module]]:
     torch.manual_seed(0)
     return [
-        (ConditionalMLPGenerator(LATENT, 10, hidden=(32,)), ConditionalMLPDiscriminator(10, hidden=(32,))),
-        (ConditionalDCGANGenerator(LATENT, 10, 28, width=8), ConditionalDCGANDiscriminator(10, 28, width=8)),
+        (
+            ConditionalMLPGenerator(LATENT, 10, hidden=(32,)),
+            ConditionalMLPDiscriminator(10, hidden=(32,)),
+        ),
+        (
+            ConditionalDCGANGenerator(LATENT, 10, 28, width=8),
+            ConditionalDCGANDiscriminator(10, 28, width=8),
+        ),
     ]
 
 
@@ -96,28 +107,42 @@ def test_train_gan_indexes_images_and_labels_together():
             return super().discriminator_loss(real, z)
 
     labels = torch.arange(40) % 10
-    images = (labels.float() / 10).view(-1, 1, 1, 1).expand(-1, 1, 28, 28).contiguous()  # pixel value encodes label
+    images = (
+        (labels.float() / 10).view(-1, 1, 1, 1).expand(-1, 1, 28, 28).contiguous()
+    )  # pixel value encodes label
     objective = Recorder(*models()[0])
     optim = dict(
         d_optimizer=torch.optim.Adam(objective.discriminator_parameters(), 1e-3),
         g_optimizer=torch.optim.Adam(objective.generator_parameters(), 1e-3),
     )
     history = train_gan(
-        objective, (images, labels), epochs=1, batch_size=8, latent_dim=LATENT, snapshot_every=5, **optim
+        objective,
+        (images, labels),
+        epochs=1,
+        batch_size=8,
+        latent_dim=LATENT,
+        snapshot_every=5,
+        **optim,
     )
     assert len(history.d_loss) == 5 and len(seen) == 5
     for batch_images, batch_labels in seen:
         assert torch.equal(batch_images[:, 0, 0, 0], batch_labels.float() / 10)
     assert history.snapshots[-1][1].shape == (64, 1, 28, 28)
     with pytest.raises(ValueError, match="same length"):
-        train_gan(objective, (images, labels[:-1]), epochs=1, batch_size=8, latent_dim=LATENT, **optim)
+        train_gan(
+            objective, (images, labels[:-1]), epochs=1, batch_size=8, latent_dim=LATENT, **optim
+        )
 
 
 def test_label_grid_is_label_by_sample():
     generator, _ = models()[0]
-    grid = label_grid(generator, LATENT, n_per_class=3, generator_rng=torch.Generator().manual_seed(0))
+    grid = label_grid(
+        generator, LATENT, n_per_class=3, generator_rng=torch.Generator().manual_seed(0)
+    )
     assert grid.shape == (30, 1, 28, 28) and grid.min() >= 0 and grid.max() <= 1
-    again = label_grid(generator, LATENT, n_per_class=3, generator_rng=torch.Generator().manual_seed(0))
+    again = label_grid(
+        generator, LATENT, n_per_class=3, generator_rng=torch.Generator().manual_seed(0)
+    )
     assert torch.equal(grid, again)
     assert not torch.equal(grid[0], grid[3])  # same code, labels 0 and 1
 
@@ -135,7 +160,9 @@ class DigitLookup(nn.Module):
     def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         picks = (z[:, 0].abs() * 1e4).long()  # an arbitrary but code-dependent choice
         if self.honest:
-            chosen = torch.stack([self.by_class[c][i % len(self.by_class[c])] for c, i in zip(y.tolist(), picks)])
+            chosen = torch.stack(
+                [self.by_class[c][i % len(self.by_class[c])] for c, i in zip(y.tolist(), picks)]
+            )
         else:
             chosen = self.images[picks % len(self.images)]
         return chosen * 2 - 1
@@ -158,9 +185,13 @@ def judge_and_digits(tmp_path_factory):
 def test_conditional_accuracy_high_for_the_right_class_and_chance_for_random(judge_and_digits):
     judge, images, labels = judge_and_digits
     rng = torch.Generator().manual_seed(1)
-    right = conditional_accuracy(judge, DigitLookup(images, labels, honest=True), LATENT, 30, generator_rng=rng)
+    right = conditional_accuracy(
+        judge, DigitLookup(images, labels, honest=True), LATENT, 30, generator_rng=rng
+    )
     assert len(right.per_class) == 10
     assert right.overall > 0.75  # the quick judge is about 90% accurate
     assert right.overall == pytest.approx(sum(right.per_class) / 10)
-    random = conditional_accuracy(judge, DigitLookup(images, labels, honest=False), LATENT, 30, generator_rng=rng)
+    random = conditional_accuracy(
+        judge, DigitLookup(images, labels, honest=False), LATENT, 30, generator_rng=rng
+    )
     assert 0.03 < random.overall < 0.2

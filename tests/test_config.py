@@ -12,7 +12,15 @@ import pytest
 import torch
 
 from course_lib.runtime import config
-from course_lib.runtime.config import PROFILES, UnknownProfileError, active_profile, data_dir, pick_device, seed_everything, settings_for
+from course_lib.runtime.config import (
+    PROFILES,
+    UnknownProfileError,
+    active_profile,
+    data_dir,
+    pick_device,
+    seed_everything,
+    settings_for,
+)
 from course_lib.runtime.profiles import NOTEBOOK_SETTINGS
 
 REPO = Path(__file__).resolve().parent.parent
@@ -44,7 +52,9 @@ def test_unknown_profile_argument_to_settings_for_is_rejected(no_course_env):
         settings_for("01_autoencoder", "turbo")
 
 
-@pytest.mark.parametrize("raw, expected", [("SMOKE", "smoke"), (" Gpu ", "gpu"), ("cpu", "cpu"), ("Cpu\n", "cpu")])
+@pytest.mark.parametrize(
+    "raw, expected", [("SMOKE", "smoke"), (" Gpu ", "gpu"), ("cpu", "cpu"), ("Cpu\n", "cpu")]
+)
 def test_profile_read_from_environment_case_insensitively(monkeypatch, raw, expected):
     monkeypatch.setenv("COURSE_PROFILE", raw)
     assert active_profile() == expected
@@ -72,9 +82,15 @@ def test_settings_for_returns_that_profiles_values(no_course_env, profile):
 def test_settings_for_uses_the_active_profile_by_default(monkeypatch):
     monkeypatch.setenv("COURSE_PROFILE", "smoke")
     assert settings_for("01_autoencoder").profile == "smoke"
-    assert settings_for("01_autoencoder").epochs == NOTEBOOK_SETTINGS["01_autoencoder"]["smoke"]["epochs"]
+    assert (
+        settings_for("01_autoencoder").epochs
+        == NOTEBOOK_SETTINGS["01_autoencoder"]["smoke"]["epochs"]
+    )
     monkeypatch.setenv("COURSE_PROFILE", "cpu")
-    assert settings_for("01_autoencoder").epochs == NOTEBOOK_SETTINGS["01_autoencoder"]["cpu"]["epochs"]
+    assert (
+        settings_for("01_autoencoder").epochs
+        == NOTEBOOK_SETTINGS["01_autoencoder"]["cpu"]["epochs"]
+    )
 
 
 def test_settings_are_read_only(no_course_env):
@@ -230,7 +246,13 @@ def test_repo_root_is_the_checkout():
 
 
 def test_shown_path_names_the_setting_a_location_lives_under(monkeypatch, tmp_path):
-    from course_lib.runtime.config import CACHE_DIR_ENV, CHECKPOINT_DIR_ENV, DATA_DIR_ENV, TORCH_HOME_ENV, shown_path
+    from course_lib.runtime.config import (
+        CACHE_DIR_ENV,
+        CHECKPOINT_DIR_ENV,
+        DATA_DIR_ENV,
+        TORCH_HOME_ENV,
+        shown_path,
+    )
 
     data, cache = tmp_path / "data", tmp_path / "data" / "cache"
     for name in (DATA_DIR_ENV, CACHE_DIR_ENV, CHECKPOINT_DIR_ENV, TORCH_HOME_ENV):

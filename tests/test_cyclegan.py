@@ -6,13 +6,13 @@ import pytest
 import torch
 from torch import nn
 
-from course_lib.objectives.cyclegan import CycleGAN, ImagePool
-from course_lib.losses.translation import cycle_loss, identity_loss
 from course_lib.losses.adversarial import lsgan_discriminator_loss, lsgan_generator_loss
-from course_lib.training.translation import train_cyclegan
+from course_lib.losses.translation import cycle_loss, identity_loss
 from course_lib.models.blocks import resnet_translator
 from course_lib.models.pix2pix import PatchDiscriminator
+from course_lib.objectives.cyclegan import CycleGAN, ImagePool
 from course_lib.training.steps import NonFiniteLossError
+from course_lib.training.translation import train_cyclegan
 
 pytestmark = pytest.mark.usefixtures("quiet_progress")
 
@@ -33,10 +33,14 @@ def generator(c_in: int, c_out: int) -> nn.Module:
 
 
 def discriminator(channels: int) -> PatchDiscriminator:
-    return PatchDiscriminator(channels, width=4, n_layers=1, norm="instance")  # 8 x 8 images -> 2 x 2 scores
+    return PatchDiscriminator(
+        channels, width=4, n_layers=1, norm="instance"
+    )  # 8 x 8 images -> 2 x 2 scores
 
 
-def mnist_like(channels_a: int = 1, channels_b: int = 3, n_a: int = 16, n_b: int = 12) -> tuple[torch.Tensor, ...]:
+def mnist_like(
+    channels_a: int = 1, channels_b: int = 3, n_a: int = 16, n_b: int = 12
+) -> tuple[torch.Tensor, ...]:
     """Unpaired 8 x 8 images in [-1, 1]: bright squares on black in A, coloured squares on noise in B."""
     g = torch.Generator().manual_seed(1)
     a = -torch.ones(n_a, channels_a, 8, 8)
@@ -55,13 +59,20 @@ def mnist_like(channels_a: int = 1, channels_b: int = 3, n_a: int = 16, n_b: int
 
 def test_lsgan_losses_match_hand_computed_values():
     real = torch.tensor([1.0, 0.0, 2.0, 1.0]).view(1, 1, 2, 2)  # (D - 1)^2: 0, 1, 1, 0 -> mean 0.5
-    fake = torch.tensor([0.0, 1.0, -1.0, 0.5, 0.0, 0.0]).view(2, 1, 1, 3)  # D^2: 0, 1, 1, 0.25, 0, 0 -> 0.375
+    fake = torch.tensor([0.0, 1.0, -1.0, 0.5, 0.0, 0.0]).view(
+        2, 1, 1, 3
+    )  # D^2: 0, 1, 1, 0.25, 0, 0 -> 0.375
     assert lsgan_discriminator_loss(real, fake).item() == pytest.approx(0.5 * (0.5 + 0.375))
     # (D - 1)^2 of the fakes: 1, 0, 4, 0.25, 1, 1 -> 7.25 / 6
     assert lsgan_generator_loss(fake).item() == pytest.approx(7.25 / 6)
     perfect = lsgan_discriminator_loss(torch.ones(3, 1, 4, 4), torch.zeros(3, 1, 4, 4))
     assert perfect.item() == 0.0 and lsgan_generator_loss(torch.ones(5)).item() == 0.0
-    assert lsgan_discriminator_loss(torch.full((2, 1, 3, 3), 0.5), torch.full((2, 1, 3, 3), 0.5)).item() == 0.25
+    assert (
+        lsgan_discriminator_loss(
+            torch.full((2, 1, 3, 3), 0.5), torch.full((2, 1, 3, 3), 0.5)
+        ).item()
+        == 0.25
+    )
 
 
 def test_l1_terms_and_their_shape_check():
@@ -107,13 +118,19 @@ def test_image_pool_fills_then_swaps_with_probability_one_half():
                 swaps += 1
         assert len(pool) == 5
     assert stored == set(ids_of(torch.stack(pool._images)))
-    assert 150 < swaps < 250 and swaps + kept == 400 - 2  # 2 of the 400 new images went to fill the pool
+    assert (
+        150 < swaps < 250 and swaps + kept == 400 - 2
+    )  # 2 of the 400 new images went to fill the pool
 
 
 def test_image_pool_is_seeded_detached_and_can_be_turned_off():
     def run(seed: int) -> list[int]:
         pool = ImagePool(capacity=4, seed=seed)
-        return [i for start in range(0, 60, 6) for i in ids_of(pool.query(numbered(list(range(start, start + 6)))))]
+        return [
+            i
+            for start in range(0, 60, 6)
+            for i in ids_of(pool.query(numbered(list(range(start, start + 6)))))
+        ]
 
     assert run(0) == run(0) and run(0) != run(1)
 
@@ -139,17 +156,23 @@ def test_image_pool_is_seeded_detached_and_can_be_turned_off():
 
 def test_cycle_term_is_zero_for_inverse_generators_and_positive_otherwise():
     a, b = mnist_like(1, 1, 4, 4)
-    objective = CycleGAN(nn.Identity(), nn.Identity(), discriminator(1), discriminator(1), channels_a=1, channels_b=1)
+    objective = CycleGAN(
+        nn.Identity(), nn.Identity(), discriminator(1), discriminator(1), channels_a=1, channels_b=1
+    )
     losses = objective.generator_losses(a, b)
     assert losses["cycle_a"].item() == losses["cycle_b"].item() == losses["identity"].item() == 0.0
     # A shift and its inverse also make an exact cycle, while each moves its images by 1.
-    inverse = CycleGAN(Shift(1.0), Shift(-1.0), discriminator(1), discriminator(1), channels_a=1, channels_b=1)
+    inverse = CycleGAN(
+        Shift(1.0), Shift(-1.0), discriminator(1), discriminator(1), channels_a=1, channels_b=1
+    )
     losses = inverse.generator_losses(a, b)
     assert losses["cycle_a"].item() == pytest.approx(0.0, abs=1e-6)  # (b - 1) + 1 may round
     assert losses["cycle_b"].item() == pytest.approx(0.0, abs=1e-6)
     assert losses["identity"].item() == pytest.approx(2.0)  # |G(b) - b| + |F(a) - a| = 1 + 1
     # Two forward shifts: F(G(a)) = a + 2.
-    forward = CycleGAN(Shift(1.0), Shift(1.0), discriminator(1), discriminator(1), channels_a=1, channels_b=1)
+    forward = CycleGAN(
+        Shift(1.0), Shift(1.0), discriminator(1), discriminator(1), channels_a=1, channels_b=1
+    )
     assert forward.generator_losses(a, b)["cycle_a"].item() == pytest.approx(2.0)
     torch.manual_seed(0)
     learned = CycleGAN(generator(1, 1), generator(1, 1), discriminator(1), discriminator(1))
@@ -162,11 +185,22 @@ def test_generator_losses_follow_the_formula():
     a, b = mnist_like(2, 2, 4, 4)
     d_a, d_b = discriminator(2), discriminator(2)
     objective = CycleGAN(
-        Shift(0.5), Shift(-0.25), d_a, d_b, cycle_weight=3.0, identity_weight=0.2, channels_a=2, channels_b=2
+        Shift(0.5),
+        Shift(-0.25),
+        d_a,
+        d_b,
+        cycle_weight=3.0,
+        identity_weight=0.2,
+        channels_a=2,
+        channels_b=2,
     )
     losses = objective.generator_losses(a, b)
-    assert torch.allclose(losses["adversarial_ab"], (d_b(a + 0.5) - 1).square().mean())  # D_B judges G(a)
-    assert torch.allclose(losses["adversarial_ba"], (d_a(b - 0.25) - 1).square().mean())  # D_A judges F(b)
+    assert torch.allclose(
+        losses["adversarial_ab"], (d_b(a + 0.5) - 1).square().mean()
+    )  # D_B judges G(a)
+    assert torch.allclose(
+        losses["adversarial_ba"], (d_a(b - 0.25) - 1).square().mean()
+    )  # D_A judges F(b)
     assert losses["cycle_a"].item() == losses["cycle_b"].item() == pytest.approx(0.25)
     assert losses["identity"].item() == pytest.approx(0.75)
     expected = losses["adversarial_ab"] + losses["adversarial_ba"] + 3.0 * 0.5 + 0.2 * 3.0 * 0.75
@@ -175,7 +209,9 @@ def test_generator_losses_follow_the_formula():
 
     fake_a, fake_b = torch.zeros_like(a), torch.zeros_like(b)
     d_loss = objective.discriminator_loss(a, b, fake_a, fake_b)
-    by_hand = lsgan_discriminator_loss(d_a(a), d_a(fake_a)) + lsgan_discriminator_loss(d_b(b), d_b(fake_b))
+    by_hand = lsgan_discriminator_loss(d_a(a), d_a(fake_a)) + lsgan_discriminator_loss(
+        d_b(b), d_b(fake_b)
+    )
     assert torch.allclose(d_loss, by_hand)
     assert objective.translate_ab(a).equal(a + 0.5) and objective.translate_ba(b).equal(b - 0.25)
 
@@ -196,18 +232,34 @@ def test_domain_channels_are_checked_at_construction():
     # MNIST (1 channel) <-> MNIST-M (3 channels): no identity term.
     with pytest.raises(ValueError, match=r"A has 1 channels and B has 3.*identity_weight=0"):
         CycleGAN(generator(1, 3), generator(3, 1), discriminator(1), discriminator(3))
-    objective = CycleGAN(generator(1, 3), generator(3, 1), discriminator(1), discriminator(3), identity_weight=0)
+    objective = CycleGAN(
+        generator(1, 3), generator(3, 1), discriminator(1), discriminator(3), identity_weight=0
+    )
     assert (objective.channels_a, objective.channels_b) == (1, 3)
     with pytest.raises(ValueError, match=r"g_ba must undo g_ab's mapping \(3 -> 1\)"):
-        CycleGAN(generator(1, 3), generator(1, 3), discriminator(1), discriminator(3), identity_weight=0)
+        CycleGAN(
+            generator(1, 3), generator(1, 3), discriminator(1), discriminator(3), identity_weight=0
+        )
     with pytest.raises(ValueError, match="d_b reads 1 channels but its domain has 3"):
-        CycleGAN(generator(1, 3), generator(3, 1), discriminator(1), discriminator(1), identity_weight=0)
+        CycleGAN(
+            generator(1, 3), generator(3, 1), discriminator(1), discriminator(1), identity_weight=0
+        )
     with pytest.raises(ValueError, match="channels_b=2, but the generators' convolutions say 3"):
-        CycleGAN(generator(1, 3), generator(3, 1), discriminator(1), discriminator(3), 10, 0, channels_b=2)
+        CycleGAN(
+            generator(1, 3),
+            generator(3, 1),
+            discriminator(1),
+            discriminator(3),
+            10,
+            0,
+            channels_b=2,
+        )
     with pytest.raises(ValueError, match="pass channels_a and channels_b"):
         CycleGAN(nn.Identity(), nn.Identity(), discriminator(1), discriminator(1))
     with pytest.raises(ValueError, match="non-negative"):
-        CycleGAN(generator(1, 1), generator(1, 1), discriminator(1), discriminator(1), cycle_weight=-1)
+        CycleGAN(
+            generator(1, 1), generator(1, 1), discriminator(1), discriminator(1), cycle_weight=-1
+        )
 
 
 # --- training ----------------------------------------------------------------------------------
@@ -217,11 +269,15 @@ def make_objective(
     cls: type[CycleGAN] = CycleGAN, dropout: bool = False
 ) -> tuple[CycleGAN, dict[str, torch.optim.Optimizer]]:
     torch.manual_seed(0)
-    g_ab = nn.Sequential(generator(1, 3), nn.Dropout(0.5)) if dropout else generator(1, 3)  # dropout: global stream
+    g_ab = (
+        nn.Sequential(generator(1, 3), nn.Dropout(0.5)) if dropout else generator(1, 3)
+    )  # dropout: global stream
     objective = cls(g_ab, generator(3, 1), discriminator(1), discriminator(3), identity_weight=0)
     optimizers = {
         "g_optimizer": torch.optim.Adam(objective.generator_parameters(), 2e-3, betas=(0.5, 0.999)),
-        "d_optimizer": torch.optim.Adam(objective.discriminator_parameters(), 2e-3, betas=(0.5, 0.999)),
+        "d_optimizer": torch.optim.Adam(
+            objective.discriminator_parameters(), 2e-3, betas=(0.5, 0.999)
+        ),
     }
     return objective, optimizers
 
@@ -242,13 +298,18 @@ def test_training_is_reproducible_and_restores_the_global_stream():
         assert history.epoch_means("g_loss") == history.epoch_g_loss and history.seconds > 0
         return history.d_loss + history.g_loss + history.cycle_b
 
-    assert run(5) == run(5, outside=7)  # the dropout masks follow from seed, not from the caller's stream
+    assert run(5) == run(
+        5, outside=7
+    )  # the dropout masks follow from seed, not from the caller's stream
     assert run(5) != run(6)
 
 
 def test_short_training_lowers_the_generator_loss_and_updates_all_four_networks():
     objective, optimizers = make_objective()
-    before = {name: [p.detach().clone() for p in net.parameters()] for name, net in objective.named_children()}
+    before = {
+        name: [p.detach().clone() for p in net.parameters()]
+        for name, net in objective.named_children()
+    }
     calls = []
 
     def metrics(model: CycleGAN) -> dict[str, float]:
@@ -256,9 +317,13 @@ def test_short_training_lowers_the_generator_loss_and_updates_all_four_networks(
         a, _ = mnist_like()
         return {"cycle": cycle_loss(a, model.translate_ba(model.translate_ab(a))).item()}
 
-    history = train_cyclegan(objective, *mnist_like(), epochs=5, batch_size=4, epoch_metrics=metrics, **optimizers)
+    history = train_cyclegan(
+        objective, *mnist_like(), epochs=5, batch_size=4, epoch_metrics=metrics, **optimizers
+    )
     assert sum(history.g_loss[-3:]) / 3 < 0.6 * sum(history.g_loss[:3]) / 3  # about 0.4 in practice
-    assert history.metrics["cycle"][-1] < history.metrics["cycle"][0] and calls == [(False, False)] * 5
+    assert (
+        history.metrics["cycle"][-1] < history.metrics["cycle"][0] and calls == [(False, False)] * 5
+    )
     for name, net in objective.named_children():
         assert any(not torch.equal(p, q) for p, q in zip(net.parameters(), before[name])), name
     assert objective.training  # back in train mode after the measurements
@@ -281,7 +346,9 @@ def test_each_step_draws_unpaired_minibatches_from_both_domains():
     for epoch in (seen[:3], seen[3:]):
         index_a = [round(float(x[0, 0, 0]) * 16) for batch, _ in epoch for x in batch]
         index_b = [round(float(y[0, 0, 0]) * 12) for _, batch in epoch for y in batch]
-        assert len(set(index_a)) == 12 and len(set(index_b)) == 12  # without replacement within an epoch
+        assert (
+            len(set(index_a)) == 12 and len(set(index_b)) == 12
+        )  # without replacement within an epoch
         assert set(index_b) == set(range(12))  # the smaller domain is used whole
     assert not torch.equal(seen[0][0], seen[3][0])  # a new order each epoch
 

@@ -9,8 +9,18 @@ from __future__ import annotations
 import pytest
 import torch
 
-from course_lib.data.faces import ATTRIBUTES, FaceData, attribute_values, edge_map, load_faces, make_faces, render_faces, sample_attributes, sample_nuisance
 from course_lib.data import faces
+from course_lib.data.faces import (
+    ATTRIBUTES,
+    FaceData,
+    attribute_values,
+    edge_map,
+    load_faces,
+    make_faces,
+    render_faces,
+    sample_attributes,
+    sample_nuisance,
+)
 
 SIZE = 64
 
@@ -30,12 +40,16 @@ def with_value(labels: dict[str, torch.Tensor], name: str, value: str) -> dict[s
 def rows_of(v0: float, v1: float, size: int = SIZE) -> slice:
     """Pixel rows whose centres lie between face coordinates v0 and v1 (centred face, scale 1)."""
     to_pixel = lambda v: (faces.FACE_CENTRE_Y + faces.FACE_SCALE * v + 1.0) * size / 2.0 - 0.5  # noqa: E731
-    return slice(int(torch.tensor(to_pixel(v0)).ceil()), int(torch.tensor(to_pixel(v1)).floor()) + 1)
+    return slice(
+        int(torch.tensor(to_pixel(v0)).ceil()), int(torch.tensor(to_pixel(v1)).floor()) + 1
+    )
 
 
 def cols_of(u0: float, u1: float, size: int = SIZE) -> slice:
     to_pixel = lambda u: (faces.FACE_SCALE * u + 1.0) * size / 2.0 - 0.5  # noqa: E731
-    return slice(int(torch.tensor(to_pixel(u0)).ceil()), int(torch.tensor(to_pixel(u1)).floor()) + 1)
+    return slice(
+        int(torch.tensor(to_pixel(u0)).ceil()), int(torch.tensor(to_pixel(u1)).floor()) + 1
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -82,7 +96,11 @@ def test_render_faces_redraws_make_faces_exactly():
 
 def test_a_face_does_not_depend_on_the_other_faces_in_its_batch():
     data = make_faces(40, seed=4)  # a batch with many face positions, scales and styles
-    alone = render_faces({k: t[7:8] for k, t in data.attributes.items()}, SIZE, {k: t[7:8] for k, t in data.nuisance.items()})
+    alone = render_faces(
+        {k: t[7:8] for k, t in data.attributes.items()},
+        SIZE,
+        {k: t[7:8] for k, t in data.nuisance.items()},
+    )
     torch.testing.assert_close(alone[0], data.images[7], atol=1e-6, rtol=0)
 
 
@@ -175,7 +193,12 @@ def test_render_faces_rejects_missing_attributes_and_out_of_range_labels():
 
 def test_hair_colour_paints_the_top_of_the_head_in_that_colour():
     labels = sample_attributes(10, seed=1)
-    top = (slice(None), slice(None), rows_of(-0.58, -0.50), cols_of(-0.15, 0.15))  # above the fringe
+    top = (
+        slice(None),
+        slice(None),
+        rows_of(-0.58, -0.50),
+        cols_of(-0.15, 0.15),
+    )  # above the fringe
     means = []
     for index, colour in enumerate(ATTRIBUTES["hair_colour"]):
         images = render_faces(with_value(labels, "hair_colour", colour), SIZE, centred(10))
@@ -190,10 +213,17 @@ def test_hair_colour_paints_the_top_of_the_head_in_that_colour():
 
 def test_skin_tone_colours_the_cheeks():
     labels = sample_attributes(8, seed=9)
-    cheek = (slice(None), slice(None), rows_of(0.12, 0.2), cols_of(0.25, 0.3))  # between eye, nose and mouth
+    cheek = (
+        slice(None),
+        slice(None),
+        rows_of(0.12, 0.2),
+        cols_of(0.25, 0.3),
+    )  # between eye, nose and mouth
     for index, tone in enumerate(ATTRIBUTES["skin_tone"]):
         images = render_faces(with_value(labels, "skin_tone", tone), SIZE, centred(8))
-        torch.testing.assert_close(images[cheek].mean(dim=(0, 2, 3)), faces.SKIN_RGB[index], atol=1e-5, rtol=0)
+        torch.testing.assert_close(
+            images[cheek].mean(dim=(0, 2, 3)), faces.SKIN_RGB[index], atol=1e-5, rtol=0
+        )
 
 
 def test_glasses_add_dark_pixels_around_the_eyes_and_nowhere_else():
@@ -203,13 +233,20 @@ def test_glasses_add_dark_pixels_around_the_eyes_and_nowhere_else():
     eye_band = rows_of(-0.20, 0.08)
     dark = lambda images: (images.mean(dim=1) < 0.2)[:, eye_band].sum(dim=(1, 2))  # noqa: E731
     assert (dark(with_glasses) - dark(without) > 40).all()
-    changed_rows = (with_glasses != without).any(dim=1).any(dim=2).any(dim=0).nonzero().flatten()  # (rows,)
+    changed_rows = (
+        (with_glasses != without).any(dim=1).any(dim=2).any(dim=0).nonzero().flatten()
+    )  # (rows,)
     assert eye_band.start - 1 <= changed_rows.min() and changed_rows.max() <= eye_band.stop
 
 
 def test_every_expression_draws_a_different_mouth_and_leaves_the_chin_alone():
     labels = sample_attributes(6, seed=3)
-    mouth = (slice(None), slice(None), rows_of(faces.MOUTH_Y - 0.12, faces.MOUTH_Y + 0.13), cols_of(-0.2, 0.2))
+    mouth = (
+        slice(None),
+        slice(None),
+        rows_of(faces.MOUTH_Y - 0.12, faces.MOUTH_Y + 0.13),
+        cols_of(-0.2, 0.2),
+    )
     chin = (slice(None), slice(None), rows_of(faces.MOUTH_Y + 0.18, 0.8), slice(None))
     drawn = {
         value: render_faces(with_value(labels, "expression", value), SIZE, centred(6))
@@ -218,7 +255,9 @@ def test_every_expression_draws_a_different_mouth_and_leaves_the_chin_alone():
     for first in ATTRIBUTES["expression"]:
         for second in ATTRIBUTES["expression"]:
             if first < second:
-                difference = (drawn[first][mouth] - drawn[second][mouth]).abs().mean(dim=(1, 2, 3))  # (6,)
+                difference = (
+                    (drawn[first][mouth] - drawn[second][mouth]).abs().mean(dim=(1, 2, 3))
+                )  # (6,)
                 assert (difference > 0.02).all(), (first, second, difference)
                 assert torch.equal(drawn[first][chin], drawn[second][chin])
 
@@ -242,7 +281,9 @@ def _centre_of_mass(mask: torch.Tensor) -> torch.Tensor:
     rows, cols = torch.meshgrid(torch.arange(SIZE), torch.arange(SIZE), indexing="ij")
     weights = mask.float()
     total = weights.sum(dim=(1, 2))
-    return torch.stack([(weights * rows).sum(dim=(1, 2)) / total, (weights * cols).sum(dim=(1, 2)) / total], 1)
+    return torch.stack(
+        [(weights * rows).sum(dim=(1, 2)) / total, (weights * cols).sum(dim=(1, 2)) / total], 1
+    )
 
 
 @pytest.mark.parametrize("axis, name", [(1, "offset_x"), (0, "offset_y")])
@@ -313,7 +354,9 @@ def test_edge_map_rejects_non_rgb_input():
 def test_rendering_runs_on_one_thread_and_restores_the_callers_thread_count(monkeypatch):
     seen = []
     draw = faces._draw_chunk
-    monkeypatch.setattr(faces, "_draw_chunk", lambda *args: seen.append(torch.get_num_threads()) or draw(*args))
+    monkeypatch.setattr(
+        faces, "_draw_chunk", lambda *args: seen.append(torch.get_num_threads()) or draw(*args)
+    )
     threads = torch.get_num_threads()
     torch.set_num_threads(2)
     try:

@@ -20,13 +20,12 @@ from urllib.error import URLError
 import numpy as np
 import pytest
 import torch
-
-from course_lib.data import download
-from course_lib.runtime.config import DATA_DIR_ENV
-from course_lib.data.mnist import DataFallbackWarning, binarized_mnist, load_mnist, read_idx
-from course_lib.data.download import CorruptDataError
-from course_lib.data import mnist
 from shared_data import SHARED_DATA, needs_shared
+
+from course_lib.data import download, mnist
+from course_lib.data.download import CorruptDataError
+from course_lib.data.mnist import DataFallbackWarning, binarized_mnist, load_mnist, read_idx
+from course_lib.runtime.config import DATA_DIR_ENV
 
 TRAIN_IMAGES, TRAIN_LABELS = mnist.TRAIN_FILES
 TEST_IMAGES, TEST_LABELS = mnist.TEST_FILES
@@ -37,8 +36,10 @@ OFFICIAL_TEST_LABEL_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1
 
 SHARED_RAW = SHARED_DATA / "MNIST" / "raw"
 needs_shared_mnist = needs_shared(
-    SHARED_RAW / TRAIN_IMAGES, SHARED_RAW / TRAIN_LABELS,
-    SHARED_RAW / f"{TEST_IMAGES}.gz", SHARED_RAW / f"{TEST_LABELS}.gz",
+    SHARED_RAW / TRAIN_IMAGES,
+    SHARED_RAW / TRAIN_LABELS,
+    SHARED_RAW / f"{TEST_IMAGES}.gz",
+    SHARED_RAW / f"{TEST_LABELS}.gz",
 )
 
 
@@ -200,7 +201,9 @@ def test_read_idx_reports_a_missing_file_as_missing_not_corrupt(tmp_path):
 def test_file_names_and_mirrors_match_torchvision():
     import torchvision.datasets  # course_lib (imported above) makes this import work
 
-    assert {name.removesuffix(".gz") for name, _ in torchvision.datasets.MNIST.resources} == set(mnist.MNIST_SHA256)
+    assert {name.removesuffix(".gz") for name, _ in torchvision.datasets.MNIST.resources} == set(
+        mnist.MNIST_SHA256
+    )
     assert tuple(torchvision.datasets.MNIST.mirrors) == mnist.MNIST_MIRRORS
 
 
@@ -214,11 +217,15 @@ def test_the_content_checksums_match_the_real_files_and_torchvisions_md5():
         assert hashlib.md5(stored).hexdigest() == md5_of_gz[f"{name}.gz"]
         assert hashlib.sha256(gzip.decompress(stored)).hexdigest() == mnist.MNIST_SHA256[name]
     for name in mnist.TRAIN_FILES:  # stored uncompressed
-        assert hashlib.sha256((SHARED_RAW / name).read_bytes()).hexdigest() == mnist.MNIST_SHA256[name]
+        assert (
+            hashlib.sha256((SHARED_RAW / name).read_bytes()).hexdigest() == mnist.MNIST_SHA256[name]
+        )
 
 
 @pytest.mark.parametrize("stored", ["gz", "raw"])
-def test_a_wrong_checksum_names_the_file_and_both_sums_and_never_touches_it(tmp_path, network, contents, stored):
+def test_a_wrong_checksum_names_the_file_and_both_sums_and_never_touches_it(
+    tmp_path, network, contents, stored
+):
     raw = tmp_path / "MNIST" / "raw"
     place(raw, contents, mnist.TRAIN_FILES, stored)
     wrong = np.zeros((12, 28, 28), np.uint8)  # a valid idx file, but not the expected one
@@ -266,11 +273,24 @@ def test_raw_official_and_recompressed_copies_all_verify_to_the_same_data(tmp_pa
                 (raw / f"{name}.gz").write_bytes(gzip.compress(content, compresslevel=9, mtime=0))
             else:
                 buffer = io.BytesIO()
-                with gzip.GzipFile(name, "wb", compresslevel=1, fileobj=buffer, mtime=1_234_567) as out:
+                with gzip.GzipFile(
+                    name, "wb", compresslevel=1, fileobj=buffer, mtime=1_234_567
+                ) as out:
                     out.write(content)
                 (raw / f"{name}.gz").write_bytes(buffer.getvalue())
         loaded.append(load_mnist(root=root, download=False))
-    assert len({(raw / f"{TEST_IMAGES}.gz").read_bytes() for raw in (tmp_path / s / "MNIST" / "raw" for s in ("level 9", "level 1 with a name and a time stamp"))}) == 2
+    assert (
+        len(
+            {
+                (raw / f"{TEST_IMAGES}.gz").read_bytes()
+                for raw in (
+                    tmp_path / s / "MNIST" / "raw"
+                    for s in ("level 9", "level 1 with a name and a time stamp")
+                )
+            }
+        )
+        == 2
+    )
     for data in loaded:
         assert data.kind == "full"
         assert torch.equal(data.train_images, loaded[0].train_images)
@@ -302,7 +322,9 @@ def test_verification_reads_each_file_once_until_it_changes(tmp_path, contents):
     mnist._verified_idx.cache_clear()
     first = mnist.verified_idx(path)
     assert mnist.verified_idx(path) is first
-    assert mnist._verified_idx.cache_info().misses == 1 and mnist._verified_idx.cache_info().hits == 1
+    assert (
+        mnist._verified_idx.cache_info().misses == 1 and mnist._verified_idx.cache_info().hits == 1
+    )
     assert not first.flags.writeable  # shared through the cache, so callers cannot change it
     write_gz(path, contents[TEST_LABELS] + b"tail")
     with pytest.raises(CorruptDataError):
@@ -321,7 +343,9 @@ def test_full_set_is_used_when_all_four_files_verify(tmp_path, contents, network
     assert data.train_images.shape == (30, 1, 28, 28) and data.test_images.shape == (12, 1, 28, 28)
     assert data.train_images.dtype == torch.float32 and data.train_labels.dtype == torch.int64
     expected = read_idx(raw / f"{TRAIN_IMAGES}.gz").astype(np.float32) / 255
-    assert np.array_equal(data.train_images[:, 0].numpy(), expected)  # official order when all are used
+    assert np.array_equal(
+        data.train_images[:, 0].numpy(), expected
+    )  # official order when all are used
     assert np.array_equal(data.test_labels.numpy(), read_idx(raw / f"{TEST_LABELS}.gz"))
     assert "official training images" in data.source and "official test images" in data.source
 
@@ -345,7 +369,9 @@ def test_full_set_subsamples_deterministically_nested_and_keeps_pairs(tmp_path, 
         load_mnist(train_size=31, root=tmp_path)
 
 
-def test_data_dir_setting_is_the_default_root_and_is_how_the_source_names_the_folder(tmp_path, contents, monkeypatch):
+def test_data_dir_setting_is_the_default_root_and_is_how_the_source_names_the_folder(
+    tmp_path, contents, monkeypatch
+):
     place(tmp_path / "MNIST" / "raw", contents, contents)
     monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path))
     data = load_mnist(download=False)
@@ -361,7 +387,12 @@ def test_the_real_standard_split_from_the_shared_folder(monkeypatch):
     monkeypatch.setenv(DATA_DIR_ENV, str(SHARED_DATA))
     data = load_mnist(download=False)
     assert data.kind == "full"
-    assert data.train_images.shape == (60_000, 1, 28, 28) and data.test_images.shape == (10_000, 1, 28, 28)
+    assert data.train_images.shape == (60_000, 1, 28, 28) and data.test_images.shape == (
+        10_000,
+        1,
+        28,
+        28,
+    )
     assert torch.bincount(data.train_labels).tolist() == OFFICIAL_TRAIN_LABEL_COUNTS
     assert torch.bincount(data.test_labels).tolist() == OFFICIAL_TEST_LABEL_COUNTS
     # The published statistics of the training images on [0, 1].
@@ -373,11 +404,15 @@ def test_the_real_standard_split_from_the_shared_folder(monkeypatch):
     subset = load_mnist(12_000, seed=0, download=False)
     assert subset.short_source == "MNIST, 12,000 of 60,000 training images; official test set"
     assert "12,000 of the 60,000 official training images (random subset, seed 0)" in subset.source
-    assert torch.equal(subset.test_labels, data.test_labels)  # the whole official test set, in order
+    assert torch.equal(
+        subset.test_labels, data.test_labels
+    )  # the whole official test set, in order
     # Labels belong to their images: class means of the training subset classify the test set.
     means = torch.stack([subset.train_images[subset.train_labels == d].mean(0) for d in range(10)])
     distances = torch.cdist(data.test_images.flatten(1), means.flatten(1))
-    assert (distances.argmin(dim=1) == data.test_labels).float().mean() > 0.75  # ~0.82; shuffled: 0.1
+    assert (
+        distances.argmin(dim=1) == data.test_labels
+    ).float().mean() > 0.75  # ~0.82; shuffled: 0.1
 
 
 def test_offline_pool_from_fake_test_files_is_a_disjoint_deterministic_split(
@@ -387,7 +422,10 @@ def test_offline_pool_from_fake_test_files_is_a_disjoint_deterministic_split(
     count = 10_000
     images = np.zeros((count, 28, 28), np.uint8)
     images[:, 0, 0], images[:, 0, 1] = np.arange(count) // 256, np.arange(count) % 256
-    files = {TEST_IMAGES: idx_bytes(images), TEST_LABELS: idx_bytes((np.arange(count) % 10).astype(np.uint8))}
+    files = {
+        TEST_IMAGES: idx_bytes(images),
+        TEST_LABELS: idx_bytes((np.arange(count) % 10).astype(np.uint8)),
+    }
     accept_as_official(monkeypatch, files)
     place(tmp_path / "MNIST" / "raw", files, files)
 
@@ -422,7 +460,9 @@ def test_offline_pool_from_the_real_test_files_alone(tmp_path):
     assert data.kind == "offline-pool"
     assert (len(data.train_labels), len(data.test_labels)) == (8_000, 2_000)
     assert "60,000 / 10,000 were asked for" in data.source
-    assert data.short_source == "MNIST offline pool (test images only), 8,000 train / 2,000 held-out"
+    assert (
+        data.short_source == "MNIST offline pool (test images only), 8,000 train / 2,000 held-out"
+    )
     all_labels = torch.cat([data.train_labels, data.test_labels])
     assert torch.bincount(all_labels).tolist() == OFFICIAL_TEST_LABEL_COUNTS
     # Together the two parts are exactly the 10,000 official images: a partition, no repeats.
@@ -445,7 +485,9 @@ def test_read_only_folder_is_never_written_to(tmp_path, monkeypatch, network):
         raw.chmod(0o755)
     assert data.kind == "offline-pool"
     assert network.requested == []
-    assert sorted(p.name for p in raw.iterdir()) == sorted(f"{name}.gz" for name in mnist.TEST_FILES)
+    assert sorted(p.name for p in raw.iterdir()) == sorted(
+        f"{name}.gz" for name in mnist.TEST_FILES
+    )
 
 
 def test_digits_fallback_when_nothing_is_available(tmp_path, capsys):
@@ -483,14 +525,18 @@ def test_download_fetches_missing_gz_files_then_uses_the_full_set(tmp_path, cont
     data = load_mnist(root=tmp_path, download=True)
     raw = tmp_path / "MNIST" / "raw"
     assert data.kind == "full"
-    assert [url.rsplit("/", 1)[-1] for url in network.requested] == [f"{name}.gz" for name in mnist.MNIST_SHA256]
+    assert [url.rsplit("/", 1)[-1] for url in network.requested] == [
+        f"{name}.gz" for name in mnist.MNIST_SHA256
+    ]
     assert network.requested[0].startswith(mnist.MNIST_MIRRORS[0])
     for name, served in gz_served(contents).items():
         assert (raw / name).read_bytes() == served
     assert leftovers(raw) == []
 
 
-def test_a_download_shows_a_progress_bar_of_the_bytes(tmp_path, contents, network, monkeypatch, capsys):
+def test_a_download_shows_a_progress_bar_of_the_bytes(
+    tmp_path, contents, network, monkeypatch, capsys
+):
     monkeypatch.setenv("COURSE_PROGRESS", "on")
     network.served = gz_served(contents)
     raw = tmp_path / "MNIST" / "raw"
@@ -503,7 +549,9 @@ def test_a_download_shows_a_progress_bar_of_the_bytes(tmp_path, contents, networ
 
 def test_downloads_are_checked_by_their_decompressed_bytes(tmp_path, contents, network):
     """A mirror's gzip may differ byte for byte from the official one; its contents may not."""
-    network.served = {f"{TEST_LABELS}.gz": gzip.compress(contents[TEST_LABELS], compresslevel=1, mtime=99)}
+    network.served = {
+        f"{TEST_LABELS}.gz": gzip.compress(contents[TEST_LABELS], compresslevel=1, mtime=99)
+    }
     raw = tmp_path / "MNIST" / "raw"
     raw.mkdir(parents=True)
     assert mnist._download(raw, TEST_LABELS)
@@ -524,7 +572,9 @@ def test_failed_download_prints_one_line_leaves_nothing_and_falls_back(tmp_path,
     assert list((tmp_path / "MNIST" / "raw").iterdir()) == []
 
 
-def test_the_mirrors_setting_replaces_the_mirrors_and_serves_through_urlopen(tmp_path, contents, monkeypatch):
+def test_the_mirrors_setting_replaces_the_mirrors_and_serves_through_urlopen(
+    tmp_path, contents, monkeypatch
+):
     """``$COURSE_MNIST_MIRRORS`` with the real ``urlopen``: a file:// folder serves, a missing one fails fast."""
     monkeypatch.setattr(download, "urlopen", urllib.request.urlopen)
     served = tmp_path / "mirror"
@@ -541,7 +591,9 @@ def test_the_mirrors_setting_replaces_the_mirrors_and_serves_through_urlopen(tmp
         assert load_mnist(root=tmp_path / "empty", download=True).kind == "digits-fallback"
 
 
-def test_a_mirror_serving_bad_bytes_is_skipped_for_the_next(tmp_path, contents, network, monkeypatch):
+def test_a_mirror_serving_bad_bytes_is_skipped_for_the_next(
+    tmp_path, contents, network, monkeypatch
+):
     good = gz_served(contents)[f"{TEST_LABELS}.gz"]
     served = {mnist.MNIST_MIRRORS[0]: b"corrupted bytes", mnist.MNIST_MIRRORS[1]: good}
 
@@ -583,7 +635,9 @@ def test_existing_files_are_never_downloaded_again(tmp_path, contents, network):
     before = snapshot(raw)
     network.served = gz_served(contents)
     assert load_mnist(root=tmp_path, download=True).kind == "full"
-    assert sorted(url.rsplit("/", 1)[-1] for url in network.requested) == sorted(f"{n}.gz" for n in mnist.TRAIN_FILES)
+    assert sorted(url.rsplit("/", 1)[-1] for url in network.requested) == sorted(
+        f"{n}.gz" for n in mnist.TRAIN_FILES
+    )
     assert {name: snapshot(raw)[name] for name in before} == before
 
 

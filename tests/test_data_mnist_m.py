@@ -14,13 +14,19 @@ from pathlib import Path
 
 import pytest
 import torch
-
-from course_lib.runtime.config import DATA_DIR_ENV, REPO_ROOT
-from course_lib.data.mnist import load_mnist
-from course_lib.data.download import CorruptDataError
-from course_lib.data import mnist_m
-from course_lib.data.mnist_m import PHOTOGRAPHS, DigitDomains, blend_onto_photographs, digit_domains, load_photographs
 from shared_data import SHARED_DATA, needs_shared
+
+from course_lib.data import mnist_m
+from course_lib.data.download import CorruptDataError
+from course_lib.data.mnist import load_mnist
+from course_lib.data.mnist_m import (
+    PHOTOGRAPHS,
+    DigitDomains,
+    blend_onto_photographs,
+    digit_domains,
+    load_photographs,
+)
+from course_lib.runtime.config import DATA_DIR_ENV, REPO_ROOT
 
 # Where the photographs really are (tests below point the module at copies).
 INSTALLED_PACKAGE_DIR = mnist_m._package_dir
@@ -29,7 +35,10 @@ LARGEST_DIGIT = (300, 451)
 
 
 needs_shared_mnist = needs_shared(
-    *(SHARED_DATA / "MNIST" / "raw" / name for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"))
+    *(
+        SHARED_DATA / "MNIST" / "raw" / name
+        for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte")
+    )
 )
 
 
@@ -151,7 +160,9 @@ def test_photograph_of_an_uninstalled_package_raises(monkeypatch, fresh_photogra
         PHOTOGRAPHS[0], package="course_lib_no_such_package", distribution="no-such-distribution"
     )
     monkeypatch.setattr(mnist_m, "PHOTOGRAPHS", (absent,))
-    with pytest.raises(FileNotFoundError, match="not installed.*'course_lib_no_such_package' is not found"):
+    with pytest.raises(
+        FileNotFoundError, match="not installed.*'course_lib_no_such_package' is not found"
+    ):
         load_photographs()
 
 
@@ -172,7 +183,9 @@ def test_blend_is_deterministic_by_seed_or_generator():
     digits = random_digits(30)
     first = blend_onto_photographs(digits, seed=7)
     assert torch.equal(first, blend_onto_photographs(digits, seed=7))
-    assert torch.equal(first, blend_onto_photographs(digits, generator=torch.Generator().manual_seed(7)))
+    assert torch.equal(
+        first, blend_onto_photographs(digits, generator=torch.Generator().manual_seed(7))
+    )
     assert not torch.equal(first, blend_onto_photographs(digits, seed=8))
     # A generator continues its stream: two calls on one generator give different patches.
     generator = torch.Generator().manual_seed(7)
@@ -214,7 +227,9 @@ def test_one_stroke_pixel_inverts_only_that_pixel():
 def test_digits_as_large_as_the_smallest_photograph_reach_its_edges():
     out = blend_onto_photographs(torch.zeros(12, 1, *LARGEST_DIGIT), seed=0)
     chelsea = load_photographs()[3]
-    assert any(torch.equal(patch, chelsea) for patch in out), "the whole of chelsea.png is one patch"
+    assert any(torch.equal(patch, chelsea) for patch in out), (
+        "the whole of chelsea.png is one patch"
+    )
     assert all(locate(patch) for patch in out)
 
 
@@ -223,7 +238,10 @@ def test_digits_as_large_as_the_smallest_photograph_reach_its_edges():
     [
         (torch.zeros(4, 28, 28), r"must be 4-D \(N, 1, H, W\).*unsqueeze\(1\)"),
         (torch.zeros(4, 3, 28, 28), "must have 1 channel.*got 3 channels"),
-        (torch.zeros(4, 1, 28, 28, dtype=torch.uint8), "floating-point.*divide uint8 images by 255"),
+        (
+            torch.zeros(4, 1, 28, 28, dtype=torch.uint8),
+            "floating-point.*divide uint8 images by 255",
+        ),
         (torch.full((4, 1, 28, 28), 1.5), r"values in \[0, 1\], got 1.5..1.5"),
         (torch.full((4, 1, 28, 28), -0.25), r"values in \[0, 1\], got -0.25..-0.25"),
         (torch.full((4, 1, 28, 28), float("nan")), r"values in \[0, 1\]"),
@@ -266,7 +284,9 @@ def test_mnist_m_images_are_blends_of_their_own_rows():
     assert all(locate(patch) for patch in patches)
     # With the rows of domain A instead, the recovered "patches" are no photograph crops.
     wrong = images[domains.mnist_index][: len(strokes)]
-    assert not any(locate(patch) for patch in torch.where(wrong == 1, 1 - domains.mnist_m, domains.mnist_m))
+    assert not any(
+        locate(patch) for patch in torch.where(wrong == 1, 1 - domains.mnist_m, domains.mnist_m)
+    )
 
 
 def test_domains_are_deterministic_by_seed():
@@ -274,7 +294,14 @@ def test_domains_are_deterministic_by_seed():
     first = digit_domains(images, labels, seed=1)
     again = digit_domains(images, labels, seed=1)
     other = digit_domains(images, labels, seed=2)
-    for name in ("mnist", "mnist_labels", "mnist_index", "mnist_m", "mnist_m_labels", "mnist_m_index"):
+    for name in (
+        "mnist",
+        "mnist_labels",
+        "mnist_index",
+        "mnist_m",
+        "mnist_m_labels",
+        "mnist_m_index",
+    ):
         assert torch.equal(getattr(first, name), getattr(again, name)), name
     assert not torch.equal(first.mnist_index, other.mnist_index)
     assert not torch.equal(first.mnist_m, other.mnist_m)

@@ -3,11 +3,11 @@
 import pytest
 import torch
 
+from course_lib.baselines.sklearn_rbm import compare_with_sklearn, rbm_from_sklearn
 from course_lib.data.bars import bars_and_stripes
-from course_lib.training.dbn import greedy_pretrain, up_down_step, wake_sleep
 from course_lib.models.dbn import DBN, DirectedLayer, StackMismatchError, check_stack, sigmoid_mlp
 from course_lib.models.rbm import BernoulliRBM, LabelledRBM
-from course_lib.baselines.sklearn_rbm import compare_with_sklearn, rbm_from_sklearn
+from course_lib.training.dbn import greedy_pretrain, up_down_step, wake_sleep
 
 
 def bars_with_labels(n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -22,8 +22,18 @@ def bars_with_labels(n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]
 def stack():
     data, labels = bars_with_labels(600)
     # CD-1 for the top too: on this toy the plain path is the one that separates the two classes.
-    return greedy_pretrain(data, labels, (16, 16), top_hidden=32, n_labels=2, epochs=20, batch_size=20,
-                           learning_rate=0.2, seed=0, top_persistent=False)
+    return greedy_pretrain(
+        data,
+        labels,
+        (16, 16),
+        top_hidden=32,
+        n_labels=2,
+        epochs=20,
+        batch_size=20,
+        learning_rate=0.2,
+        seed=0,
+        top_persistent=False,
+    )
 
 
 def test_greedy_pretraining_builds_a_matching_stack_with_labels_on_top(stack, quiet_progress):
@@ -36,9 +46,13 @@ def test_only_the_top_rbm_is_trained_persistently_by_default(monkeypatch, quiet_
     import course_lib.training.dbn as dbn_training
 
     calls = []
-    monkeypatch.setattr(dbn_training, "train_rbm", lambda rbm, data, **options: calls.append(options))
+    monkeypatch.setattr(
+        dbn_training, "train_rbm", lambda rbm, data, **options: calls.append(options)
+    )
     data, labels = bars_with_labels(40)
-    greedy_pretrain(data, labels, (8, 6), top_hidden=5, n_labels=2, epochs=1, batch_size=20, learning_rate=0.1)
+    greedy_pretrain(
+        data, labels, (8, 6), top_hidden=5, n_labels=2, epochs=1, batch_size=20, learning_rate=0.1
+    )
     assert [call.get("persistent", False) for call in calls] == [False, False, True]
     assert calls[-1]["decay_to_zero"]
 
@@ -93,8 +107,18 @@ def test_wake_sleep_unties_the_weights_and_improves_reconstruction(stack, quiet_
         return (data - dbn.layers[0].generate(upper)).square().mean().item()
 
     before = generative_error()
-    history = wake_sleep(dbn, data, labels, epochs=10, batch_size=20, learning_rate=0.1, seed=0,
-                         epoch_metrics=lambda model: {"accuracy": (model.classify(data) == labels).float().mean().item()})
+    history = wake_sleep(
+        dbn,
+        data,
+        labels,
+        epochs=10,
+        batch_size=20,
+        learning_rate=0.1,
+        seed=0,
+        epoch_metrics=lambda model: {
+            "accuracy": (model.classify(data) == labels).float().mean().item()
+        },
+    )
     assert len(history.metrics["accuracy"]) == 10
     layer = dbn.layers[0]
     assert not torch.equal(layer.recognition_weight, layer.generative_weight)
@@ -105,7 +129,9 @@ def test_a_zero_learning_rate_changes_nothing(stack):
     dbn = DBN.from_stack(stack)
     data, labels = bars_with_labels(20)
     before = {name: p.clone() for name, p in dbn.state_dict().items()}
-    up_down_step(dbn, data, labels, learning_rate=0.0, top_k=2, generator=torch.Generator().manual_seed(0))
+    up_down_step(
+        dbn, data, labels, learning_rate=0.0, top_k=2, generator=torch.Generator().manual_seed(0)
+    )
     assert all(torch.equal(before[name], p) for name, p in dbn.state_dict().items())
 
 
@@ -119,10 +145,14 @@ def test_pretrained_mlp_starts_from_the_recognition_weights(stack):
 
 def test_sklearn_comparison_scores_both_models_with_the_same_estimator(quiet_progress):
     data = bars_and_stripes(400, size=3, seed=0)
-    result = compare_with_sklearn(data, data[:50], n_hidden=6, epochs=3, batch_size=10, learning_rate=0.1)
+    result = compare_with_sklearn(
+        data, data[:50], n_hidden=6, epochs=3, batch_size=10, learning_rate=0.1
+    )
     assert result.course_seconds > 0 and result.sklearn_seconds > 0
     assert result.speedup == pytest.approx(result.sklearn_seconds / result.course_seconds)
-    assert -9 * 0.7 < result.sklearn_pseudo_log_likelihood < 0  # better than coin flips (-6.2 nats), finite
+    assert (
+        -9 * 0.7 < result.sklearn_pseudo_log_likelihood < 0
+    )  # better than coin flips (-6.2 nats), finite
     assert -9 * 0.7 < result.course_pseudo_log_likelihood < 0
     assert [row[0] for row in result.rows()] == ["course_lib (torch)", "scikit-learn"]
 
@@ -134,4 +164,6 @@ def test_sklearn_parameters_are_converted_with_the_right_orientation():
     model = SklearnRBM(n_components=4, n_iter=2, random_state=0).fit(data)
     rbm = rbm_from_sklearn(model)
     v = torch.from_numpy(data[:7])
-    torch.testing.assert_close(rbm.hidden_probs(v).detach(), torch.from_numpy(model.transform(data[:7])).float())
+    torch.testing.assert_close(
+        rbm.hidden_probs(v).detach(), torch.from_numpy(model.transform(data[:7])).float()
+    )

@@ -7,8 +7,14 @@ import pytest
 import torch
 from scipy.ndimage import gaussian_filter
 
+from course_lib.baselines.denoise import (
+    gaussian_blur,
+    median,
+    non_local_means,
+    total_variation,
+    tune_strength,
+)
 from course_lib.data.corruption import add_gaussian_noise, add_salt_and_pepper
-from course_lib.baselines.denoise import gaussian_blur, median, non_local_means, total_variation, tune_strength
 
 
 def blobs(n=6, size=28):
@@ -26,7 +32,9 @@ def mse(a, b):
 @pytest.fixture
 def clean_and_noisy():
     clean = blobs()
-    noisy = (clean + 0.3 * torch.randn(clean.shape, generator=torch.Generator().manual_seed(0))).clamp(0, 1)
+    noisy = (
+        clean + 0.3 * torch.randn(clean.shape, generator=torch.Generator().manual_seed(0))
+    ).clamp(0, 1)
     return clean, noisy
 
 
@@ -50,8 +58,15 @@ def test_each_denoiser_keeps_shape_and_range_and_reduces_the_error(denoise, clea
 
 def test_gaussian_blur_matches_scipy_channel_by_channel():
     images = torch.rand(2, 3, 10, 10, generator=torch.Generator().manual_seed(1))
-    expected = np.stack([[gaussian_filter(c, 0.7, mode="nearest") for c in image] for image in images.double().numpy()])
-    torch.testing.assert_close(gaussian_blur(images, 0.7), torch.from_numpy(expected).float().clamp(0, 1))
+    expected = np.stack(
+        [
+            [gaussian_filter(c, 0.7, mode="nearest") for c in image]
+            for image in images.double().numpy()
+        ]
+    )
+    torch.testing.assert_close(
+        gaussian_blur(images, 0.7), torch.from_numpy(expected).float().clamp(0, 1)
+    )
 
 
 def test_median_removes_isolated_salt_and_pepper_completely_on_a_flat_image():

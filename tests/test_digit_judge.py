@@ -15,16 +15,16 @@ from urllib.error import URLError
 
 import pytest
 import torch
+from shared_data import SHARED_DATA
 from torch import nn
 
-from course_lib.evaluation import digit_judge
 from course_lib.data import download
-from course_lib.runtime.cache import CorruptCacheError
-from course_lib.runtime.config import CACHE_DIR_ENV, DATA_DIR_ENV
 from course_lib.data.mnist import MNISTData, load_mnist
+from course_lib.evaluation import digit_judge
 from course_lib.evaluation.digit_judge import QUICK_DIGIT_RECIPE, DigitJudge, load_digit_judge
 from course_lib.models.digit_classifier import DigitClassifier, digit_loss
-from shared_data import SHARED_DATA
+from course_lib.runtime.cache import CorruptCacheError
+from course_lib.runtime.config import CACHE_DIR_ENV, DATA_DIR_ENV
 
 pytestmark = pytest.mark.filterwarnings("ignore::course_lib.data.mnist.DataFallbackWarning")
 
@@ -42,7 +42,9 @@ def offline_data(tmp_path_factory):
         patch.setattr(download, "urlopen", _no_network)
         patch.setenv("COURSE_PROGRESS", "off")
         has_mnist = (SHARED_DATA / "MNIST" / "raw").is_dir()
-        patch.setenv(DATA_DIR_ENV, str(SHARED_DATA if has_mnist else tmp_path_factory.mktemp("no-data")))
+        patch.setenv(
+            DATA_DIR_ENV, str(SHARED_DATA if has_mnist else tmp_path_factory.mktemp("no-data"))
+        )
         yield
 
 
@@ -81,12 +83,16 @@ def test_classifier_gives_ten_logits_and_a_feature_vector():
     model = DigitClassifier()
     assert model(torch.rand(3, 1, 28, 28)).shape == (3, 10)
     assert model.features(torch.rand(2, 1, 28, 28)).shape == (2, model.feature_size) == (2, 128)
-    assert DigitClassifier(widths=(4, 8), feature_size=16).features(torch.rand(2, 1, 28, 28)).shape == (2, 16)
+    assert DigitClassifier(widths=(4, 8), feature_size=16).features(
+        torch.rand(2, 1, 28, 28)
+    ).shape == (2, 16)
 
 
 @pytest.mark.parametrize("shape", [(2, 784), (2, 28, 28), (2, 3, 28, 28), (2, 1, 32, 32)])
 def test_classifier_rejects_a_wrong_shape_naming_both_shapes_and_the_fix(shape):
-    with pytest.raises(ValueError, match=rf"\(B, 1, 28, 28\), got \({', '.join(map(str, shape))}\)\. Fix"):
+    with pytest.raises(
+        ValueError, match=rf"\(B, 1, 28, 28\), got \({', '.join(map(str, shape))}\)\. Fix"
+    ):
         DigitClassifier()(torch.rand(shape))
 
 
@@ -99,7 +105,9 @@ def test_digit_loss_is_the_cross_entropy_of_the_logits():
     torch.manual_seed(0)
     model = DigitClassifier()
     images, labels = torch.rand(4, 1, 28, 28), torch.randint(10, (4,))
-    torch.testing.assert_close(digit_loss(model, images, labels), nn.functional.cross_entropy(model(images), labels))
+    torch.testing.assert_close(
+        digit_loss(model, images, labels), nn.functional.cross_entropy(model(images), labels)
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -111,7 +119,13 @@ def test_judge_is_frozen_and_describes_itself(judge):
     assert not judge.model.training
     assert not any(p.requires_grad for p in judge.model.parameters())
     assert isinstance(judge.accuracy, float) and 0.0 <= judge.accuracy <= 1.0
-    for part in (data.short_source, f"$COURSE_CACHE_DIR/{judge.path.name}", f"accuracy {judge.accuracy:.3f}", QUICK.version, QUICK.digest()):
+    for part in (
+        data.short_source,
+        f"$COURSE_CACHE_DIR/{judge.path.name}",
+        f"accuracy {judge.accuracy:.3f}",
+        QUICK.version,
+        QUICK.digest(),
+    ):
         assert part in judge.source
     with pytest.raises(dataclasses.FrozenInstanceError):
         judge.accuracy = 1.0
@@ -137,7 +151,9 @@ def test_judge_gives_labels_probabilities_and_features_on_the_cpu(judge):
 
 def test_batching_does_not_change_the_answers(judge):
     images = quick_data().test_images[:10]
-    torch.testing.assert_close(judge.probabilities(images, batch_size=3), judge.probabilities(images))
+    torch.testing.assert_close(
+        judge.probabilities(images, batch_size=3), judge.probabilities(images)
+    )
     torch.testing.assert_close(judge.features(images, batch_size=4), judge.features(images))
 
 
@@ -151,7 +167,9 @@ def test_flattened_digits_are_judged_like_images(judge):
 @pytest.mark.parametrize("shape", [(5, 28, 28), (5, 3, 28, 28), (5, 1, 32, 32), (5, 783), (784,)])
 def test_judge_rejects_a_wrong_shape_naming_it_and_the_fix(judge, shape):
     got = ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "")
-    with pytest.raises(ValueError, match=rf"\(N, 1, 28, 28\) or flattened \(N, 784\), got \({got}\)\. Fix"):
+    with pytest.raises(
+        ValueError, match=rf"\(N, 1, 28, 28\) or flattened \(N, 784\), got \({got}\)\. Fix"
+    ):
         judge.predict(torch.rand(shape))
 
 
@@ -165,7 +183,9 @@ def test_judge_rejects_a_wrong_shape_naming_it_and_the_fix(judge, shape):
     ids=["uint8", "tanh-range", "nan"],
 )
 def test_judge_rejects_pixels_outside_the_unit_interval(judge, images):
-    with pytest.raises(ValueError, match=r"float pixels in \[0, 1\].*Fix: divide uint8 pixels by 255"):
+    with pytest.raises(
+        ValueError, match=r"float pixels in \[0, 1\].*Fix: divide uint8 pixels by 255"
+    ):
         judge.features(images)
 
 
@@ -186,7 +206,11 @@ def test_judge_trains_once_then_loads_the_same_weights_from_the_cache(cache, mon
     forbid_training(monkeypatch)
     loaded = load_digit_judge(recipe=QUICK)
     assert "Training" not in capsys.readouterr().out
-    assert loaded.path == trained.path and loaded.accuracy == trained.accuracy and loaded.source == trained.source
+    assert (
+        loaded.path == trained.path
+        and loaded.accuracy == trained.accuracy
+        and loaded.source == trained.source
+    )
     for a, b in zip(trained.model.state_dict().values(), loaded.model.state_dict().values()):
         assert torch.equal(a, b)
     assert list(cache.iterdir()) == [trained.path]
@@ -222,7 +246,9 @@ def test_a_file_of_another_recipe_is_kept_and_the_judge_trained_into_a_new_name(
 
 def test_a_judge_trained_on_other_data_is_not_reused(cache, monkeypatch, tmp_path):
     if quick_data().kind == "digits-fallback":
-        pytest.skip(f"needs real MNIST (the shared data folder, or ${DATA_DIR_ENV}), to compare with the fallback")
+        pytest.skip(
+            f"needs real MNIST (the shared data folder, or ${DATA_DIR_ENV}), to compare with the fallback"
+        )
     first = load_digit_judge(recipe=QUICK)
     monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path))  # empty: the scikit-learn digits fallback
     fallback = load_digit_judge(recipe=QUICK)
@@ -244,7 +270,9 @@ def test_retrain_replaces_the_cached_file(cache, monkeypatch):
     first = load_digit_judge(recipe=QUICK)
     calls = []
     original_fit = digit_judge.fit
-    monkeypatch.setattr(digit_judge, "fit", lambda *a, **k: calls.append(1) or original_fit(*a, **k))
+    monkeypatch.setattr(
+        digit_judge, "fit", lambda *a, **k: calls.append(1) or original_fit(*a, **k)
+    )
     again = load_digit_judge(recipe=QUICK, retrain=True)
     assert calls and again.path == first.path and list(cache.iterdir()) == [first.path]
 

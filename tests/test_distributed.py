@@ -105,8 +105,14 @@ def _environment(data_dir: Path | None = None) -> dict[str, str]:
 
 
 def _torchrun(processes: int, *arguments: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}",
-               *arguments]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={processes}",
+        *arguments,
+    ]
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, cwd=REPO)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result
@@ -137,16 +143,28 @@ def test_bad_shards_and_batches_are_refused_with_the_fix():
 def test_two_gloo_processes_match_one_process(tmp_path):
     script = tmp_path / "worker.py"
     script.write_text(WORKER)
-    subprocess.run([sys.executable, str(script), str(tmp_path / "one.pt")], env=_environment(), check=True,
-                   timeout=300, cwd=REPO)
+    subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "one.pt")],
+        env=_environment(),
+        check=True,
+        timeout=300,
+        cwd=REPO,
+    )
     _torchrun(2, str(script), str(tmp_path / "two.pt"), env=_environment())
     one, two = torch.load(tmp_path / "one.pt.rank0"), torch.load(tmp_path / "two.pt.rank0")
     other = torch.load(tmp_path / "two.pt.rank1")
     # every process ends with the same parameters, the RBM's (averaged CD estimates) included
     # (BatchNorm's running statistics are the exception: each process tracks its own parts)
     for name in ("regressor", "gan", "rbm", "cyclegan", "stargan", "pix2pix"):
-        parameters = [key for key in two[name] if "running_" not in key and "num_batches" not in key]
-        assert _max_difference({k: two[name][k] for k in parameters}, {k: other[name][k] for k in parameters}) == 0, name
+        parameters = [
+            key for key in two[name] if "running_" not in key and "num_batches" not in key
+        ]
+        assert (
+            _max_difference(
+                {k: two[name][k] for k in parameters}, {k: other[name][k] for k in parameters}
+            )
+            == 0
+        ), name
     # fit: 3 epochs of 9 steps; train_gan: 2 epochs of 4 generator steps (8 critic steps)
     assert _max_difference(one["regressor"], two["regressor"]) < 1e-6
     assert two["fit_loss"] == pytest.approx(one["fit_loss"], rel=1e-6)
@@ -167,9 +185,25 @@ def test_two_gloo_processes_match_one_process(tmp_path):
 
 def test_the_entry_point_runs_unchanged_under_torchrun(tmp_path, offline_data_dir):
     data_dir = Path(offline_data_dir)
-    arguments = ["-m", "course_lib.recipes", "gan", "--profile", "smoke", "--train-images", "256", "--epochs", "1"]
-    subprocess.run([sys.executable, *arguments, "--out", str(tmp_path / "one.pt")], env=_environment(data_dir),
-                   check=True, timeout=300, cwd=REPO, capture_output=True)
+    arguments = [
+        "-m",
+        "course_lib.recipes",
+        "gan",
+        "--profile",
+        "smoke",
+        "--train-images",
+        "256",
+        "--epochs",
+        "1",
+    ]
+    subprocess.run(
+        [sys.executable, *arguments, "--out", str(tmp_path / "one.pt")],
+        env=_environment(data_dir),
+        check=True,
+        timeout=300,
+        cwd=REPO,
+        capture_output=True,
+    )
     result = _torchrun(2, *arguments, "--out", str(tmp_path / "two.pt"), env=_environment(data_dir))
     assert "trained by 2 process(es)" in result.stdout
     assert result.stdout.count("wrote ") == 1  # rank 0 alone writes

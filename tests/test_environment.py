@@ -56,7 +56,9 @@ def test_env_check_reads_the_same_pins():
 
 
 def test_environment_yml_lists_the_same_packages_and_versions():
-    assert ENVIRONMENT_YML.is_file(), f"{ENVIRONMENT_YML} is missing; it must mirror pyproject.toml's pins"
+    assert ENVIRONMENT_YML.is_file(), (
+        f"{ENVIRONMENT_YML} is missing; it must mirror pyproject.toml's pins"
+    )
     env = yaml.safe_load(ENVIRONMENT_YML.read_text(encoding="utf-8"))
     dependencies = env["dependencies"]
     conda = [d for d in dependencies if isinstance(d, str)]
@@ -70,7 +72,11 @@ def test_environment_yml_lists_the_same_packages_and_versions():
     missing = sorted(set(from_pyproject) - set(from_yml))
     extra = sorted(set(from_yml) - set(from_pyproject))
     assert not missing and not extra, f"environment.yml lacks {missing}, has extra {extra}"
-    differ = {n: (from_yml[n], from_pyproject[n]) for n in from_pyproject if from_yml[n] != from_pyproject[n]}
+    differ = {
+        n: (from_yml[n], from_pyproject[n])
+        for n in from_pyproject
+        if from_yml[n] != from_pyproject[n]
+    }
     assert not differ, f"environment.yml vs pyproject.toml versions differ: {differ}"
 
 
@@ -82,7 +88,10 @@ def test_python_version_agrees_between_pyproject_and_environment_yml():
     version = python.split("=")[-1]
     from packaging.specifiers import SpecifierSet
 
-    assert f"{version}.0" in SpecifierSet(project["requires-python"]), (python, project["requires-python"])
+    assert f"{version}.0" in SpecifierSet(project["requires-python"]), (
+        python,
+        project["requires-python"],
+    )
 
 
 def test_constraints_pin_every_dependency_to_the_same_version():
@@ -98,7 +107,9 @@ def test_constraints_pin_every_dependency_to_the_same_version():
     missing = sorted(set(pins) - set(constraints))
     assert not missing, f"constraints.txt does not pin {missing}"
     differ = {
-        n: (constraints[n], pins[n]) for n in pins if constraints[n].split("+")[0] != pins[n].split("+")[0]
+        n: (constraints[n], pins[n])
+        for n in pins
+        if constraints[n].split("+")[0] != pins[n].split("+")[0]
     }
     assert not differ, f"constraints.txt vs pyproject.toml: {differ}"
 
@@ -115,7 +126,9 @@ def test_no_cuda_packages_without_an_nvidia_gpu():
 
 def write_pyproject(path: Path, dependencies: list[str]) -> Path:
     deps = ",\n".join(f'    "{d}"' for d in dependencies)
-    path.write_text(f'[project]\nname = "x"\nversion = "0"\ndependencies = [\n{deps},\n]\n', encoding="utf-8")
+    path.write_text(
+        f'[project]\nname = "x"\nversion = "0"\ndependencies = [\n{deps},\n]\n', encoding="utf-8"
+    )
     return path
 
 
@@ -124,7 +137,11 @@ def test_version_mismatches_reports_a_wrong_pin_and_a_missing_package(tmp_path):
 
     pyproject = write_pyproject(
         tmp_path / "pyproject.toml",
-        ["numpy==0.0.1", "NumPy_Fake_Package_xyz==1.0", "torch==" + env_check.pinned_requirements()["torch"]],
+        [
+            "numpy==0.0.1",
+            "NumPy_Fake_Package_xyz==1.0",
+            "torch==" + env_check.pinned_requirements()["torch"],
+        ],
     )
     pins = env_check.pinned_requirements(pyproject)
     assert pins["numpy"] == "0.0.1" and "numpy-fake-package-xyz" in pins
@@ -148,7 +165,11 @@ def test_pinned_requirements_rejects_a_range(tmp_path):
 
 def test_main_returns_nonzero_for_a_wrong_pin(monkeypatch, tmp_path, capsys):
     pyproject = write_pyproject(tmp_path / "pyproject.toml", ["numpy==0.0.1"])
-    monkeypatch.setattr(env_check, "pinned_requirements", functools.partial(env_check.pinned_requirements, pyproject))
+    monkeypatch.setattr(
+        env_check,
+        "pinned_requirements",
+        functools.partial(env_check.pinned_requirements, pyproject),
+    )
     monkeypatch.setattr(env_check, "cuda_packages", lambda: [])
     assert env_check.main() != 0
     assert "numpy" in capsys.readouterr().err

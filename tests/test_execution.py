@@ -6,20 +6,27 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from course_lib.runtime.config import UnknownProfileError
 from course_lib.authoring.execution import CellExecutionError, execute_and_store, execute_notebook
+from course_lib.runtime.config import UnknownProfileError
 
 
 def write_notebook(path, *sources):
     notebook = new_notebook(cells=[new_code_cell(source) for source in sources])
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    notebook.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nbformat.write(notebook, path)
     return path
 
 
 def test_the_kernel_sees_the_requested_profile_and_metadata_records_it(tmp_path, monkeypatch):
     monkeypatch.setenv("COURSE_PROFILE", "cpu")
-    path = write_notebook(tmp_path / "nb.ipynb", "from course_lib.runtime.config import active_profile; print(active_profile())")
+    path = write_notebook(
+        tmp_path / "nb.ipynb",
+        "from course_lib.runtime.config import active_profile; print(active_profile())",
+    )
     result = execute_notebook(path, "smoke")
     assert result.notebook.cells[0].outputs[0].text.strip() == "smoke"
     assert result.notebook.metadata["course"]["profile"] == "smoke"

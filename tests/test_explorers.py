@@ -50,7 +50,9 @@ def test_the_picture_comes_first_as_a_png_and_the_controls_carry_a_readable_note
     (picture, raw_picture), (bundle, raw_bundle) = screen.shown
     assert picture.data[:8] == b"\x89PNG\r\n\x1a\n" and not raw_picture
     assert raw_bundle and bundle["text/plain"] == explorers.LIVE_NOTE
-    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"]  # the live view is still there
+    assert bundle["application/vnd.jupyter.widget-view+json"][
+        "model_id"
+    ]  # the live view is still there
     assert "VBox(" not in bundle["text/plain"]
     assert plt.get_fignums() == []  # figures are closed, not shown twice
 

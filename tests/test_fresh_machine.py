@@ -14,9 +14,9 @@ import sys
 
 import pytest
 
-from course_lib.runtime.config import CACHE_DIR_ENV, DATA_DIR_ENV, REPO_ROOT
-from course_lib.data.mnist import MIRRORS_ENV
 from course_lib.authoring.execution import execute_notebook
+from course_lib.data.mnist import MIRRORS_ENV
+from course_lib.runtime.config import CACHE_DIR_ENV, DATA_DIR_ENV, REPO_ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -43,7 +43,9 @@ def printed(result) -> str:
 
 def test_notebook_01_runs_on_the_digits_fallback_and_says_so(new_machine):
     text = printed(execute_notebook(REPO_ROOT / "notebooks" / "01_autoencoder.ipynb", "smoke"))
-    assert "Could not download train-images-idx3-ubyte.gz" in text  # the download was tried, and failed
+    assert (
+        "Could not download train-images-idx3-ubyte.gz" in text
+    )  # the download was tried, and failed
     assert "WARNING: NOT MNIST: scikit-learn digits fallback" in text
     assert "NOT MNIST: digits fallback" in text  # the short source quoted beside the numbers
     assert "$COURSE_DATA_DIR/MNIST/raw" in text and str(new_machine) not in text
@@ -52,18 +54,35 @@ def test_notebook_01_runs_on_the_digits_fallback_and_says_so(new_machine):
 
 
 def test_notebook_10_runs_with_its_own_paintings_and_says_which_features_it_used(new_machine):
-    text = printed(execute_notebook(REPO_ROOT / "notebooks" / "10_neural_style_transfer.ipynb", "smoke"))
+    text = printed(
+        execute_notebook(REPO_ROOT / "notebooks" / "10_neural_style_transfer.ipynb", "smoke")
+    )
     assert "The Starry Night" in text and "ships with course_lib, verified by SHA-256" in text
     pretrained = "VGG-19 with pretrained ImageNet weights" in text
     assert pretrained or "VGG-19 with untrained random weights" in text  # it says which, either way
     assert not any(new_machine.iterdir())  # nothing was looked for, or written, in the data folder
 
 
-def test_the_mnist_chain_tests_pass_with_no_data_and_skip_only_what_needs_real_files(new_machine, tmp_path):
+def test_the_mnist_chain_tests_pass_with_no_data_and_skip_only_what_needs_real_files(
+    new_machine, tmp_path
+):
     env = {**os.environ, "HOME": str(tmp_path / "home")}
     completed = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", "tests/test_data_mnist.py"],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-rs",
+            "-p",
+            "no:cacheprovider",
+            "tests/test_data_mnist.py",
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     report = completed.stdout + completed.stderr
     assert completed.returncode == 0, report

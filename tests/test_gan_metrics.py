@@ -19,18 +19,27 @@ import torch
 import torch.nn.functional as F
 
 from course_lib.data import download
-from course_lib.runtime.config import CACHE_DIR_ENV, DATA_DIR_ENV
 from course_lib.data.mnist import load_mnist
 from course_lib.data.toy import grid_of_gaussians, ring_of_gaussians, two_spirals
 from course_lib.evaluation.digit_judge import QUICK_DIGIT_RECIPE, DigitJudge, load_digit_judge
-from course_lib.evaluation.sample_quality import ModeCoverage, classifier_frechet_distance, default_min_count, frechet_distance, mode_coverage, mode_coverage_of
+from course_lib.evaluation.sample_quality import (
+    ModeCoverage,
+    classifier_frechet_distance,
+    default_min_count,
+    frechet_distance,
+    mode_coverage,
+    mode_coverage_of,
+)
+from course_lib.runtime.config import CACHE_DIR_ENV, DATA_DIR_ENV
 
 pytestmark = pytest.mark.filterwarnings("ignore::course_lib.data.mnist.DataFallbackWarning")
 
 QUICK = QUICK_DIGIT_RECIPE
 
 
-def with_statistics(mean: torch.Tensor, cov: torch.Tensor, n: int = 200, seed: int = 0) -> torch.Tensor:
+def with_statistics(
+    mean: torch.Tensor, cov: torch.Tensor, n: int = 200, seed: int = 0
+) -> torch.Tensor:
     """n points (n, d) whose sample mean is exactly ``mean`` and unbiased sample covariance exactly ``cov``."""
     generator = torch.Generator().manual_seed(seed)
     noise = torch.randn(n, len(mean), generator=generator, dtype=torch.float64)
@@ -74,8 +83,14 @@ def test_two_large_samples_of_one_gaussian_are_close():
 
 def test_distance_equals_the_closed_form_for_diagonal_covariances():
     double = torch.float64
-    mean_a, mean_b = torch.tensor([0.0, 1.0, -2.0], dtype=double), torch.tensor([1.0, 1.0, 0.5], dtype=double)
-    var_a, var_b = torch.tensor([1.0, 4.0, 0.25], dtype=double), torch.tensor([9.0, 1.0, 0.25], dtype=double)
+    mean_a, mean_b = (
+        torch.tensor([0.0, 1.0, -2.0], dtype=double),
+        torch.tensor([1.0, 1.0, 0.5], dtype=double),
+    )
+    var_a, var_b = (
+        torch.tensor([1.0, 4.0, 0.25], dtype=double),
+        torch.tensor([9.0, 1.0, 0.25], dtype=double),
+    )
     a = with_statistics(mean_a, torch.diag(var_a), seed=4)
     b = with_statistics(mean_b, torch.diag(var_b), n=150, seed=5)
     # sum (mu_a - mu_b)^2 + sum (sigma_a - sigma_b)^2 = (1 + 0 + 6.25) + (4 + 1 + 0) = 12.25
@@ -109,7 +124,9 @@ def test_distance_is_symmetric():
 
 def test_distance_accepts_float32_and_returns_a_python_float():
     generator = torch.Generator().manual_seed(9)
-    distance = frechet_distance(torch.randn(50, 3, generator=generator), torch.randn(60, 3, generator=generator))
+    distance = frechet_distance(
+        torch.randn(50, 3, generator=generator), torch.randn(60, 3, generator=generator)
+    )
     assert isinstance(distance, float) and distance > 0
 
 
@@ -159,7 +176,9 @@ def judge_and_digits(tmp_path_factory) -> tuple[DigitJudge, torch.Tensor, torch.
 def test_real_digits_are_much_closer_to_real_digits_than_to_noise_blur_or_shifts(judge_and_digits):
     judge, held_out, other_real = judge_and_digits
     noise = torch.rand(held_out.shape, generator=torch.Generator().manual_seed(10))
-    blurred = F.avg_pool2d(F.pad(held_out, (3, 3, 3, 3), mode="replicate"), 7, stride=1)  # 7 x 7 box blur
+    blurred = F.avg_pool2d(
+        F.pad(held_out, (3, 3, 3, 3), mode="replicate"), 7, stride=1
+    )  # 7 x 7 box blur
     shifted = torch.roll(held_out, shifts=(8, 8), dims=(2, 3))  # digit pushed into a corner
 
     real = classifier_frechet_distance(judge, held_out, other_real)
@@ -171,7 +190,9 @@ def test_real_digits_are_much_closer_to_real_digits_than_to_noise_blur_or_shifts
 def test_classifier_distance_is_the_frechet_distance_of_the_judge_features(judge_and_digits):
     judge, held_out, other_real = judge_and_digits
     expected = frechet_distance(judge.features(held_out), judge.features(other_real))
-    assert classifier_frechet_distance(judge, held_out, other_real.reshape(-1, 784)) == pytest.approx(expected)
+    assert classifier_frechet_distance(
+        judge, held_out, other_real.reshape(-1, 784)
+    ) == pytest.approx(expected)
 
 
 def test_pixels_within_rounding_of_the_unit_interval_are_clipped(judge_and_digits):
@@ -186,13 +207,19 @@ def test_tanh_range_images_are_refused_with_the_fix(judge_and_digits, which):
     judge, held_out, _ = judge_and_digits
     tanh_outputs = held_out[:20] * 2 - 1
     images = {"images_a": held_out[:20], "images_b": held_out[:20], which: tanh_outputs}
-    with pytest.raises(ValueError, match=rf"{which} must hold pixels in \[0, 1\].*\(images \+ 1\) / 2"):
+    with pytest.raises(
+        ValueError, match=rf"{which} must hold pixels in \[0, 1\].*\(images \+ 1\) / 2"
+    ):
         classifier_frechet_distance(judge, **images)
 
 
 @pytest.mark.parametrize(
     "images",
-    [torch.full((5, 784), float("nan")), torch.full((5, 784), 255.0), torch.zeros(5, 784, dtype=torch.uint8)],
+    [
+        torch.full((5, 784), float("nan")),
+        torch.full((5, 784), 255.0),
+        torch.zeros(5, 784, dtype=torch.uint8),
+    ],
     ids=["nan", "0-255-floats", "uint8"],
 )
 def test_other_out_of_range_images_are_refused(judge_and_digits, images):
@@ -233,7 +260,9 @@ def test_samples_far_from_every_centre_cover_nothing():
 
 def test_a_mixture_of_near_and_far_samples_gives_the_exact_share():
     centres = ring_centres()
-    near = centres.repeat(6, 1) + 0.05 * torch.tensor([0.6, -0.8])  # 48 samples 2.5 std from a centre
+    near = centres.repeat(6, 1) + 0.05 * torch.tensor(
+        [0.6, -0.8]
+    )  # 48 samples 2.5 std from a centre
     far = centres[:4].repeat(3, 1) * 1.2  # 12 samples 0.4 (20 std) outside the ring
     coverage = mode_coverage(torch.cat([near, far]), centres, std=0.02)
     assert coverage.high_quality_share == pytest.approx(48 / 60)
@@ -245,7 +274,9 @@ def test_the_threshold_boundary_counts_as_inside():
     # std 0.5, threshold 3: the boundary lies 1.5 from a centre; every number here is exact in binary.
     on_boundary = torch.tensor([[1.5, 0.0], [0.0, -1.5], [10.0, 1.5]])
     just_outside = torch.tensor([[1.5 + 2**-10, 0.0], [8.5 - 2**-10, 0.0]])
-    coverage = mode_coverage(torch.cat([on_boundary, just_outside]), centres, std=0.5, threshold=3.0, min_count=1)
+    coverage = mode_coverage(
+        torch.cat([on_boundary, just_outside]), centres, std=0.5, threshold=3.0, min_count=1
+    )
     assert coverage.high_quality_share == pytest.approx(3 / 5)
     assert coverage.counts_per_mode.tolist() == [2, 1]
     # A wider threshold takes the outside points in; a narrower one drops the boundary points.
@@ -259,7 +290,9 @@ def test_default_min_count_is_a_tenth_of_the_fair_share():
     assert default_min_count(8, 8) == 1  # never below one sample
     centres = ring_centres()
     # 800 samples on 8 modes: 10 needed. Mode 0 gets 10, mode 1 only 9, the rest share 781.
-    samples = torch.cat([centres[0].repeat(10, 1), centres[1].repeat(9, 1), centres[2:].repeat(131, 1)[:781]])
+    samples = torch.cat(
+        [centres[0].repeat(10, 1), centres[1].repeat(9, 1), centres[2:].repeat(131, 1)[:781]]
+    )
     coverage = mode_coverage(samples, centres, std=0.02)
     assert coverage.min_count == 10 and coverage.modes_covered == 7
     assert coverage.covered.tolist() == [True, False] + [True] * 6
@@ -288,7 +321,10 @@ def test_mode_coverage_of_uses_the_toy_data_centres_and_std():
     assert mode_coverage_of(data, samples).high_quality_share == 0.0
     assert mode_coverage_of(data, samples, threshold=4.2).modes_covered == 7
     expected = mode_coverage(data.points, data.centres, data.std)
-    assert mode_coverage_of(data, data.points).counts_per_mode.tolist() == expected.counts_per_mode.tolist()
+    assert (
+        mode_coverage_of(data, data.points).counts_per_mode.tolist()
+        == expected.counts_per_mode.tolist()
+    )
     assert "25 modes covered" in mode_coverage_of(data, data.points).summary()
 
 

@@ -7,9 +7,9 @@ import torch
 from torch import nn
 
 from course_lib.losses.adversarial import discriminator_loss, generator_loss_non_saturating
+from course_lib.models.gan import BiGANEncoder, JointDiscriminator, MLPDiscriminator, MLPGenerator
 from course_lib.objectives.gan import BiGAN, GANObjective, StandardGAN, sample_latent
 from course_lib.training.adversarial import GANHistory, train_gan
-from course_lib.models.gan import BiGANEncoder, JointDiscriminator, MLPDiscriminator, MLPGenerator
 from course_lib.training.steps import NonFiniteLossError
 
 pytestmark = pytest.mark.usefixtures("quiet_progress")
@@ -20,18 +20,26 @@ LATENT = 2
 def tiny_gan(init_seed: int = 0, generator_loss: str = "non_saturating") -> StandardGAN:
     torch.manual_seed(init_seed)
     generator = nn.Linear(LATENT, 1)
-    discriminator = nn.Sequential(nn.Linear(1, 16), nn.LeakyReLU(0.2), nn.Linear(16, 1), nn.Flatten(0))
+    discriminator = nn.Sequential(
+        nn.Linear(1, 16), nn.LeakyReLU(0.2), nn.Linear(16, 1), nn.Flatten(0)
+    )
     return StandardGAN(generator, discriminator, generator_loss)
 
 
 def optimizers(objective: GANObjective, lr: float = 1e-2) -> dict[str, torch.optim.Optimizer]:
     return {
-        "d_optimizer": torch.optim.Adam(objective.discriminator_parameters(), lr=lr, betas=(0.5, 0.999)),
-        "g_optimizer": torch.optim.Adam(objective.generator_parameters(), lr=lr, betas=(0.5, 0.999)),
+        "d_optimizer": torch.optim.Adam(
+            objective.discriminator_parameters(), lr=lr, betas=(0.5, 0.999)
+        ),
+        "g_optimizer": torch.optim.Adam(
+            objective.generator_parameters(), lr=lr, betas=(0.5, 0.999)
+        ),
     }
 
 
-def run_gan(objective: GANObjective, data: torch.Tensor, lr: float = 1e-2, **settings) -> GANHistory:
+def run_gan(
+    objective: GANObjective, data: torch.Tensor, lr: float = 1e-2, **settings
+) -> GANHistory:
     """train_gan with LATENT-dimensional codes and Adam for both players."""
     return train_gan(objective, data, latent_dim=LATENT, **optimizers(objective, lr), **settings)
 
@@ -74,7 +82,9 @@ def test_k_discriminator_steps_per_generator_step(d_steps):
     assert objective.calls == (["d", "after"] * d_steps + ["g"]) * (2 * steps_per_epoch)
     assert len(history.d_loss) == len(history.g_loss) == 2 * steps_per_epoch
     assert len(history.epoch_d_loss) == len(history.epoch_g_loss) == 2
-    assert history.epoch_g_loss[0] == pytest.approx(sum(history.g_loss[:steps_per_epoch]) / steps_per_epoch)
+    assert history.epoch_g_loss[0] == pytest.approx(
+        sum(history.g_loss[:steps_per_epoch]) / steps_per_epoch
+    )
     assert all(objective.modes)  # train mode throughout
 
 
@@ -85,7 +95,9 @@ def test_each_discriminator_step_draws_its_own_real_minibatch():
     # Within an epoch (3 generator steps x 3 batches) no real example repeats; one batch of 4 is left out.
     first_epoch = torch.cat(objective.real_batches[:9]).flatten()
     assert len(first_epoch.unique()) == 36
-    assert not torch.equal(first_epoch, torch.cat(objective.real_batches[9:]).flatten())  # reshuffled
+    assert not torch.equal(
+        first_epoch, torch.cat(objective.real_batches[9:]).flatten()
+    )  # reshuffled
 
 
 def test_discriminator_loss_is_the_mean_of_the_k_steps():
@@ -103,13 +115,17 @@ def test_discriminator_loss_is_the_mean_of_the_k_steps():
 def test_snapshots_at_the_right_generator_steps():
     objective = tiny_gan()
     z = sample_latent(5, LATENT, torch.Generator().manual_seed(9))
-    history = run_gan(objective, one_d_data(40), epochs=3, batch_size=4, snapshot_every=4, snapshot_z=z)
+    history = run_gan(
+        objective, one_d_data(40), epochs=3, batch_size=4, snapshot_every=4, snapshot_z=z
+    )
     # 10 generator steps an epoch, 30 in all
     assert [step for step, _ in history.snapshots] == [0, 4, 8, 12, 16, 20, 24, 28, 30]
     for _, images in history.snapshots:
         assert images.shape == (5, 1) and images.device.type == "cpu" and not images.requires_grad
     with torch.no_grad():
-        torch.testing.assert_close(history.snapshots[-1][1], objective.sample(z))  # the final generator on z
+        torch.testing.assert_close(
+            history.snapshots[-1][1], objective.sample(z)
+        )  # the final generator on z
     assert not torch.equal(history.snapshots[0][1], history.snapshots[-1][1])
 
 
@@ -117,13 +133,21 @@ def test_default_snapshot_codes_are_fixed_by_the_seed_and_do_not_change_training
     runs = []
     for every in (None, 5, 5):
         objective = tiny_gan()
-        history = run_gan(objective, one_d_data(40), epochs=1, batch_size=4, seed=3, snapshot_every=every)
+        history = run_gan(
+            objective, one_d_data(40), epochs=1, batch_size=4, seed=3, snapshot_every=every
+        )
         runs.append((objective, history))
     (plain, plain_history), (a, a_history), (_, b_history) = runs
     assert plain_history.snapshots == []
-    assert [s for s, _ in a_history.snapshots] == [0, 5, 10] and a_history.snapshots[0][1].shape == (64, 1)
-    assert all(torch.equal(x, y) for (_, x), (_, y) in zip(a_history.snapshots, b_history.snapshots))
-    assert torch.equal(plain.generator.weight, a.generator.weight)  # taking snapshots changed nothing
+    assert [s for s, _ in a_history.snapshots] == [0, 5, 10] and a_history.snapshots[0][
+        1
+    ].shape == (64, 1)
+    assert all(
+        torch.equal(x, y) for (_, x), (_, y) in zip(a_history.snapshots, b_history.snapshots)
+    )
+    assert torch.equal(
+        plain.generator.weight, a.generator.weight
+    )  # taking snapshots changed nothing
     assert plain_history.d_loss == a_history.d_loss
 
 
@@ -167,10 +191,14 @@ def test_non_finite_losses_raise_with_the_player_named():
     for broken, player in ((BrokenDiscriminator, "Discriminator"), (BrokenGenerator, "Generator")):
         objective = broken(nn.Linear(LATENT, 1), nn.Sequential(nn.Linear(1, 1), nn.Flatten(0)))
         before = {key: value.clone() for key, value in objective.state_dict().items()}
-        with pytest.raises(NonFiniteLossError, match=rf"{player} loss: .*epoch 1, step 0.*learning rate"):
+        with pytest.raises(
+            NonFiniteLossError, match=rf"{player} loss: .*epoch 1, step 0.*learning rate"
+        ):
             run_gan(objective, one_d_data(), epochs=1, batch_size=8)
         if player == "Discriminator":  # nothing was applied before the broken step
-            assert all(torch.equal(before[key], value) for key, value in objective.state_dict().items())
+            assert all(
+                torch.equal(before[key], value) for key, value in objective.state_dict().items()
+            )
         assert all(p.requires_grad for p in objective.parameters())  # D is unfrozen again
 
 
@@ -184,7 +212,10 @@ def test_epoch_metrics_see_eval_mode_and_are_recorded_per_epoch():
     objective = tiny_gan()
     history = run_gan(objective, one_d_data(), epochs=3, batch_size=8, epoch_metrics=measure)
     assert seen == [(False, False)] * 3
-    assert history.metrics["constant"] == [7.0, 7.0, 7.0] and len(history.metrics["generated_mean"]) == 3
+    assert (
+        history.metrics["constant"] == [7.0, 7.0, 7.0]
+        and len(history.metrics["generated_mean"]) == 3
+    )
     assert objective.training
     assert isinstance(history, GANHistory) and history.seconds > 0
 
@@ -254,11 +285,18 @@ def test_bigan_losses_follow_the_paper():
     with torch.no_grad():
         real = objective.discriminator(x, objective.encoder(x))
         fake = objective.discriminator(objective.generator(z), z)
-        torch.testing.assert_close(objective.discriminator_loss(x, z), discriminator_loss(real, fake))
-        swapped = generator_loss_non_saturating(fake) + generator_loss_non_saturating(-real)  # -log(1 - D(x, E(x)))
+        torch.testing.assert_close(
+            objective.discriminator_loss(x, z), discriminator_loss(real, fake)
+        )
+        swapped = generator_loss_non_saturating(fake) + generator_loss_non_saturating(
+            -real
+        )  # -log(1 - D(x, E(x)))
         torch.testing.assert_close(objective.generator_loss(x, z), swapped)
     generator_side = set(objective.generator_parameters())
-    assert set(objective.encoder.parameters()) | set(objective.generator.parameters()) == generator_side
+    assert (
+        set(objective.encoder.parameters()) | set(objective.generator.parameters())
+        == generator_side
+    )
     assert not generator_side & set(objective.discriminator_parameters())
 
 
@@ -268,16 +306,22 @@ def test_bigan_training_updates_generator_encoder_and_discriminator():
     data = torch.rand(32, 1, 4, 4) * 2 - 1
     history = run_gan(objective, data, epochs=2, batch_size=8, snapshot_every=4)
     for part in ("generator", "encoder", "discriminator"):
-        after = {name: value for name, value in objective.state_dict().items() if name.startswith(part)}
+        after = {
+            name: value for name, value in objective.state_dict().items() if name.startswith(part)
+        }
         changed = [not torch.equal(before[name], value) for name, value in after.items()]
         assert changed and all(changed), part
     assert history.snapshots[-1][1].shape == (64, 1, 4, 4)
-    assert objective.reconstruct(data[:3]).shape == (3, 1, 4, 4) and objective.encode(data[:3]).shape == (3, LATENT)
+    assert objective.reconstruct(data[:3]).shape == (3, 1, 4, 4) and objective.encode(
+        data[:3]
+    ).shape == (3, LATENT)
 
 
 def test_standard_gan_trains_image_models():
     torch.manual_seed(0)
-    objective = StandardGAN(MLPGenerator(LATENT, (1, 4, 4), hidden=(8,)), MLPDiscriminator((1, 4, 4), hidden=(8,)))
+    objective = StandardGAN(
+        MLPGenerator(LATENT, (1, 4, 4), hidden=(8,)), MLPDiscriminator((1, 4, 4), hidden=(8,))
+    )
     history = run_gan(objective, torch.rand(16, 1, 4, 4) * 2 - 1, epochs=1, batch_size=4)
     assert len(history.d_loss) == 4 and all(torch.isfinite(torch.tensor(history.d_loss)))
 

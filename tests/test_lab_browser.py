@@ -15,7 +15,6 @@ import time
 from dataclasses import dataclass
 
 import pytest
-
 from lab_session import ROOT, chromium_page, lab_session  # noqa: F401  (chromium_page is a fixture)
 
 NOTEBOOK = ROOT / "notebooks" / "03_variational_autoencoder.ipynb"
@@ -24,8 +23,15 @@ COURSE_KERNEL_LABEL = "Python 3 (course)"
 OPEN_TIMEOUT_S = 60
 RUN_ALL_TIMEOUT_S = 180  # 10-20 s on two cores in the smoke profile
 REDRAW_TIMEOUT_S = 20
-RAW_MARKUP = [":class:", "{cite}", "HBox(", "Unknown Directive"]  # MyST source, widget reprs, MyST's notice
-SOLUTION_IN_SOURCE = re.compile(r"\{[\w-]+\}\s*Solution")  # ```{admonition} Solution, :::{dropdown} Solution
+RAW_MARKUP = [
+    ":class:",
+    "{cite}",
+    "HBox(",
+    "Unknown Directive",
+]  # MyST source, widget reprs, MyST's notice
+SOLUTION_IN_SOURCE = re.compile(
+    r"\{[\w-]+\}\s*Solution"
+)  # ```{admonition} Solution, :::{dropdown} Solution
 CELLS = ".jp-NotebookPanel .jp-Notebook .jp-Cell"
 
 # The page's text as a student reads it: editors hold the Markdown and code sources, not what is shown.
@@ -34,7 +40,8 @@ SHOWN_TEXT_JS = """(root) => {
     copy.querySelectorAll('.jp-InputArea-editor, style, script').forEach((hidden) => hidden.remove());
     return copy.textContent;
 }"""
-READY_JS = """(cellCount) => {
+READY_JS = (
+    """(cellCount) => {
     const cells = document.querySelectorAll('%s');
     const markdown = document.querySelectorAll('.jp-Notebook .jp-MarkdownCell');
     const rendered = document.querySelectorAll('.jp-Notebook .jp-MarkdownCell .myst');
@@ -43,11 +50,17 @@ READY_JS = """(cellCount) => {
     return cells.length === cellCount && rendered.length === markdown.length
         && kernel !== null && kernel.textContent.trim() !== 'No Kernel'
         && status !== null && status.dataset.status === 'idle';
-}""" % CELLS
-PROMPTS_JS = "() => Array.from(document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputPrompt'))" \
-             ".map((prompt) => prompt.textContent.trim())"
-RUNNING_JS = "() => Array.from(document.querySelectorAll('.jp-Notebook .jp-InputPrompt'))" \
-             ".some((prompt) => prompt.textContent.includes('*'))"
+}"""
+    % CELLS
+)
+PROMPTS_JS = (
+    "() => Array.from(document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputPrompt'))"
+    ".map((prompt) => prompt.textContent.trim())"
+)
+RUNNING_JS = (
+    "() => Array.from(document.querySelectorAll('.jp-Notebook .jp-InputPrompt'))"
+    ".some((prompt) => prompt.textContent.includes('*'))"
+)
 FINISHED_JS = """() => {
     const prompts = Array.from(document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputPrompt'));
     const status = document.querySelector('.jp-Notebook-ExecutionIndicator');
@@ -67,8 +80,10 @@ ERRORS_JS = """() => Array.from(document.querySelectorAll(
 # jupyterlab-myst marks a citation or cross-reference it cannot resolve with a warning sign and a title.
 UNRESOLVED_JS = """() => Array.from(document.querySelectorAll('.jp-Notebook .myst .text-yellow-600[title]'))
     .map((mark) => `${mark.title}: ${mark.textContent}`)"""
-DRAWN_IMAGES_JS = "(root) => Array.from(root.querySelectorAll('.jp-OutputArea-output img'))" \
-                  ".filter((img) => img.complete && img.naturalWidth > 0).map((img) => img.src)"
+DRAWN_IMAGES_JS = (
+    "(root) => Array.from(root.querySelectorAll('.jp-OutputArea-output img'))"
+    ".filter((img) => img.complete && img.naturalWidth > 0).map((img) => img.src)"
+)
 
 
 @dataclass(repr=False)  # a failing test names the one field it checks
@@ -96,7 +111,9 @@ def explorer_index(notebook: dict) -> int:
     for index, cell in enumerate(notebook["cells"]):
         if cell["cell_type"] == "code" and "Slider(" in "".join(cell["source"]):
             return index
-    raise AssertionError(f"{NOTEBOOK.name} has no code cell that makes a slider; update explorer_index")
+    raise AssertionError(
+        f"{NOTEBOOK.name} has no code cell that makes a slider; update explorer_index"
+    )
 
 
 def cell(page, index: int):
@@ -104,7 +121,9 @@ def cell(page, index: int):
 
 
 def cell_with_heading(page, heading: str):
-    return page.locator(CELLS).filter(has=page.locator(".myst h2, .myst h3", has_text=heading)).first
+    return (
+        page.locator(CELLS).filter(has=page.locator(".myst h2, .myst h3", has_text=heading)).first
+    )
 
 
 def screenshot(page_or_locator, name: str) -> None:
@@ -139,9 +158,13 @@ def look(page, explorer: int) -> Seen:
 def wait_for(page, script: str, timeout_s: float, what: str, arg=None) -> None:
     try:
         page.wait_for_function(script, arg=arg, timeout=timeout_s * 1000, polling=250)
-    except Exception as error:  # playwright's TimeoutError; say what did not happen, and what was shown
+    except (
+        Exception
+    ) as error:  # playwright's TimeoutError; say what did not happen, and what was shown
         prompts = page.evaluate(PROMPTS_JS)
-        raise AssertionError(f"{what} did not happen within {timeout_s} s; code prompts: {prompts}") from error
+        raise AssertionError(
+            f"{what} did not happen within {timeout_s} s; code prompts: {prompts}"
+        ) from error
 
 
 # ------------------------------------------------------------------------------------ the stages
@@ -166,8 +189,13 @@ def explorer() -> int:
 @pytest.fixture(scope="module")
 def fresh(page, explorer) -> Seen:
     """The notebook just opened: every cell attached, Markdown rendered, the kernel started and idle."""
-    wait_for(page, READY_JS, OPEN_TIMEOUT_S, "opening the notebook with its kernel idle",
-             arg=len(notebook_source()["cells"]))
+    wait_for(
+        page,
+        READY_JS,
+        OPEN_TIMEOUT_S,
+        "opening the notebook with its kernel idle",
+        arg=len(notebook_source()["cells"]),
+    )
     screenshot(page, "01_fresh_top")
     screenshot(cell_with_heading(page, "The seed paper"), "02_fresh_citations")
     screenshot(cell(page, explorer), "03_fresh_explorer")
@@ -192,16 +220,20 @@ def after_run_all(fresh, page, explorer) -> Seen:
 # ------------------------------------------------------------------------------------ opened fresh
 def test_opens_with_the_course_kernel_and_no_pop_up(fresh):
     assert fresh.kernel_label == COURSE_KERNEL_LABEL, (
-        f"the notebook started kernel {fresh.kernel_label!r}; `make env` installs {COURSE_KERNEL_LABEL!r}")
+        f"the notebook started kernel {fresh.kernel_label!r}; `make env` installs {COURSE_KERNEL_LABEL!r}"
+    )
     assert fresh.dialogs == [], f"a dialog asked the student something on opening: {fresh.dialogs}"
     assert fresh.toasts == [], (
-        f"pop-ups on a fresh launch: {fresh.toasts}; lab/overrides.json should turn news and update checks off")
+        f"pop-ups on a fresh launch: {fresh.toasts}; lab/overrides.json should turn news and update checks off"
+    )
 
 
 @pytest.mark.parametrize("markup", RAW_MARKUP)
 def test_fresh_notebook_shows_no_raw_markup(fresh, markup):
     where = fresh.text.find(markup)
-    assert where < 0, f"raw {markup!r} on the page: ...{fresh.text[max(0, where - 120):where + 80]}..."
+    assert where < 0, (
+        f"raw {markup!r} on the page: ...{fresh.text[max(0, where - 120) : where + 80]}..."
+    )
 
 
 def test_fresh_notebook_resolves_every_reference(fresh):
@@ -209,17 +241,25 @@ def test_fresh_notebook_resolves_every_reference(fresh):
 
 
 def test_solutions_start_collapsed(fresh):
-    in_source = sum(len(SOLUTION_IN_SOURCE.findall("".join(c["source"])))
-                    for c in notebook_source()["cells"] if c["cell_type"] == "markdown")
+    in_source = sum(
+        len(SOLUTION_IN_SOURCE.findall("".join(c["source"])))
+        for c in notebook_source()["cells"]
+        if c["cell_type"] == "markdown"
+    )
     assert in_source > 0, f"{NOTEBOOK.name} has no Solution boxes; update SOLUTION_IN_SOURCE"
     assert len(fresh.solutions) == in_source, (
-        f"{in_source} Solution boxes in the source, {len(fresh.solutions)} rendered as collapsible boxes")
+        f"{in_source} Solution boxes in the source, {len(fresh.solutions)} rendered as collapsible boxes"
+    )
     shown = [box for box in fresh.solutions if box["open"] or box["bodyShown"]]
-    assert shown == [], f"{len(shown)} of {in_source} solutions are open when the notebook is opened"
+    assert shown == [], (
+        f"{len(shown)} of {in_source} solutions are open when the notebook is opened"
+    )
 
 
 def test_fresh_explorer_shows_a_picture(fresh):
-    assert fresh.explorer_images, "the latent-space explorer's stored output shows no picture before a run"
+    assert fresh.explorer_images, (
+        "the latent-space explorer's stored output shows no picture before a run"
+    )
 
 
 # ------------------------------------------------------------------------------------ after Run All
@@ -233,9 +273,11 @@ def test_run_all_runs_every_code_cell_in_order(after_run_all):
 
 def test_run_all_used_the_smoke_profile_and_says_its_numbers_mean_nothing(after_run_all):
     assert "profile 'smoke'" in after_run_all.text, (
-        "the notebook did not report \"profile 'smoke'\" although lab_session sets COURSE_PROFILE=smoke")
+        "the notebook did not report \"profile 'smoke'\" although lab_session sets COURSE_PROFILE=smoke"
+    )
     assert "SMOKE RUN: numbers and pictures are meaningless" in after_run_all.text, (
-        "a smoke run must say on screen that its numbers mean nothing (course_lib.viz.figures.show_profile)")
+        "a smoke run must say on screen that its numbers mean nothing (course_lib.viz.figures.show_profile)"
+    )
 
 
 def test_run_all_draws_figures(after_run_all):
@@ -256,6 +298,8 @@ def test_explorer_slider_redraws_the_face(after_run_all, page, explorer):
             "([root, before]) => { const now = (%s)(root); return now.length > 0 && now[0] !== before; }"
             % DRAWN_IMAGES_JS,
             arg=[cell(page, explorer).element_handle(), after_run_all.explorer_images[0]],
-            timeout=REDRAW_TIMEOUT_S * 1000, polling=250)
+            timeout=REDRAW_TIMEOUT_S * 1000,
+            polling=250,
+        )
     finally:
         screenshot(cell(page, explorer), "07_explorer_after_slider")

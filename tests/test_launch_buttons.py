@@ -61,8 +61,13 @@ def header_buttons(config_path: Path, pagename: str, notebook: bool) -> list[dic
         ),
     )
     update_context_with_repository_info(app)  # a builder-inited hook in a real build
-    context = {**app.config.html_context, "pagename": pagename, "header_buttons": [],
-               "sourcename": f"{pagename}{suffix}", "page_source_suffix": suffix}
+    context = {
+        **app.config.html_context,
+        "pagename": pagename,
+        "header_buttons": [],
+        "sourcename": f"{pagename}{suffix}",
+        "page_source_suffix": suffix,
+    }
     add_launch_buttons(app, pagename, "page.html", context, doctree=None)
     add_source_buttons(app, pagename, "page.html", context, doctree=object())
     return context["header_buttons"]
@@ -79,7 +84,9 @@ def derived(tmp_path) -> Path:
 
 
 # ------------------------------------------------------------------------------ without the setting
-@pytest.mark.parametrize("environ", [{}, {"COURSE_REPOSITORY_URL": ""}, {"COURSE_REPOSITORY_URL": "  "}])
+@pytest.mark.parametrize(
+    "environ", [{}, {"COURSE_REPOSITORY_URL": ""}, {"COURSE_REPOSITORY_URL": "  "}]
+)
 def test_without_the_setting_the_book_config_is_used_unchanged(tmp_path, environ):
     stale = tmp_path / "_config.derived.yml"
     stale.write_text("left by an earlier build\n")
@@ -92,13 +99,19 @@ def test_without_the_setting_the_book_config_is_used_unchanged(tmp_path, environ
 def test_the_book_config_itself_has_no_launch_or_repository_links():
     config = yaml.safe_load((BOOK / "_config.yml").read_text(encoding="utf-8"))
     assert config["repository"]["url"] == ""
-    assert not any(config["launch_buttons"][key] for key in
-                   ("binderhub_url", "jupyterhub_url", "thebe", "colab_url", "deepnote_url"))
-    assert not any(config["html"][key] for key in
-                   ("use_repository_button", "use_edit_page_button", "use_issues_button"))
+    assert not any(
+        config["launch_buttons"][key]
+        for key in ("binderhub_url", "jupyterhub_url", "thebe", "colab_url", "deepnote_url")
+    )
+    assert not any(
+        config["html"][key]
+        for key in ("use_repository_button", "use_edit_page_button", "use_issues_button")
+    )
     for page, notebook in [("notebooks/01_autoencoder", True), ("intro", False)]:
         buttons = header_buttons(BOOK / "_config.yml", page, notebook)
-        assert buttons == [], f"{page} has header buttons without {build_book.REPOSITORY_ENV}: {buttons}"
+        assert buttons == [], (
+            f"{page} has header buttons without {build_book.REPOSITORY_ENV}: {buttons}"
+        )
 
 
 # --------------------------------------------------------------------------------- with the setting
@@ -125,14 +138,19 @@ def test_notebook_pages_launch_the_notebook_at_the_repository_root(derived: Path
     buttons = header_buttons(derived, "notebooks/01_autoencoder", notebook=True)
     assert launch_links(buttons) == {
         "Binder": "https://mybinder.org/v2/gh/example/dgm-course/main"
-                  "?urlpath=lab/tree/notebooks/01_autoencoder.ipynb",
+        "?urlpath=lab/tree/notebooks/01_autoencoder.ipynb",
         "Colab": "https://colab.research.google.com/github/example/dgm-course/blob/main/"
-                 "notebooks/01_autoencoder.ipynb",
+        "notebooks/01_autoencoder.ipynb",
     }
     repository = [b for b in buttons if b.get("label") == "source-repository-button"]
     assert [b["url"] for b in repository] == [REPO]
     labels = {b.get("label") for b in buttons}
-    assert not labels & {"source-edit-button", "source-issues-button", "source-file-button", "source-buttons"}
+    assert not labels & {
+        "source-edit-button",
+        "source-issues-button",
+        "source-file-button",
+        "source-buttons",
+    }
 
 
 def test_other_pages_get_only_the_repository_button(derived: Path):
@@ -141,27 +159,38 @@ def test_other_pages_get_only_the_repository_button(derived: Path):
         assert [(b.get("label"), b["url"]) for b in buttons] == [("source-repository-button", REPO)]
 
 
-@pytest.mark.parametrize("url, expected", [
-    ("https://github.com/example/dgm-course", "https://github.com/example/dgm-course"),
-    (" https://github.com/Example-Org/dgm.course_2/ ", "https://github.com/Example-Org/dgm.course_2"),
-])
+@pytest.mark.parametrize(
+    "url, expected",
+    [
+        ("https://github.com/example/dgm-course", "https://github.com/example/dgm-course"),
+        (
+            " https://github.com/Example-Org/dgm.course_2/ ",
+            "https://github.com/Example-Org/dgm.course_2",
+        ),
+    ],
+)
 def test_valid_urls(url, expected):
     assert build_book.repository_url({build_book.REPOSITORY_ENV: url}) == expected
 
 
-@pytest.mark.parametrize("url", [
-    "github.com/example/dgm-course",                    # no scheme
-    "http://github.com/example/dgm-course",             # not https
-    "https://gitlab.com/example/dgm-course",            # Colab opens GitHub notebooks only
-    "https://github.com/example",                       # no repository
-    "https://github.com/example/dgm-course/tree/main",  # a page in it, not the repository
-    "https://github.com/example/dgm-course.git",        # a clone URL
-    "https://github.com/example/..",
-    "https://github.com/-example/dgm-course",
-    "https://github.com/example/dgm course",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "github.com/example/dgm-course",  # no scheme
+        "http://github.com/example/dgm-course",  # not https
+        "https://gitlab.com/example/dgm-course",  # Colab opens GitHub notebooks only
+        "https://github.com/example",  # no repository
+        "https://github.com/example/dgm-course/tree/main",  # a page in it, not the repository
+        "https://github.com/example/dgm-course.git",  # a clone URL
+        "https://github.com/example/..",
+        "https://github.com/-example/dgm-course",
+        "https://github.com/example/dgm course",
+    ],
+)
 def test_bad_urls_stop_the_build_with_the_variable_named(tmp_path, url):
-    with pytest.raises(build_book.BuildError, match=r"COURSE_REPOSITORY_URL=.*https://github\.com/OWNER/REPO"):
+    with pytest.raises(
+        build_book.BuildError, match=r"COURSE_REPOSITORY_URL=.*https://github\.com/OWNER/REPO"
+    ):
         build_book.book_config(tmp_path, {build_book.REPOSITORY_ENV: url})
     assert not (tmp_path / "_config.derived.yml").exists()
 
@@ -179,19 +208,27 @@ def test_a_bad_url_fails_before_any_build_step(tmp_path, monkeypatch):
 # ------------------------------------------------------------------------------ the Pages workflow
 def test_the_pages_workflow_passes_the_repository_url_to_make_book():
     workflow = yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))
-    steps = [s for s in workflow["jobs"]["build"]["steps"] if s.get("run", "").strip() == "make book"]
+    steps = [
+        s for s in workflow["jobs"]["build"]["steps"] if s.get("run", "").strip() == "make book"
+    ]
     assert len(steps) == 1
     assert steps[0].get("env", {}).get(build_book.REPOSITORY_ENV) == (
-        "${{ github.server_url }}/${{ github.repository }}")
+        "${{ github.server_url }}/${{ github.repository }}"
+    )
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
     assert re.search(r"^book: .*\n\t\$\(PY\) scripts/build_book\.py$", makefile, re.M)
 
 
 def test_binder_installs_the_course_package_from_the_root():
     post_build = ROOT / "postBuild"
-    assert post_build.is_file() and post_build.stat().st_mode & 0o111, "postBuild must be executable"
-    commands = [line.strip() for line in post_build.read_text(encoding="utf-8").splitlines()
-                if line.strip() and not line.lstrip().startswith("#")]
+    assert post_build.is_file() and post_build.stat().st_mode & 0o111, (
+        "postBuild must be executable"
+    )
+    commands = [
+        line.strip()
+        for line in post_build.read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
     assert "pip install --no-deps -e ." in " ".join(commands)
     assert (ROOT / "environment.yml").is_file()
     # repo2docker reads only binder/ (or .binder/) when one exists, which would drop environment.yml.

@@ -7,7 +7,14 @@ import torch
 import torch.nn.functional as F
 from torch.distributions import Normal, kl_divergence
 
-from course_lib.losses.vae import gaussian_kl, kl_lower_bound, reconstruction_bce, reconstruction_mse, restricted_kl_paper, vae_loss
+from course_lib.losses.vae import (
+    gaussian_kl,
+    kl_lower_bound,
+    reconstruction_bce,
+    reconstruction_mse,
+    restricted_kl_paper,
+    vae_loss,
+)
 
 
 def random_posterior(n: int = 7, d: int = 5, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -49,9 +56,13 @@ def test_restricted_kl_paper_is_equation_5_as_written():
 
 def test_restricted_kl_paper_is_a_lower_bound_only_below_variance_one():
     below = torch.linspace(1e-4, 1.0, 2001, dtype=torch.float64)
-    assert (restricted_kl_paper(*one_dimensional(below)) <= true_kl_of_variance(below) + 1e-15).all()
+    assert (
+        restricted_kl_paper(*one_dimensional(below)) <= true_kl_of_variance(below) + 1e-15
+    ).all()
     between_one_and_two = torch.linspace(1.001, 1.999, 999, dtype=torch.float64)
-    over = restricted_kl_paper(*one_dimensional(between_one_and_two)) > true_kl_of_variance(between_one_and_two)
+    over = restricted_kl_paper(*one_dimensional(between_one_and_two)) > true_kl_of_variance(
+        between_one_and_two
+    )
     assert over.all()  # the claimed bound fails on the whole interval (1, 2), not just somewhere
 
 
@@ -119,7 +130,8 @@ def test_vae_loss_sums_over_pixels_and_is_independent_of_batch_size():
     single = vae_loss(reconstruction_bce(logits, x), gaussian_kl(mu, logvar))
 
     doubled_pixels = vae_loss(
-        reconstruction_bce(torch.cat([logits, logits], dim=-1), torch.cat([x, x], dim=-1)), gaussian_kl(mu, logvar)
+        reconstruction_bce(torch.cat([logits, logits], dim=-1), torch.cat([x, x], dim=-1)),
+        gaussian_kl(mu, logvar),
     )
     torch.testing.assert_close(doubled_pixels["reconstruction"], 2 * single["reconstruction"])
     torch.testing.assert_close(doubled_pixels["kl"], single["kl"])

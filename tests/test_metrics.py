@@ -12,8 +12,8 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from skimage.transform import resize
 from torch.distributions import Bernoulli, MultivariateNormal, Normal, kl_divergence
 
-from course_lib.evaluation.likelihood import elbo_nats, iwae_bound, iwae_nats, vae_log_weights
 from course_lib.evaluation.image_quality import psnr, ssim
+from course_lib.evaluation.likelihood import elbo_nats, iwae_bound, iwae_nats, vae_log_weights
 from course_lib.models.vae import MLPVAE, reparameterize
 
 # ---------------------------------------------------------------------------------------------
@@ -47,8 +47,13 @@ def skimage_ssim(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """scikit-image's SSIM per image of (N, C, H, W) batches, Wang et al.'s settings."""
     values = [
         structural_similarity(
-            a.numpy(), b.numpy(), gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
-            data_range=1.0, channel_axis=0,
+            a.numpy(),
+            b.numpy(),
+            gaussian_weights=True,
+            sigma=1.5,
+            use_sample_covariance=False,
+            data_range=1.0,
+            channel_axis=0,
         )
         for a, b in zip(x, y)
     ]
@@ -66,7 +71,9 @@ def test_ssim_matches_skimage_on_random_images(shape):
 def real_images() -> torch.Tensor:
     """Two natural photographs from scikit-image, (2, 3, 48, 48) float64 in [0, 1]."""
     photos = [skdata.astronaut()[100:300, 150:350], skdata.coffee()[100:300, 200:400]]
-    return torch.tensor(np.stack([resize(p, (48, 48), anti_aliasing=True) for p in photos])).permute(0, 3, 1, 2)
+    return torch.tensor(
+        np.stack([resize(p, (48, 48), anti_aliasing=True) for p in photos])
+    ).permute(0, 3, 1, 2)
 
 
 def test_ssim_matches_skimage_on_real_images_in_float32_and_float64():
@@ -83,7 +90,9 @@ def test_ssim_is_one_for_identical_images_and_falls_with_noise():
     torch.testing.assert_close(ssim(x, x), torch.ones(2, dtype=torch.float64))
     g = torch.Generator().manual_seed(3)
     noise = torch.randn(x.shape, generator=g, dtype=torch.float64)
-    values = torch.stack([ssim(x, (x + std * noise).clamp(0, 1)) for std in (0.02, 0.05, 0.1, 0.2, 0.4)])  # (5, 2)
+    values = torch.stack(
+        [ssim(x, (x + std * noise).clamp(0, 1)) for std in (0.02, 0.05, 0.1, 0.2, 0.4)]
+    )  # (5, 2)
     assert (values[1:] < values[:-1]).all()
     assert (values[-1] < 0.5).all()
 
@@ -110,13 +119,19 @@ class LinearGaussianModel:
         g = torch.Generator().manual_seed(seed)
         self.weight = torch.randn(D, LATENT, generator=g, dtype=torch.float64)
         self.bias = torch.randn(D, generator=g, dtype=torch.float64)
-        precision = torch.eye(LATENT, dtype=torch.float64) + self.weight.T @ self.weight / NOISE_STD**2
+        precision = (
+            torch.eye(LATENT, dtype=torch.float64) + self.weight.T @ self.weight / NOISE_STD**2
+        )
         self.posterior_cov = torch.linalg.inv(precision)  # (d, d), the same for every x
 
     def sample_x(self, n: int, seed: int) -> torch.Tensor:
         g = torch.Generator().manual_seed(seed)
         z = torch.randn(n, LATENT, generator=g, dtype=torch.float64)
-        return z @ self.weight.T + self.bias + NOISE_STD * torch.randn(n, D, generator=g, dtype=torch.float64)
+        return (
+            z @ self.weight.T
+            + self.bias
+            + NOISE_STD * torch.randn(n, D, generator=g, dtype=torch.float64)
+        )
 
     def log_marginal(self, x: torch.Tensor) -> torch.Tensor:
         cov = self.weight @ self.weight.T + NOISE_STD**2 * torch.eye(D, dtype=torch.float64)
@@ -137,7 +152,9 @@ class LinearGaussianModel:
             scale = torch.linalg.cholesky(variance_scale * self.posterior_cov)  # (d, d)
             eps = torch.randn(n, len(x), LATENT, generator=g, dtype=torch.float64)
             z = q.loc + eps @ scale.T  # (n, N, d)
-            log_likelihood = Normal(z @ self.weight.T + self.bias, NOISE_STD).log_prob(x).sum(-1)  # (n, N)
+            log_likelihood = (
+                Normal(z @ self.weight.T + self.bias, NOISE_STD).log_prob(x).sum(-1)
+            )  # (n, N)
             log_prior = Normal(0.0, 1.0).log_prob(z).sum(-1)
             return log_likelihood + log_prior - q.log_prob(z)
 
@@ -149,7 +166,9 @@ class LinearGaussianModel:
         return self.log_marginal(x) - kl_divergence(self.q(x, variance_scale), posterior)
 
 
-def repeated_bounds(model: LinearGaussianModel, x: torch.Tensor, k: int, repeats: int, seed: int) -> torch.Tensor:
+def repeated_bounds(
+    model: LinearGaussianModel, x: torch.Tensor, k: int, repeats: int, seed: int
+) -> torch.Tensor:
     """``repeats`` independent L_k for every example: (repeats, N)."""
     fn = model.log_weight_fn(variance_scale=2.0, seed=seed)
     return iwae_bound(fn, x.repeat(repeats, 1), k, chunk=100).view(repeats, len(x))
@@ -188,12 +207,16 @@ def test_iwae_with_the_exact_posterior_is_exact_for_every_k():
     x = model.sample_x(6, seed=3)
     fn = model.log_weight_fn(variance_scale=1.0, seed=4)
     for k in (1, 7, 1000):
-        torch.testing.assert_close(iwae_bound(fn, x, k, chunk=64), model.log_marginal(x), rtol=0, atol=1e-9)
+        torch.testing.assert_close(
+            iwae_bound(fn, x, k, chunk=64), model.log_marginal(x), rtol=0, atol=1e-9
+        )
 
 
 def test_chunked_iwae_equals_one_logsumexp_over_all_samples():
     g = torch.Generator().manual_seed(5)
-    table = torch.randn(250, 3, generator=g, dtype=torch.float64) * 50 - 800  # (k, N); exp would underflow
+    table = (
+        torch.randn(250, 3, generator=g, dtype=torch.float64) * 50 - 800
+    )  # (k, N); exp would underflow
     k = len(table)
     expected = torch.logsumexp(table, 0) - math.log(k)
 
@@ -205,7 +228,9 @@ def test_chunked_iwae_equals_one_logsumexp_over_all_samples():
 
     for chunk in (1, 7, 100, 250, 1000):
         position = 0
-        torch.testing.assert_close(iwae_bound(replay, torch.zeros(3, 1), k, chunk=chunk), expected, rtol=0, atol=1e-10)
+        torch.testing.assert_close(
+            iwae_bound(replay, torch.zeros(3, 1), k, chunk=chunk), expected, rtol=0, atol=1e-10
+        )
         assert position == k  # every sample drawn exactly once
     with pytest.raises(ValueError, match="at least 1"):
         iwae_bound(replay, torch.zeros(3, 1), 0)
@@ -239,7 +264,9 @@ def test_vae_log_weights_match_torch_distributions():
     assert weights.shape == (k, 3)
 
     mu, logvar = model.encode(x)
-    z = reparameterize(mu.expand(k, 3, 4), logvar.expand(k, 3, 4), torch.Generator().manual_seed(6))  # same draws
+    z = reparameterize(
+        mu.expand(k, 3, 4), logvar.expand(k, 3, 4), torch.Generator().manual_seed(6)
+    )  # same draws
     logits = model.decode_logits(z.reshape(k * 3, 4)).view(k, 3, 1, 28, 28)
     log_likelihood = Bernoulli(logits=logits).log_prob(x.expand(k, 3, 1, 28, 28)).sum(dim=(2, 3, 4))
     log_prior = Normal(0.0, 1.0).log_prob(z).sum(-1)
@@ -261,11 +288,15 @@ def test_iwae_nats_is_below_elbo_nats_and_independent_of_batching():
     model = tiny_vae().train()
     x = binary_images(10)
     elbo = elbo_nats(model, x, batch_size=3, samples=50, generator=torch.Generator().manual_seed(9))
-    iwae = iwae_nats(model, x, k=500, batch_size=3, chunk=64, generator=torch.Generator().manual_seed(10))
+    iwae = iwae_nats(
+        model, x, k=500, batch_size=3, chunk=64, generator=torch.Generator().manual_seed(10)
+    )
     assert iwae.shape == elbo.shape == (10,)
     assert (iwae < elbo).all()
     assert model.training  # the previous mode comes back
-    other_batching = iwae_nats(model, x, k=500, batch_size=10, chunk=500, generator=torch.Generator().manual_seed(11))
+    other_batching = iwae_nats(
+        model, x, k=500, batch_size=10, chunk=500, generator=torch.Generator().manual_seed(11)
+    )
     torch.testing.assert_close(other_batching, iwae, rtol=0, atol=0.5)  # images far apart in nats
     assert (iwae.max() - iwae.min()) > 5
 

@@ -8,7 +8,13 @@ import pytest
 import torch
 from torch import nn
 
-from course_lib.models.autoencoder import ConvAutoencoder, ConvDecoder, ConvEncoder, LinearAutoencoder, check_image_batch
+from course_lib.models.autoencoder import (
+    ConvAutoencoder,
+    ConvDecoder,
+    ConvEncoder,
+    LinearAutoencoder,
+    check_image_batch,
+)
 
 CODE_SIZES = [1, 2, 4, 16]
 
@@ -19,7 +25,9 @@ def blob_images(n: int = 16) -> torch.Tensor:
     ys, xs = torch.meshgrid(torch.arange(28.0), torch.arange(28.0), indexing="ij")  # (28, 28) each
     centres = torch.rand(n, 2, generator=g) * 16 + 6
     widths = torch.rand(n, generator=g) * 3 + 2
-    d2 = (ys - centres[:, 0, None, None]) ** 2 + (xs - centres[:, 1, None, None]) ** 2  # (n, 28, 28)
+    d2 = (ys - centres[:, 0, None, None]) ** 2 + (
+        xs - centres[:, 1, None, None]
+    ) ** 2  # (n, 28, 28)
     return torch.exp(-d2 / (2 * widths[:, None, None] ** 2)).unsqueeze(1)
 
 
@@ -73,9 +81,15 @@ def test_seed_architecture():
     assert [(c.in_channels, c.out_channels) for c in convs] == [(1, 8), (8, 16), (16, 32)]
     assert all(c.kernel_size == (3, 3) and c.stride == (2, 2) for c in convs)
     assert [m.num_features for m in layers_of(model.encoder, nn.BatchNorm2d)] == [16]
-    assert [(l.in_features, l.out_features) for l in layers_of(model.encoder, nn.Linear)] == [(288, 128), (128, d)]
+    assert [(l.in_features, l.out_features) for l in layers_of(model.encoder, nn.Linear)] == [
+        (288, 128),
+        (128, d),
+    ]
 
-    assert [(l.in_features, l.out_features) for l in layers_of(model.decoder, nn.Linear)] == [(d, 128), (128, 288)]
+    assert [(l.in_features, l.out_features) for l in layers_of(model.decoder, nn.Linear)] == [
+        (d, 128),
+        (128, 288),
+    ]
     deconvs = layers_of(model.decoder, nn.ConvTranspose2d)
     assert [(c.in_channels, c.out_channels) for c in deconvs] == [(32, 16), (16, 8), (8, 1)]
     assert [m.num_features for m in layers_of(model.decoder, nn.BatchNorm2d)] == [16, 8]
@@ -83,14 +97,31 @@ def test_seed_architecture():
 
     # Every layer is the kind the seed names, and the parameter count follows from the shapes.
     expected = (
-        (1 * 8 * 9 + 8) + (8 * 16 * 9 + 16) + 2 * 16 + (16 * 32 * 9 + 32) + (288 * 128 + 128) + (128 * d + d)
-        + (d * 128 + 128) + (128 * 288 + 288) + (32 * 16 * 9 + 16) + 2 * 16 + (16 * 8 * 9 + 8) + 2 * 8 + (8 * 1 * 9 + 1)
+        (1 * 8 * 9 + 8)
+        + (8 * 16 * 9 + 16)
+        + 2 * 16
+        + (16 * 32 * 9 + 32)
+        + (288 * 128 + 128)
+        + (128 * d + d)
+        + (d * 128 + 128)
+        + (128 * 288 + 288)
+        + (32 * 16 * 9 + 16)
+        + 2 * 16
+        + (16 * 8 * 9 + 8)
+        + 2 * 8
+        + (8 * 1 * 9 + 1)
     )
     assert sum(p.numel() for p in model.parameters()) == expected
 
 
-@pytest.mark.parametrize("shape", [(2, 28, 28), (2, 3, 28, 28), (2, 1, 32, 32), (1, 28 * 28), (2, 1, 1, 28, 28)])
-@pytest.mark.parametrize("make", [ConvAutoencoder, ConvEncoder, LinearAutoencoder], ids=["conv-ae", "conv-enc", "linear-ae"])
+@pytest.mark.parametrize(
+    "shape", [(2, 28, 28), (2, 3, 28, 28), (2, 1, 32, 32), (1, 28 * 28), (2, 1, 1, 28, 28)]
+)
+@pytest.mark.parametrize(
+    "make",
+    [ConvAutoencoder, ConvEncoder, LinearAutoencoder],
+    ids=["conv-ae", "conv-enc", "linear-ae"],
+)
 def test_wrong_image_shapes_raise_value_error_naming_the_shape(make, shape):
     model = make(4)
     with pytest.raises(ValueError) as info:
@@ -135,7 +166,12 @@ def test_linear_autoencoder_is_exactly_affine(code_size):
     y = torch.rand(3, 1, 28, 28, dtype=torch.float64)
     with torch.no_grad():
         for a in (0.3, -1.5, 2.0):
-            torch.testing.assert_close(model(a * x + (1 - a) * y), a * model(x) + (1 - a) * model(y), rtol=1e-12, atol=1e-12)
+            torch.testing.assert_close(
+                model(a * x + (1 - a) * y),
+                a * model(x) + (1 - a) * model(y),
+                rtol=1e-12,
+                atol=1e-12,
+            )
         # Affine but not linear: the biases make f(0) non-zero.
         assert model(torch.zeros(1, 1, 28, 28, dtype=torch.float64)).abs().max() > 0
         # And it is the closed form W_d (W_e x + b_e) + b_d.

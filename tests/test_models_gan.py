@@ -6,7 +6,15 @@ import pytest
 import torch
 from torch import nn
 
-from course_lib.models.gan import BiGANEncoder, DCGANDiscriminator, DCGANGenerator, JointDiscriminator, MLPDiscriminator, MLPGenerator, dcgan_init_
+from course_lib.models.gan import (
+    BiGANEncoder,
+    DCGANDiscriminator,
+    DCGANGenerator,
+    JointDiscriminator,
+    MLPDiscriminator,
+    MLPGenerator,
+    dcgan_init_,
+)
 
 LATENT = 8
 
@@ -23,7 +31,10 @@ def test_mlp_generator_and_discriminator_shapes(image_shape):
     assert images.shape == (3, *image_shape)
     assert images.abs().max() < 1  # tanh output
     assert discriminator(images).shape == (3,)
-    assert generator.latent_dim == LATENT and generator.image_shape == discriminator.image_shape == image_shape
+    assert (
+        generator.latent_dim == LATENT
+        and generator.image_shape == discriminator.image_shape == image_shape
+    )
 
 
 @pytest.mark.parametrize("image_size", [28, 32, 64])
@@ -41,7 +52,11 @@ def test_dcgan_shapes_for_every_size(image_size, channels):
 
 @pytest.mark.parametrize(
     "image_size, generator_maps, generator_channels",
-    [(28, [7, 14, 28], [8, 4, 1]), (32, [4, 8, 16, 32], [16, 8, 4, 1]), (64, [4, 8, 16, 32, 64], [32, 16, 8, 4, 1])],
+    [
+        (28, [7, 14, 28], [8, 4, 1]),
+        (32, [4, 8, 16, 32], [16, 8, 4, 1]),
+        (64, [4, 8, 16, 32, 64], [32, 16, 8, 4, 1]),
+    ],
 )
 def test_dcgan_layouts(image_size, generator_maps, generator_channels):
     # 28 x 28 grows 7 -> 14 -> 28; 32 and 64 start at 4 x 4. Channels halve as maps double.
@@ -74,7 +89,10 @@ def test_dcgan_follows_the_architecture_guidelines(image_size):
     discriminator = DCGANDiscriminator(image_size, channels=3, width=4)
     for model in (generator, discriminator):
         layers = list(model.modules())
-        assert not any(isinstance(m, (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.Linear)) for m in layers)
+        assert not any(
+            isinstance(m, (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.Linear))
+            for m in layers
+        )
 
     # Generator: every transposed convolution but the last is followed by BatchNorm and ReLU; tanh at the end.
     g = kinds(generator)
@@ -92,14 +110,18 @@ def test_dcgan_follows_the_architecture_guidelines(image_size):
     for i in convs[1:-1]:
         assert d[i + 1 : i + 3] == [nn.BatchNorm2d, nn.LeakyReLU]
     assert all(discriminator.net[i].stride == (2, 2) for i in convs[:-1])
-    assert all(m.negative_slope == 0.2 for m in discriminator.modules() if isinstance(m, nn.LeakyReLU))
+    assert all(
+        m.negative_slope == 0.2 for m in discriminator.modules() if isinstance(m, nn.LeakyReLU)
+    )
     assert not any(isinstance(m, nn.Sigmoid) for m in discriminator.modules())
     assert sum(isinstance(m, nn.BatchNorm2d) for m in discriminator.modules()) == len(convs) - 2
 
 
 def test_dcgan_models_are_initialised_as_in_the_paper():
     for model in (DCGANGenerator(LATENT, 64, 3, width=16), DCGANDiscriminator(64, 3, width=16)):
-        convolutions = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+        convolutions = [
+            m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))
+        ]
         weights = torch.cat([m.weight.flatten() for m in convolutions])
         scales = torch.cat([m.weight for m in model.modules() if isinstance(m, nn.BatchNorm2d)])
         biases = [m.bias for m in model.modules() if getattr(m, "bias", None) is not None]
@@ -143,13 +165,35 @@ def test_dcgan_rejects_unsupported_sizes():
 @pytest.mark.parametrize(
     "model, bad_input, expected",
     [
-        (MLPDiscriminator((1, 28, 28)), torch.zeros(2, 28, 28), r"\(B, 1, 28, 28\).*\(2, 28, 28\).*unsqueeze"),
-        (DCGANDiscriminator(32, 3, width=4), torch.zeros(2, 3, 28, 28), r"\(B, 3, 32, 32\).*\(2, 3, 28, 28\)"),
-        (BiGANEncoder((1, 28, 28), LATENT), torch.zeros(2, 784), r"\(B, 1, 28, 28\).*\(2, 784\).*view"),
-        (MLPGenerator(LATENT), torch.zeros(2, LATENT + 1), rf"\(B, {LATENT}\).*\(2, {LATENT + 1}\).*sample_latent"),
+        (
+            MLPDiscriminator((1, 28, 28)),
+            torch.zeros(2, 28, 28),
+            r"\(B, 1, 28, 28\).*\(2, 28, 28\).*unsqueeze",
+        ),
+        (
+            DCGANDiscriminator(32, 3, width=4),
+            torch.zeros(2, 3, 28, 28),
+            r"\(B, 3, 32, 32\).*\(2, 3, 28, 28\)",
+        ),
+        (
+            BiGANEncoder((1, 28, 28), LATENT),
+            torch.zeros(2, 784),
+            r"\(B, 1, 28, 28\).*\(2, 784\).*view",
+        ),
+        (
+            MLPGenerator(LATENT),
+            torch.zeros(2, LATENT + 1),
+            rf"\(B, {LATENT}\).*\(2, {LATENT + 1}\).*sample_latent",
+        ),
         (DCGANGenerator(LATENT, width=4), torch.zeros(2, LATENT, 1, 1), r"\(2, 8, 1, 1\).*flatten"),
     ],
-    ids=["mlp-d-no-channel", "dcgan-d-wrong-size", "encoder-flat", "mlp-g-wrong-dim", "dcgan-g-4d-codes"],
+    ids=[
+        "mlp-d-no-channel",
+        "dcgan-d-wrong-size",
+        "encoder-flat",
+        "mlp-g-wrong-dim",
+        "dcgan-g-4d-codes",
+    ],
 )
 def test_wrong_input_shapes_name_expected_actual_and_fix(model, bad_input, expected):
     with pytest.raises(ValueError, match=expected):

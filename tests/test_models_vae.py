@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from course_lib.losses.vae import gaussian_kl, reconstruction_bce, reconstruction_mse, vae_loss
-from course_lib.models.vae import ConvVAE, FaceVAE, MLPVAE, reparameterize
+from course_lib.models.vae import MLPVAE, ConvVAE, FaceVAE, reparameterize
 
 
 def test_reparameterize_samples_have_the_right_mean_and_std():
@@ -31,7 +31,9 @@ def test_reparameterize_is_differentiable_in_mu_and_logvar():
     torch.testing.assert_close(mu.grad, torch.ones_like(mu))
     torch.testing.assert_close(logvar.grad, (0.5 * torch.exp(0.5 * logvar) * eps).detach())
     inputs = (mu.detach().requires_grad_(), logvar.detach().requires_grad_())
-    assert torch.autograd.gradcheck(lambda m, lv: reparameterize(m, lv, torch.Generator().manual_seed(2)), inputs)
+    assert torch.autograd.gradcheck(
+        lambda m, lv: reparameterize(m, lv, torch.Generator().manual_seed(2)), inputs
+    )
 
 
 def test_reparameterize_is_reproducible_with_a_generator():
@@ -101,7 +103,15 @@ def test_mlp_vae_is_the_seed_architecture():
     model = MLPVAE()
     linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
     shapes = [(m.in_features, m.out_features) for m in linears]
-    assert shapes == [(784, 400), (400, 400), (400, 20), (400, 20), (20, 400), (400, 400), (400, 784)]
+    assert shapes == [
+        (784, 400),
+        (400, 400),
+        (400, 20),
+        (400, 20),
+        (20, 400),
+        (400, 400),
+        (400, 784),
+    ]
     slopes = {m.negative_slope for m in model.modules() if isinstance(m, nn.LeakyReLU)}
     assert slopes == {0.2}
 
@@ -138,7 +148,9 @@ def blob_images(n: int, size: int = 28) -> torch.Tensor:
     g = torch.Generator().manual_seed(0)
     ys, xs = torch.meshgrid(torch.arange(float(size)), torch.arange(float(size)), indexing="ij")
     centres = torch.rand(n, 2, generator=g) * (size / 2) + size / 4
-    d2 = (ys - centres[:, 0, None, None]) ** 2 + (xs - centres[:, 1, None, None]) ** 2  # (n, size, size)
+    d2 = (ys - centres[:, 0, None, None]) ** 2 + (
+        xs - centres[:, 1, None, None]
+    ) ** 2  # (n, size, size)
     return torch.exp(-d2 / 18).unsqueeze(1)
 
 
@@ -156,7 +168,9 @@ def overfit(model: nn.Module, x: torch.Tensor, reconstruction, steps: int) -> tu
     return losses[0], losses[-1]
 
 
-@pytest.mark.parametrize("build", [lambda: MLPVAE(hidden_dim=128, latent_dim=4), lambda: ConvVAE(latent_dim=4)])
+@pytest.mark.parametrize(
+    "build", [lambda: MLPVAE(hidden_dim=128, latent_dim=4), lambda: ConvVAE(latent_dim=4)]
+)
 def test_mnist_vaes_overfit_32_images(build):
     torch.manual_seed(0)
     first, last = overfit(build(), blob_images(32), reconstruction_bce, steps=150)
@@ -172,7 +186,9 @@ def test_face_vae_overfits_32_images():
     def mse_of_probabilities(logits, target):
         return reconstruction_mse(torch.sigmoid(logits), target)
 
-    first, last = overfit(FaceVAE(latent_dim=4, size=32, channels=(8, 16, 32)), x, mse_of_probabilities, steps=150)
+    first, last = overfit(
+        FaceVAE(latent_dim=4, size=32, channels=(8, 16, 32)), x, mse_of_probabilities, steps=150
+    )
     assert last < 0.2 * first
 
 

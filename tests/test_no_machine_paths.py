@@ -20,7 +20,9 @@ from course_lib.runtime.config import REPO_ROOT
 # not match itself. A match must start a path: "https://host/tmp/x" is a URL, not a folder.
 FOLDERS = ["home", "Users", "root", "work", "tmp", "var/tmp", "var/folders", "private/var"]
 MACHINE_PATH = re.compile(
-    r"(?<![\w.~/:-])/(?:" + "|".join(re.escape(folder) for folder in FOLDERS) + r")/[\w.-][^\s'\"`),;]*"
+    r"(?<![\w.~/:-])/(?:"
+    + "|".join(re.escape(folder) for folder in FOLDERS)
+    + r")/[\w.-][^\s'\"`),;]*"
     r"|[A-Za-z]:\\(?:Users|Temp)\\"
 )
 IMAGE_TYPES = ("image/", "application/vnd.jupyter.widget")  # base64 or widget state, not text
@@ -28,7 +30,9 @@ IMAGE_TYPES = ("image/", "application/vnd.jupyter.widget")  # base64 or widget s
 
 def committed_files() -> list[str]:
     try:
-        listed = subprocess.run(["git", "ls-files"], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
+        listed = subprocess.run(
+            ["git", "ls-files"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+        )
     except (OSError, subprocess.CalledProcessError):
         pytest.skip("not a git checkout: the committed files cannot be listed")
     return listed.stdout.splitlines()
@@ -63,11 +67,23 @@ def test_the_pattern_finds_machine_paths_and_only_those():
     def found(text: str) -> bool:
         return bool(MACHINE_PATH.search(text))
 
-    for text in ["data: " + "/" + "work/shared/data", "'/" + "home/ada/x.pt'", "at /" + "tmp/pytest-1/x",
-                 "C:\\Users\\ada\\x", "(/" + "root/.cache/torch)", "/" + "Users/ada/x"]:
+    for text in [
+        "data: " + "/" + "work/shared/data",
+        "'/" + "home/ada/x.pt'",
+        "at /" + "tmp/pytest-1/x",
+        "C:\\Users\\ada\\x",
+        "(/" + "root/.cache/torch)",
+        "/" + "Users/ada/x",
+    ]:
         assert found(text), text
-    for text in ["https://example.org/" + "tmp/x", "$COURSE_DATA_DIR/MNIST/raw", ".cache/judge.pt",
-                 "~/.cache/torch", "../shared/data", "a/" + "work/b"]:
+    for text in [
+        "https://example.org/" + "tmp/x",
+        "$COURSE_DATA_DIR/MNIST/raw",
+        ".cache/judge.pt",
+        "~/.cache/torch",
+        "../shared/data",
+        "a/" + "work/b",
+    ]:
         assert not found(text), text
 
 

@@ -7,7 +7,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+NOTEBOOKS = sorted(
+    (Path(__file__).resolve().parent.parent / "notebooks").glob("[0-9][0-9]_*.ipynb")
+)
 
 
 def code_cells(notebook):
@@ -27,13 +29,17 @@ def test_stored_notebook_is_valid_complete_and_in_order(path):
     assert not errors, f"{path.name} stores error outputs: {errors}"
     counts = [cell.execution_count for cell in cells]
     assert None not in counts, f"{path.name} has code cells that were never run"
-    assert counts == list(range(1, len(cells) + 1)), f"{path.name} was not run top to bottom in one kernel: {counts}"
+    assert counts == list(range(1, len(cells) + 1)), (
+        f"{path.name} was not run top to bottom in one kernel: {counts}"
+    )
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_stored_outputs_come_from_a_real_profile(path):
     metadata = nbformat.read(path, as_version=4).metadata
-    assert "course" in metadata, f"{path.name} has no 'course' metadata: store it with `make execute`"
+    assert "course" in metadata, (
+        f"{path.name} has no 'course' metadata: store it with `make execute`"
+    )
     assert metadata["course"]["profile"] in {"cpu", "gpu"}, (
         f"{path.name} stores outputs of the {metadata['course']['profile']!r} profile; "
         "the book must show cpu or gpu results (`make execute NB=... PROFILE=cpu`)"
@@ -43,7 +49,16 @@ def test_stored_outputs_come_from_a_real_profile(path):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_stored_outputs_name_their_profile_and_data(path):
     notebook = nbformat.read(path, as_version=4)
-    text = "".join(o.get("text", "") for c in code_cells(notebook) for o in c.outputs if o.output_type == "stream")
+    text = "".join(
+        o.get("text", "")
+        for c in code_cells(notebook)
+        for o in c.outputs
+        if o.output_type == "stream"
+    )
     profile = notebook.metadata["course"]["profile"]
-    assert f"profile '{profile}'" in text, f"{path.name}'s outputs do not say which profile produced them"
-    assert "MNIST" in text or "data" in text.lower(), f"{path.name}'s outputs do not name their data"
+    assert f"profile '{profile}'" in text, (
+        f"{path.name}'s outputs do not say which profile produced them"
+    )
+    assert "MNIST" in text or "data" in text.lower(), (
+        f"{path.name}'s outputs do not name their data"
+    )

@@ -15,12 +15,22 @@ def test_the_workflow_builds_with_make_book_and_uploads_its_output():
     runs = [step["run"].strip() for step in steps if "run" in step]
     assert runs == ["make book"], f"the book must be built by `make book` alone, got {runs}"
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
-    assert re.search(r"^book: .*\n\t\$\(PY\) scripts/build_book\.py$", makefile, re.M), "make book must run scripts/build_book.py"
-    uploads = [step for step in steps if step.get("uses", "").startswith("actions/upload-pages-artifact")]
-    assert [step["with"]["path"] for step in uploads] == ["book/_build/html"]  # build_book.py's default output
+    assert re.search(r"^book: .*\n\t\$\(PY\) scripts/build_book\.py$", makefile, re.M), (
+        "make book must run scripts/build_book.py"
+    )
+    uploads = [
+        step for step in steps if step.get("uses", "").startswith("actions/upload-pages-artifact")
+    ]
+    assert [step["with"]["path"] for step in uploads] == [
+        "book/_build/html"
+    ]  # build_book.py's default output
     deploy = workflow["jobs"]["deploy"]
     assert deploy["needs"] == "build"
     assert any(step.get("uses", "").startswith("actions/deploy-pages") for step in deploy["steps"])
     python = next(step for step in steps if step.get("uses", "").startswith("actions/setup-python"))
-    pinned = re.search(r'requires-python = ">=([\d.]+)', (ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-    assert pinned and python["with"]["python-version"] == pinned.group(1), "the workflow's Python must be the project's"
+    pinned = re.search(
+        r'requires-python = ">=([\d.]+)', (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    )
+    assert pinned and python["with"]["python-version"] == pinned.group(1), (
+        "the workflow's Python must be the project's"
+    )

@@ -40,7 +40,9 @@ def test_matches_sklearn(k):
     ours = fit_pca(x, k)
     ref = SklearnPCA(n_components=k, svd_solver="full").fit(x.numpy())
     np.testing.assert_allclose(ours.mean.numpy(), ref.mean_, atol=1e-12)
-    signs = np.sign(np.sum(ours.components.numpy() * ref.components_, axis=1))  # (k,), one flip per component
+    signs = np.sign(
+        np.sum(ours.components.numpy() * ref.components_, axis=1)
+    )  # (k,), one flip per component
     np.testing.assert_allclose(ours.components.numpy() * signs[:, None], ref.components_, atol=1e-9)
     np.testing.assert_allclose(ours.explained_variance.numpy(), ref.explained_variance_, rtol=1e-10)
     np.testing.assert_allclose(ours.encode(x).numpy() * signs, ref.transform(x.numpy()), atol=1e-9)
@@ -108,7 +110,9 @@ def test_k_larger_than_the_number_of_samples_is_rejected():
 def test_principal_angles_same_subspace_different_basis_is_zero():
     g = torch.Generator().manual_seed(1)
     a = torch.randn(10, 3, generator=g, dtype=torch.float64)
-    mix = torch.randn(3, 3, generator=g, dtype=torch.float64) + 3 * torch.eye(3, dtype=torch.float64)
+    mix = torch.randn(3, 3, generator=g, dtype=torch.float64) + 3 * torch.eye(
+        3, dtype=torch.float64
+    )
     angles = principal_angles(a, a @ mix)  # same column space, another basis
     assert angles.shape == (3,)
     torch.testing.assert_close(angles, torch.zeros(3, dtype=torch.float64), atol=1e-5, rtol=0)
@@ -117,7 +121,9 @@ def test_principal_angles_same_subspace_different_basis_is_zero():
 def test_principal_angles_orthogonal_subspaces_are_ninety_degrees():
     eye = torch.eye(5)
     angles = principal_angles(eye[:, :2], 2.0 * eye[:, 2:4])
-    torch.testing.assert_close(angles, torch.full((2,), 90.0, dtype=torch.float64), atol=1e-9, rtol=0)
+    torch.testing.assert_close(
+        angles, torch.full((2,), 90.0, dtype=torch.float64), atol=1e-9, rtol=0
+    )
 
 
 @pytest.mark.parametrize("degrees", [1.0, 30.0, 60.0, 89.0])
@@ -136,13 +142,17 @@ def test_principal_angles_are_ascending():
     b = torch.tensor([[1.0, 0.0], [0.0, math.cos(t)], [0.0, math.sin(t)]], dtype=torch.float64)
     angles = principal_angles(a, b)
     assert sorted(angles.tolist()) == pytest.approx([0.0, 30.0], abs=1e-9)
-    assert angles.tolist() == pytest.approx([0.0, 30.0], abs=1e-9), "docstring promises ascending order"
+    assert angles.tolist() == pytest.approx([0.0, 30.0], abs=1e-9), (
+        "docstring promises ascending order"
+    )
 
 
 def test_pca_subspace_matches_a_planted_subspace():
     # Data spread mostly in a planted 2-D plane: PCA with k=2 must find that plane.
     g = torch.Generator().manual_seed(4)
     plane, _ = torch.linalg.qr(torch.randn(8, 2, generator=g, dtype=torch.float64))  # (D, 2)
-    x = torch.randn(500, 2, generator=g, dtype=torch.float64) * 3 @ plane.T + 0.01 * torch.randn(500, 8, generator=g, dtype=torch.float64)
+    x = torch.randn(500, 2, generator=g, dtype=torch.float64) * 3 @ plane.T + 0.01 * torch.randn(
+        500, 8, generator=g, dtype=torch.float64
+    )
     pca = fit_pca(x, 2)
     assert principal_angles(pca.components.T, plane).max() < 1.0

@@ -7,9 +7,14 @@ import torch
 import torch.nn.functional as F
 
 from course_lib.data.paired import edges_to_faces
-from course_lib.models.pix2pix import PatchDiscriminator, UNetGenerator, patch_map_size, receptive_field
-from course_lib.objectives.pix2pix import Pix2Pix
 from course_lib.evaluation.image_quality import laplacian_variance
+from course_lib.models.pix2pix import (
+    PatchDiscriminator,
+    UNetGenerator,
+    patch_map_size,
+    receptive_field,
+)
+from course_lib.objectives.pix2pix import Pix2Pix
 from course_lib.training.translation import train_pix2pix
 
 pytestmark = pytest.mark.usefixtures("quiet_progress")
@@ -60,7 +65,6 @@ def test_patch_discriminator_receptive_field_and_errors():
         PatchDiscriminator(4, width=4, n_layers=4)(torch.rand(2, 4, 32, 32))
 
 
-
 def test_instance_norm_discriminator_scores_each_image_on_its_own():
     torch.manual_seed(0)
     images = torch.rand(4, 3, 16, 16)
@@ -80,6 +84,7 @@ def test_patch_discriminator_rejects_unknown_norm():
     with pytest.raises(ValueError, match=r"\['batch', 'instance'\].*'layer'"):
         PatchDiscriminator(3, width=4, norm="layer")
 
+
 def tiny_pairs(n: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
     edges, faces = edges_to_faces(n, size=32, seed=3)
     return edges, faces * 2 - 1  # targets in the generator's [-1, 1]
@@ -87,22 +92,38 @@ def tiny_pairs(n: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
 
 def test_l1_only_objective_reduces_l1():
     torch.manual_seed(0)
-    objective = Pix2Pix(UNetGenerator(1, 3, 32, width=8), PatchDiscriminator(4, width=8), adversarial_weight=0.0)
+    objective = Pix2Pix(
+        UNetGenerator(1, 3, 32, width=8), PatchDiscriminator(4, width=8), adversarial_weight=0.0
+    )
     edges, faces = tiny_pairs()
     optimizer = torch.optim.Adam(objective.generator.parameters(), lr=2e-3, betas=(0.5, 0.999))
     history = train_pix2pix(objective, edges, faces, epochs=25, batch_size=8, g_optimizer=optimizer)
     assert history.d_loss == [] and set(history.g_adversarial) == {0.0}
-    assert sum(history.l1[-5:]) / 5 < 0.6 * history.l1[0]  # a mean of the last steps: dropout makes each noisy
+    assert (
+        sum(history.l1[-5:]) / 5 < 0.6 * history.l1[0]
+    )  # a mean of the last steps: dropout makes each noisy
 
 
 def test_full_and_gan_only_objectives_train_both_players_reproducibly():
     def run() -> list[float]:
         torch.manual_seed(0)
-        objective = Pix2Pix(UNetGenerator(1, 3, 32, width=4), PatchDiscriminator(4, width=4, n_layers=2), l1_weight=0)
+        objective = Pix2Pix(
+            UNetGenerator(1, 3, 32, width=4),
+            PatchDiscriminator(4, width=4, n_layers=2),
+            l1_weight=0,
+        )
         history = train_pix2pix(
-            objective, *tiny_pairs(), epochs=2, batch_size=4, seed=5,
-            g_optimizer=torch.optim.Adam(objective.generator.parameters(), 2e-4, betas=(0.5, 0.999)),
-            d_optimizer=torch.optim.Adam(objective.discriminator.parameters(), 2e-4, betas=(0.5, 0.999)),
+            objective,
+            *tiny_pairs(),
+            epochs=2,
+            batch_size=4,
+            seed=5,
+            g_optimizer=torch.optim.Adam(
+                objective.generator.parameters(), 2e-4, betas=(0.5, 0.999)
+            ),
+            d_optimizer=torch.optim.Adam(
+                objective.discriminator.parameters(), 2e-4, betas=(0.5, 0.999)
+            ),
         )
         assert len(history.d_loss) == len(history.l1) == 4 and len(history.epoch_l1) == 2
         return history.d_loss + history.g_adversarial
@@ -112,7 +133,9 @@ def test_full_and_gan_only_objectives_train_both_players_reproducibly():
 
 def test_generator_losses_follow_the_formula():
     torch.manual_seed(0)
-    objective = Pix2Pix(UNetGenerator(1, 3, 32, width=4), PatchDiscriminator(4, width=4, n_layers=2), l1_weight=10)
+    objective = Pix2Pix(
+        UNetGenerator(1, 3, 32, width=4), PatchDiscriminator(4, width=4, n_layers=2), l1_weight=10
+    )
     objective.eval()
     edges, faces = tiny_pairs(2)
     losses = objective.generator_losses(edges, faces)
@@ -129,7 +152,10 @@ def test_objective_argument_errors():
         Pix2Pix(generator, discriminator, l1_weight=0, adversarial_weight=0)
     with pytest.raises(ValueError, match="d_optimizer"):
         train_pix2pix(
-            Pix2Pix(generator, discriminator), *tiny_pairs(), epochs=1, batch_size=4,
+            Pix2Pix(generator, discriminator),
+            *tiny_pairs(),
+            epochs=1,
+            batch_size=4,
             g_optimizer=torch.optim.Adam(generator.parameters()),
         )
 

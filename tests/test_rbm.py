@@ -3,13 +3,21 @@
 import pytest
 import torch
 
-from course_lib.evaluation import rbm_exact
 from course_lib.data.bars import bars_and_stripes, bars_and_stripes_patterns
+from course_lib.evaluation import rbm_exact
 from course_lib.models.rbm import BernoulliRBM, LabelledRBM, NotBinaryError
-from course_lib.training.rbm import cd_gradient, held_out_metrics, pseudo_log_likelihood, reconstruction_error, train_rbm
+from course_lib.training.rbm import (
+    cd_gradient,
+    held_out_metrics,
+    pseudo_log_likelihood,
+    reconstruction_error,
+    train_rbm,
+)
 
 
-def random_rbm(n_visible: int, n_hidden: int, seed: int = 0, scale: float = 1.0, dtype=torch.float64) -> BernoulliRBM:
+def random_rbm(
+    n_visible: int, n_hidden: int, seed: int = 0, scale: float = 1.0, dtype=torch.float64
+) -> BernoulliRBM:
     generator = torch.Generator().manual_seed(seed)
     rbm = BernoulliRBM(n_visible, n_hidden).to(dtype)
     with torch.no_grad():
@@ -40,11 +48,17 @@ def test_energy_matches_the_seed_formula_term_by_term():
 def test_free_energy_sums_the_hidden_states_out():
     rbm = random_rbm(4, 3)
     log_weights = joint_log_weights(rbm)  # (16, 8)
-    torch.testing.assert_close(-rbm.free_energy(rbm_exact.all_states(4)).detach(), torch.logsumexp(log_weights, 1))
-    torch.testing.assert_close(-rbm.hidden_free_energy(rbm_exact.all_states(3)).detach(), torch.logsumexp(log_weights, 0))
+    torch.testing.assert_close(
+        -rbm.free_energy(rbm_exact.all_states(4)).detach(), torch.logsumexp(log_weights, 1)
+    )
+    torch.testing.assert_close(
+        -rbm.hidden_free_energy(rbm_exact.all_states(3)).detach(), torch.logsumexp(log_weights, 0)
+    )
 
 
-@pytest.mark.parametrize("shape", [(4, 3), (3, 5)])  # enumerates the visible side, then the hidden side
+@pytest.mark.parametrize(
+    "shape", [(4, 3), (3, 5)]
+)  # enumerates the visible side, then the hidden side
 def test_log_partition_and_likelihood_match_the_joint_enumeration(shape):
     rbm = random_rbm(*shape, seed=1)
     log_weights = joint_log_weights(rbm)
@@ -65,7 +79,10 @@ def test_conditionals_are_the_closed_form_sigmoids():
     torch.testing.assert_close(rbm.hidden_probs(v_states).detach(), p_h_given_v)
     torch.testing.assert_close(rbm.visible_probs(h_states).detach(), p_v_given_h)
     b, w = rbm.hidden_bias, rbm.weight
-    torch.testing.assert_close(rbm.hidden_probs(v_states[5:6]).detach(), (1 / (1 + torch.exp(-b - v_states[5] @ w))).view(1, -1).detach())
+    torch.testing.assert_close(
+        rbm.hidden_probs(v_states[5:6]).detach(),
+        (1 / (1 + torch.exp(-b - v_states[5] @ w))).view(1, -1).detach(),
+    )
 
 
 def test_exact_gradient_matches_autograd_of_the_exact_log_likelihood():
@@ -139,7 +156,9 @@ def test_pseudo_log_likelihood_matches_flipping_every_pixel_by_hand():
     for i in range(5):
         flipped = v.clone()
         flipped[:, i] = 1 - flipped[:, i]
-        expected += torch.nn.functional.logsigmoid(rbm.free_energy(flipped) - rbm.free_energy(v)).detach()
+        expected += torch.nn.functional.logsigmoid(
+            rbm.free_energy(flipped) - rbm.free_energy(v)
+        ).detach()
     torch.testing.assert_close(pseudo_log_likelihood(rbm, v, chunk=2), expected)
 
 
@@ -150,8 +169,17 @@ def test_training_raises_the_exact_likelihood_and_is_reproducible(quiet_progress
     def trained(seed: int, persistent: bool) -> BernoulliRBM:
         torch.manual_seed(0)
         rbm = BernoulliRBM(9, 8, weight_std=0.1)
-        train_rbm(rbm, data, epochs=20, batch_size=14, learning_rate=0.1, momentum=0.5,
-                  persistent=persistent, decay_to_zero=persistent, seed=seed)
+        train_rbm(
+            rbm,
+            data,
+            epochs=20,
+            batch_size=14,
+            learning_rate=0.1,
+            momentum=0.5,
+            persistent=persistent,
+            decay_to_zero=persistent,
+            seed=seed,
+        )
         return rbm
 
     torch.manual_seed(0)
@@ -166,7 +194,14 @@ def test_training_raises_the_exact_likelihood_and_is_reproducible(quiet_progress
 def test_training_records_its_held_out_metrics(quiet_progress):
     data = bars_and_stripes(140, size=3, seed=0)
     rbm = BernoulliRBM(9, 4)
-    history = train_rbm(rbm, data, epochs=3, batch_size=14, learning_rate=0.05, epoch_metrics=held_out_metrics(data[:30]))
+    history = train_rbm(
+        rbm,
+        data,
+        epochs=3,
+        batch_size=14,
+        learning_rate=0.05,
+        epoch_metrics=held_out_metrics(data[:30]),
+    )
     assert set(history.metrics) == {"reconstruction_error", "pseudo_log_likelihood"}
     assert all(len(values) == 3 for values in history.metrics.values())
     assert history.seconds > 0
@@ -196,7 +231,9 @@ def test_labelled_rbm_uses_one_softmax_label_group():
     energies = rbm.label_free_energies(features)
     for label in range(4):
         labels = torch.full((3,), label)
-        torch.testing.assert_close(energies[:, label], rbm.free_energy(rbm.join(features, labels)).detach())
+        torch.testing.assert_close(
+            energies[:, label], rbm.free_energy(rbm.join(features, labels)).detach()
+        )
     assert rbm.clamped_chain(features, torch.tensor([0, 1, 2]), steps=3).shape == (3, 6)
 
 

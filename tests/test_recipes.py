@@ -9,8 +9,16 @@ import torch
 from torch import nn
 
 from course_lib import recipes
-from course_lib.runtime.checkpoints import CheckpointMismatchError, ChecksumError, load_or_train, read_checkpoint, save_checkpoint, sha256_of, write_checksum
 from course_lib.models.autoencoder import ConvAutoencoder
+from course_lib.runtime.checkpoints import (
+    CheckpointMismatchError,
+    ChecksumError,
+    load_or_train,
+    read_checkpoint,
+    save_checkpoint,
+    sha256_of,
+    write_checksum,
+)
 
 pytestmark = pytest.mark.usefixtures("quiet_progress")
 EXPECT = {"recipe": "autoencoder", "profile": "smoke"}
@@ -41,7 +49,9 @@ class Trainer:
 
 def test_without_a_checkpoint_the_model_is_trained(tmp_path):
     trainer = Trainer()
-    history, how = load_or_train(tmp_path / "absent.pt", ConvAutoencoder(16), trainer, expect=EXPECT)
+    history, how = load_or_train(
+        tmp_path / "absent.pt", ConvAutoencoder(16), trainer, expect=EXPECT
+    )
     assert (how, trainer.calls, history) == ("trained", 1, {"train_loss": [9.0]})
     assert load_or_train(None, ConvAutoencoder(16), trainer, expect=EXPECT)[1] == "trained"
 
@@ -64,7 +74,9 @@ def test_a_corrupt_checkpoint_is_an_error_and_is_left_untouched(tmp_path):
     with pytest.raises(ChecksumError, match="corrupt.*train_if_unusable=True"):
         load_or_train(path, ConvAutoencoder(16), trainer, expect=EXPECT)
     assert trainer.calls == 0
-    history, how = load_or_train(path, ConvAutoencoder(16), trainer, expect=EXPECT, train_if_unusable=True)
+    history, how = load_or_train(
+        path, ConvAutoencoder(16), trainer, expect=EXPECT, train_if_unusable=True
+    )
     assert (how, trainer.calls) == ("trained", 1)
     assert path.read_bytes() == bytes(damaged)
 
@@ -73,7 +85,12 @@ def test_a_missing_checksum_file_or_a_wrong_expected_sha256_is_refused(tmp_path)
     path, _ = published(tmp_path, trained_model())
     with pytest.raises(ChecksumError, match="expected 0000"):
         load_or_train(path, ConvAutoencoder(16), Trainer(), expect=EXPECT, expected_sha256="0" * 64)
-    assert load_or_train(path, ConvAutoencoder(16), Trainer(), expect=EXPECT, expected_sha256=sha256_of(path))[1] == "loaded"
+    assert (
+        load_or_train(
+            path, ConvAutoencoder(16), Trainer(), expect=EXPECT, expected_sha256=sha256_of(path)
+        )[1]
+        == "loaded"
+    )
     (tmp_path / "ae.pt.sha256").unlink()
     with pytest.raises(ChecksumError, match="cannot be verified"):
         load_or_train(path, ConvAutoencoder(16), Trainer(), expect=EXPECT)
@@ -101,10 +118,14 @@ def test_the_entry_point_refuses_to_overwrite_and_rejects_unknown_recipes(tmp_pa
 @pytest.mark.parametrize("recipe", sorted(recipes.RECIPES))
 def test_each_recipe_builds_the_notebook_model_with_fixed_initial_weights(recipe):
     first, second = recipes.build_model(recipe, "smoke"), recipes.build_model(recipe, "smoke")
-    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), second.state_dict().values()))
+    assert all(
+        torch.equal(a, b) for a, b in zip(first.state_dict().values(), second.state_dict().values())
+    )
 
 
-def test_a_trained_checkpoint_loads_into_the_model_a_notebook_builds(tmp_path, monkeypatch, offline_data_dir):
+def test_a_trained_checkpoint_loads_into_the_model_a_notebook_builds(
+    tmp_path, monkeypatch, offline_data_dir
+):
     # A tiny run of the real recipe (offline data), then the path a notebook takes to load it.
     monkeypatch.setenv(recipes.CHECKPOINT_DIR_ENV, str(tmp_path))
     out = recipes.notebook_checkpoint("autoencoder", "smoke")
@@ -114,7 +135,9 @@ def test_a_trained_checkpoint_loads_into_the_model_a_notebook_builds(tmp_path, m
     assert saved["options"]["train_images"] == 128 and len(saved["history"]["train_loss"]) == 1
     model = recipes.build_model("autoencoder", "smoke")
     untouched = {k: v.clone() for k, v in model.state_dict().items()}
-    history, how = load_or_train(out, model, Trainer(), expect={"recipe": "autoencoder", "profile": "smoke"})
+    history, how = load_or_train(
+        out, model, Trainer(), expect={"recipe": "autoencoder", "profile": "smoke"}
+    )
     assert how == "loaded" and history == saved["history"]
     assert any(not torch.equal(untouched[k], v) for k, v in model.state_dict().items())
 
@@ -129,34 +152,53 @@ def test_the_checkpoint_folder_must_exist(tmp_path, monkeypatch):
 
 def _printed(result) -> list[str]:
     """Every printed line, with durations and the kernel's temporary file names (in warnings) blanked."""
-    return [re.sub(r"\d+(\.\d+)? s\b|ipykernel_\d+/\d+", "", line) for cell in result.notebook.cells
-            if cell.cell_type == "code" for output in cell.get("outputs", []) if output.get("output_type") == "stream"
-            for line in output["text"].splitlines()]
+    return [
+        re.sub(r"\d+(\.\d+)? s\b|ipykernel_\d+/\d+", "", line)
+        for cell in result.notebook.cells
+        if cell.cell_type == "code"
+        for output in cell.get("outputs", [])
+        if output.get("output_type") == "stream"
+        for line in output["text"].splitlines()
+    ]
 
 
-def test_notebook_01_loads_an_entry_point_checkpoint_and_prints_the_same_results(tmp_path, monkeypatch, offline_data_dir):
+def test_notebook_01_loads_an_entry_point_checkpoint_and_prints_the_same_results(
+    tmp_path, monkeypatch, offline_data_dir
+):
     # The recipe must be notebook 01's own training: every printed number (held-out errors, PCA
     # comparison, ...) is the same whether the notebook trains the model or loads the checkpoint.
     from course_lib.authoring.execution import execute_notebook
 
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     recipes.run("autoencoder", recipes.RunOptions("smoke"), tmp_path / "autoencoder-smoke.pt")
-    trained = _printed(execute_notebook(recipes.REPO_ROOT / "notebooks" / "01_autoencoder.ipynb", "smoke"))
+    trained = _printed(
+        execute_notebook(recipes.REPO_ROOT / "notebooks" / "01_autoencoder.ipynb", "smoke")
+    )
     monkeypatch.setenv(recipes.CHECKPOINT_DIR_ENV, str(tmp_path))
-    loaded = _printed(execute_notebook(recipes.REPO_ROOT / "notebooks" / "01_autoencoder.ipynb", "smoke"))
+    loaded = _printed(
+        execute_notebook(recipes.REPO_ROOT / "notebooks" / "01_autoencoder.ipynb", "smoke")
+    )
     differing = [(a, b) for a, b in zip(trained, loaded) if a != b]
     assert len(trained) == len(loaded) and len(differing) == 1, differing
     assert "epoch 1/1" in differing[0][0] and "loaded from" in differing[0][1]
 
 
 @pytest.mark.parametrize("recipe", sorted(recipes.RECIPES))
-def test_every_recipe_trains_one_epoch_to_a_checkpoint_that_loads(recipe, tmp_path, monkeypatch, offline_data_dir):
-    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path / "cache"))  # the WGAN-GP monitor's digit judge
+def test_every_recipe_trains_one_epoch_to_a_checkpoint_that_loads(
+    recipe, tmp_path, monkeypatch, offline_data_dir
+):
+    monkeypatch.setenv(
+        "COURSE_CACHE_DIR", str(tmp_path / "cache")
+    )  # the WGAN-GP monitor's digit judge
     out = recipes.run(recipe, recipes.RunOptions("smoke", epochs=1), tmp_path / f"{recipe}.pt")
     saved = read_checkpoint(out)
     assert saved["recipe"] == recipe and saved["history"]
     model = recipes.build_model(recipe, "smoke")
     untouched = {k: v.clone() for k, v in model.state_dict().items()}
-    history, how = load_or_train(out, model, Trainer(), expect={"recipe": recipe, "profile": "smoke"})
+    history, how = load_or_train(
+        out, model, Trainer(), expect={"recipe": recipe, "profile": "smoke"}
+    )
     assert how == "loaded"
-    assert any(not torch.equal(untouched[k], v) for k, v in model.state_dict().items())  # it did train
+    assert any(
+        not torch.equal(untouched[k], v) for k, v in model.state_dict().items()
+    )  # it did train

@@ -26,9 +26,9 @@ import pytest
 from bs4 import BeautifulSoup
 from nbconvert import SlidesExporter
 from PIL import Image
+from test_book import CHROMIUM_FLAGS, NOT_PROSE, RAW_TEX, VIRTUAL_TIME_MS
 
 from course_lib.authoring import slides as rule
-from test_book import CHROMIUM_FLAGS, NOT_PROSE, RAW_TEX, VIRTUAL_TIME_MS
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -38,7 +38,9 @@ SCREENSHOT = ROOT / "book" / "_build" / "slides" / "01_autoencoder.first-slide.p
 
 
 def _load_make_slides():
-    spec = importlib.util.spec_from_file_location("make_slides", ROOT / "scripts" / "make_slides.py")
+    spec = importlib.util.spec_from_file_location(
+        "make_slides", ROOT / "scripts" / "make_slides.py"
+    )
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # its dataclass looks itself up there
     spec.loader.exec_module(module)
@@ -99,7 +101,17 @@ def test_the_rule_on_a_small_notebook():
         ("code", "print(elapsed)"),
     )
     assert rule.slide_types(nb) == [
-        "slide", "skip", "skip", "slide", "-", "subslide", "fragment", "subslide", "subslide", "slide", "skip",
+        "slide",
+        "skip",
+        "skip",
+        "slide",
+        "-",
+        "subslide",
+        "fragment",
+        "subslide",
+        "subslide",
+        "slide",
+        "skip",
     ]
     assert rule.apply_slide_types(nb) == len(nb.cells) and rule.mismatches(nb) == []
     assert rule.apply_slide_types(nb) == 0  # a second run changes nothing
@@ -120,8 +132,11 @@ def test_inner_headings_update_the_section_and_ignore_code_fences():
 def test_lecture_copy_cuts_at_headings_moves_solutions_to_notes_and_reads_myst():
     nb = notebook(
         ("markdown", "# T\n\nAs {cite}`kingma2014auto, rezende2014stochastic` show."),
-        ("markdown", "Text.\n\n## Exercises\n\n**1.** Why?\n\n```{admonition} Solution\n:class: dropdown\n"
-                     "Because $x^2$.\n```\n\n```{admonition} Algorithm 1\n:class: tip\n1. step\n```"),
+        (
+            "markdown",
+            "Text.\n\n## Exercises\n\n**1.** Why?\n\n```{admonition} Solution\n:class: dropdown\n"
+            "Because $x^2$.\n```\n\n```{admonition} Algorithm 1\n:class: tip\n1. step\n```",
+        ),
     )
     rule.apply_slide_types(nb)
     before = copy.deepcopy(nb)
@@ -132,7 +147,9 @@ def test_lecture_copy_cuts_at_headings_moves_solutions_to_notes_and_reads_myst()
     assert "[kingma2014auto, rezende2014stochastic]" in deck.cells[0].source
     exercises, notes = deck.cells[2].source, deck.cells[3].source
     assert "Because" not in exercises and "{admonition}" not in exercises
-    assert "> **Algorithm 1**" in exercises and "> 1. step" in exercises and ":class:" not in exercises
+    assert (
+        "> **Algorithm 1**" in exercises and "> 1. step" in exercises and ":class:" not in exercises
+    )
     assert notes == "**Solution 1.** Because $x^2$."
 
 
@@ -147,19 +164,27 @@ class Decks:
 def decks(tmp_path_factory) -> Decks:
     out = tmp_path_factory.mktemp("slides")
     before = {p: p.read_bytes() for p in NOTEBOOKS}
-    assert make_slides.main(["--out", str(out)]) == 0, "scripts/make_slides.py failed; its error is printed above"
-    assert all(p.read_bytes() == data for p, data in before.items()), "building a deck must not touch a notebook"
+    assert make_slides.main(["--out", str(out)]) == 0, (
+        "scripts/make_slides.py failed; its error is printed above"
+    )
+    assert all(p.read_bytes() == data for p, data in before.items()), (
+        "building a deck must not touch a notebook"
+    )
     return Decks(out, {p.stem: out / f"{p.stem}.slides.html" for p in NOTEBOOKS})
 
 
 def css_urls(css: str) -> list[str]:
     """URLs in a style sheet's url(...) and @import, comments left out."""
     css = re.sub(r"/\*.*?\*/", "", css, flags=re.S)
-    return re.findall(r"""url\(\s*['"]?([^'")\s]+)""", css) + re.findall(r"""@import\s+['"]([^'"]+)""", css)
+    return re.findall(r"""url\(\s*['"]?([^'")\s]+)""", css) + re.findall(
+        r"""@import\s+['"]([^'"]+)""", css
+    )
 
 
 def is_remote(url: str) -> bool:
-    return bool(re.match(r"[a-z][a-z0-9+.-]*:|//", url, re.I)) and not url.startswith(("data:", "file:"))
+    return bool(re.match(r"[a-z][a-z0-9+.-]*:|//", url, re.I)) and not url.startswith(
+        ("data:", "file:")
+    )
 
 
 def external_loads(html: str) -> list[str]:
@@ -167,7 +192,11 @@ def external_loads(html: str) -> list[str]:
 
     Links a reader may click (<a href>) are not loads; inline style sheets count."""
     page = BeautifulSoup(html, "html.parser")
-    urls = [el.get(attr, "") for attr in ("src", "data-src", "poster") for el in page.find_all(attrs={attr: True})]
+    urls = [
+        el.get(attr, "")
+        for attr in ("src", "data-src", "poster")
+        for el in page.find_all(attrs={attr: True})
+    ]
     urls += [link["href"] for link in page.find_all("link", href=True)]
     urls += [url for style in page.find_all("style") for url in css_urls(style.get_text())]
     for module in page.find_all("script", type="module"):  # nbconvert imports mermaid this way
@@ -178,8 +207,12 @@ def external_loads(html: str) -> list[str]:
 def test_one_deck_per_notebook_and_local_assets(decks: Decks):
     missing = [name for name, path in decks.paths.items() if not path.is_file()]
     assert not missing, f"no deck for {missing}"
-    for asset in ("reveal.js/dist/reveal.js", "reveal.js/dist/theme/white.css",
-                  "reveal.js/plugin/notes/notes.js", "mathjax/tex-chtml.js"):
+    for asset in (
+        "reveal.js/dist/reveal.js",
+        "reveal.js/dist/theme/white.css",
+        "reveal.js/plugin/notes/notes.js",
+        "mathjax/tex-chtml.js",
+    ):
         assert (decks.folder / "_assets" / asset).is_file(), asset
 
 
@@ -190,10 +223,20 @@ def test_decks_reference_only_local_files(decks: Decks):
         problems += [f"{name}: loads {url}" for url in external_loads(html)]
         page = BeautifulSoup(html, "html.parser")
         local = [el.get("src") or el.get("href") for el in page.select("script[src], link[href]")]
-        problems += [f"{name}: {url} does not exist" for url in local if not (path.parent / url).is_file()]
-        sheets = [path.parent / url for url in local if url.endswith(".css") and (path.parent / url).is_file()]
-        problems += [f"{name}: {sheet.name} loads {url}" for sheet in sheets
-                     for url in css_urls(sheet.read_text(encoding="utf-8")) if is_remote(url)]
+        problems += [
+            f"{name}: {url} does not exist" for url in local if not (path.parent / url).is_file()
+        ]
+        sheets = [
+            path.parent / url
+            for url in local
+            if url.endswith(".css") and (path.parent / url).is_file()
+        ]
+        problems += [
+            f"{name}: {sheet.name} loads {url}"
+            for sheet in sheets
+            for url in css_urls(sheet.read_text(encoding="utf-8"))
+            if is_remote(url)
+        ]
         if "{admonition}" in html or "{cite}" in html:
             problems.append(f"{name}: MyST syntax left as text")
         notes = " ".join(aside.get_text() for aside in page.select("aside.notes"))
@@ -221,7 +264,9 @@ def test_stale_metadata_stops_the_build(tmp_path: Path):
 def test_a_tarball_that_fails_its_checksum_is_never_used(tmp_path: Path, monkeypatch):
     monkeypatch.setattr(make_slides, "VENDOR", tmp_path)
     (tmp_path / make_slides.REVEAL.filename).write_bytes(b"not the pinned tarball")
-    monkeypatch.setattr(make_slides.shutil, "which", lambda name: None)  # and no npm to fetch another
+    monkeypatch.setattr(
+        make_slides.shutil, "which", lambda name: None
+    )  # and no npm to fetch another
     with pytest.raises(make_slides.SlidesError, match=re.escape(make_slides.REVEAL.integrity)):
         make_slides.verified_tarball(make_slides.REVEAL)
 
@@ -264,23 +309,42 @@ def page_requests(net_log: Path) -> list[str]:
     """URLs that a page opened from file:// requested; Chromium's own background calls are left out."""
     log = json.loads(net_log.read_text(encoding="utf-8"))
     start = log["constants"]["logEventTypes"]["URL_REQUEST_START_JOB"]
-    return sorted({e["params"]["url"] for e in log["events"] if e["type"] == start
-                   and "file://" in e["params"].get("network_isolation_key", "")})
+    return sorted(
+        {
+            e["params"]["url"]
+            for e in log["events"]
+            if e["type"] == start and "file://" in e["params"].get("network_isolation_key", "")
+        }
+    )
 
 
 @pytest.fixture(scope="module")
 def chromium():
     found = shutil.which("chromium") or shutil.which("chromium-browser")
     if found is None:
-        pytest.skip("chromium not installed; .ci/run installs it with apt (apt-get install -y chromium)")
+        pytest.skip(
+            "chromium not installed; .ci/run installs it with apt (apt-get install -y chromium)"
+        )
     with tempfile.TemporaryDirectory() as home:
 
         def run(*args: str) -> subprocess.CompletedProcess:
             with tempfile.TemporaryDirectory() as profile:
-                cmd = [found, *CHROMIUM_FLAGS, NO_NETWORK, f"--user-data-dir={profile}",
-                       f"--virtual-time-budget={VIRTUAL_TIME_MS}", "--enable-logging=stderr", *args]
-                return subprocess.run(cmd, capture_output=True, text=True, timeout=PAGE_TIMEOUT_S,
-                                      env={**os.environ, "HOME": home})
+                cmd = [
+                    found,
+                    *CHROMIUM_FLAGS,
+                    NO_NETWORK,
+                    f"--user-data-dir={profile}",
+                    f"--virtual-time-budget={VIRTUAL_TIME_MS}",
+                    "--enable-logging=stderr",
+                    *args,
+                ]
+                return subprocess.run(
+                    cmd,
+                    capture_output=True,
+                    text=True,
+                    timeout=PAGE_TIMEOUT_S,
+                    env={**os.environ, "HOME": home},
+                )
 
         yield run
 
@@ -294,9 +358,15 @@ def show(chromium):
         probed.write_text(deck.read_text(encoding="utf-8") + PROBE, encoding="utf-8")
         net_log = deck.with_name(deck.stem + ".netlog.json")
         done = chromium(f"--log-net-log={net_log}", "--dump-dom", probed.as_uri())
-        assert done.returncode == 0 and done.stdout.strip(), f"chromium failed on {deck.name}:\n{done.stderr[-2000:]}"
+        assert done.returncode == 0 and done.stdout.strip(), (
+            f"chromium failed on {deck.name}:\n{done.stderr[-2000:]}"
+        )
         found = re.search(r'<pre id="slide-probe">(.*?)</pre>', done.stdout, re.S)
-        probe = json.loads(BeautifulSoup(found.group(1), "html.parser").get_text()) if found else {"error": "no report"}
+        probe = (
+            json.loads(BeautifulSoup(found.group(1), "html.parser").get_text())
+            if found
+            else {"error": "no report"}
+        )
         errors = re.findall(r'CONSOLE[^\]]*\] "(Uncaught[^"]*)"', done.stderr)
         return Shown(probe, done.stdout, page_requests(net_log), errors)
 
@@ -324,7 +394,9 @@ def deck_problems(shown: Shown, expected: tuple[int, int]) -> list[str]:
     if not probe.get("ready"):
         return [f"reveal.js did not start: {probe.get('error')}", *shown.requests, *shown.errors]
     if (probe["slides"], probe["total"]) != expected:
-        problems.append(f"(slides, slides + subslides) = {(probe['slides'], probe['total'])}, metadata says {expected}")
+        problems.append(
+            f"(slides, slides + subslides) = {(probe['slides'], probe['total'])}, metadata says {expected}"
+        )
     problems += [f"network request: {url}" for url in shown.requests]
     problems += [f"script error: {error}" for error in shown.errors]
     problems += [f"broken image: {src}" for src in probe["broken"]]
@@ -351,14 +423,20 @@ def test_a_deck_that_uses_a_cdn_fails_the_checks(decks: Decks, show):
     stock.write_text(html, encoding="utf-8")
     assert any("unpkg.com/reveal.js" in url for url in external_loads(html))
     shown = show(stock)
-    assert any(url.startswith("https://unpkg.com/reveal.js") for url in shown.requests), shown.requests
+    assert any(url.startswith("https://unpkg.com/reveal.js") for url in shown.requests), (
+        shown.requests
+    )
     assert deck_problems(shown, expected_slides(nb))
 
 
 def test_screenshot_of_the_first_slide(decks: Decks, chromium):
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-    done = chromium("--hide-scrollbars", "--window-size=1280,800", f"--screenshot={SCREENSHOT}",
-                    decks.paths["01_autoencoder"].as_uri())
+    done = chromium(
+        "--hide-scrollbars",
+        "--window-size=1280,800",
+        f"--screenshot={SCREENSHOT}",
+        decks.paths["01_autoencoder"].as_uri(),
+    )
     assert done.returncode == 0 and SCREENSHOT.is_file(), done.stderr[-2000:]
     with Image.open(SCREENSHOT) as shot:
         dark = int((np.asarray(shot.convert("L")) < 128).sum())

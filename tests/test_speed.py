@@ -6,11 +6,11 @@ import pytest
 import torch
 from torch import nn
 
+from course_lib.losses.adversarial import gradient_penalty
 from course_lib.models.autoencoder import ConvAutoencoder
 from course_lib.models.critic import DCGANCritic
 from course_lib.runtime.speed import Speed, speed_for
 from course_lib.training.fit import fit
-from course_lib.losses.adversarial import gradient_penalty
 
 pytestmark = pytest.mark.usefixtures("quiet_progress")
 
@@ -22,7 +22,9 @@ def test_every_profile_leaves_the_cpu_path_plain(profile):
 
 def test_the_gpu_profile_switches_on_bf16_channels_last_and_cudnn_benchmark_on_cuda():
     # speed_for only reads the settings: no GPU is needed to check what it would turn on.
-    assert speed_for("gpu", "cuda") == Speed(bf16_autocast=True, channels_last=True, cudnn_benchmark=True)
+    assert speed_for("gpu", "cuda") == Speed(
+        bf16_autocast=True, channels_last=True, cudnn_benchmark=True
+    )
     assert speed_for("cpu", "cuda") == Speed()
 
 
@@ -53,8 +55,15 @@ def test_fit_with_bf16_and_channels_last_learns_like_float32():
     def train(speed):
         torch.manual_seed(0)
         model = ConvAutoencoder(8)
-        history = fit(model, lambda m, x: nn.functional.mse_loss(m(x).float(), x), images,
-                      optimizer=torch.optim.Adam(model.parameters(), lr=1e-3), epochs=3, batch_size=16, speed=speed)
+        history = fit(
+            model,
+            lambda m, x: nn.functional.mse_loss(m(x).float(), x),
+            images,
+            optimizer=torch.optim.Adam(model.parameters(), lr=1e-3),
+            epochs=3,
+            batch_size=16,
+            speed=speed,
+        )
         return history["train_loss"]
 
     plain, fast = train(Speed()), train(Speed(bf16_autocast=True, channels_last=True))
@@ -71,4 +80,6 @@ def test_the_gradient_penalty_stays_float32_inside_a_bfloat16_run():
     with torch.autocast("cpu", dtype=torch.bfloat16):
         inside = gradient_penalty(critic, real, fake, torch.Generator().manual_seed(1))
     assert inside.dtype == torch.float32
-    torch.testing.assert_close(inside, expected)  # a bfloat16 critic pass differs by about 7e-4 (relative)
+    torch.testing.assert_close(
+        inside, expected
+    )  # a bfloat16 critic pass differs by about 7e-4 (relative)

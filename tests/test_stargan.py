@@ -9,13 +9,27 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course_lib.data.faces import make_faces
-from course_lib.data.faces import ATTRIBUTES
-from course_lib.data.face_domains import condition_attributes, dataset_attributes, random_target_conditions, target_condition, two_label_sets
-from course_lib.data.face_conditions import CONDITION_SIZE, EXPRESSION, GLASSES, GROUPS, HAIR_COLOUR, MASK, N_LABELS, check_conditions
+from course_lib.data.face_conditions import (
+    CONDITION_SIZE,
+    EXPRESSION,
+    GLASSES,
+    GROUPS,
+    HAIR_COLOUR,
+    MASK,
+    N_LABELS,
+    check_conditions,
+)
+from course_lib.data.face_domains import (
+    condition_attributes,
+    dataset_attributes,
+    random_target_conditions,
+    target_condition,
+    two_label_sets,
+)
+from course_lib.data.faces import ATTRIBUTES, make_faces
+from course_lib.losses.translation import domain_classification_loss, reconstruction_loss
 from course_lib.models.stargan import StarGANDiscriminator, StarGANGenerator
 from course_lib.objectives.stargan import StarGAN
-from course_lib.losses.translation import domain_classification_loss, reconstruction_loss
 from course_lib.training.translation import train_stargan
 
 pytestmark = pytest.mark.usefixtures("quiet_progress")
@@ -29,22 +43,34 @@ SIZE = 16
 
 def test_layout_groups_tile_the_labels_and_match_the_attributes():
     assert [g.columns for g in GROUPS] == [HAIR_COLOUR, GLASSES, EXPRESSION]
-    assert HAIR_COLOUR.start == 0 and HAIR_COLOUR.stop == GLASSES.start and GLASSES.stop == EXPRESSION.start
+    assert (
+        HAIR_COLOUR.start == 0
+        and HAIR_COLOUR.stop == GLASSES.start
+        and GLASSES.stop == EXPRESSION.start
+    )
     assert EXPRESSION.stop == N_LABELS == MASK.start and MASK.stop == CONDITION_SIZE == 13
     assert HAIR_COLOUR.stop - HAIR_COLOUR.start == len(ATTRIBUTES["hair_colour"]) == 5
     assert EXPRESSION.stop - EXPRESSION.start == len(ATTRIBUTES["expression"]) == 5
     assert [g.binary for g in GROUPS] == [False, True, False]
-    assert dataset_attributes(0) == ("hair_colour", "glasses") and dataset_attributes(1) == ("expression",)
+    assert dataset_attributes(0) == ("hair_colour", "glasses") and dataset_attributes(1) == (
+        "expression",
+    )
 
 
 def test_two_label_sets_is_deterministic_and_splits_the_faces_in_half():
     a, b, other = two_label_sets(24, seed=3), two_label_sets(24, seed=3), two_label_sets(24, seed=4)
-    assert a.images.shape == (24, 3, 32, 32) and a.condition.shape == (24, 13) and a.dataset.shape == (24,)
+    assert (
+        a.images.shape == (24, 3, 32, 32)
+        and a.condition.shape == (24, 13)
+        and a.dataset.shape == (24,)
+    )
     assert torch.equal(a.images, b.images) and torch.equal(a.condition, b.condition)
     assert torch.equal(a.dataset, b.dataset)
     assert not torch.equal(a.dataset, other.dataset) and not torch.equal(a.images, other.images)
     assert 0 <= a.images.min() and a.images.max() <= 1
-    assert set(a.dataset.tolist()) == {0, 1} and int((a.dataset == 0).sum()) == 12  # each face in exactly one
+    assert (
+        set(a.dataset.tolist()) == {0, 1} and int((a.dataset == 0).sum()) == 12
+    )  # each face in exactly one
     faces = make_faces(24, 32, 3)  # the same faces, with all their true attributes
     assert torch.equal(a.images, faces.images)
     assert all(torch.equal(a.attributes[name], faces.attributes[name]) for name in ATTRIBUTES)
@@ -52,7 +78,9 @@ def test_two_label_sets_is_deterministic_and_splits_the_faces_in_half():
 
 def test_condition_holds_the_own_labels_and_zeros_for_the_other_data_set():
     data = two_label_sets(40, seed=1)
-    hair, glasses, expression = (data.attributes[n] for n in ("hair_colour", "glasses", "expression"))
+    hair, glasses, expression = (
+        data.attributes[n] for n in ("hair_colour", "glasses", "expression")
+    )
     for i in range(len(data)):
         row, d = data.condition[i], int(data.dataset[i])
         assert row[MASK].tolist() == ([1.0, 0.0] if d == 0 else [0.0, 1.0])
@@ -75,7 +103,21 @@ def test_target_condition_sets_the_mask_and_zeroes_the_other_data_set():
     assert second.shape == (3, 13)
     assert second[0].tolist() == [0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 1]
     assert torch.equal(second[2], second[0])
-    assert target_condition(0, hair_colour=4, glasses=0).tolist() == [0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0]
+    assert target_condition(0, hair_colour=4, glasses=0).tolist() == [
+        0,
+        0,
+        0,
+        0,
+        1,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        1,
+        0,
+    ]
 
 
 def test_target_condition_errors_name_the_valid_choices():
@@ -96,12 +138,16 @@ def test_target_condition_errors_name_the_valid_choices():
 def test_random_targets_stay_in_each_examples_data_set_and_follow_the_generator():
     dataset = torch.tensor([0, 1] * 100)
     targets = random_target_conditions(dataset, torch.Generator().manual_seed(0))
-    assert torch.equal(check_conditions(targets), dataset)  # a valid layout, mask = the own data set
+    assert torch.equal(
+        check_conditions(targets), dataset
+    )  # a valid layout, mask = the own data set
     assert targets[dataset == 0][:, EXPRESSION].abs().sum() == 0
     assert targets[dataset == 1][:, : EXPRESSION.start].abs().sum() == 0
     hair = targets[dataset == 0][:, HAIR_COLOUR].argmax(dim=1)
     expression = targets[dataset == 1][:, EXPRESSION].argmax(dim=1)
-    assert set(hair.tolist()) == set(range(5)) and set(expression.tolist()) == set(range(5))  # every value drawn
+    assert set(hair.tolist()) == set(range(5)) and set(expression.tolist()) == set(
+        range(5)
+    )  # every value drawn
     assert 20 < targets[dataset == 0][:, GLASSES.start].sum() < 80
     again = random_target_conditions(dataset, torch.Generator().manual_seed(0))
     other = random_target_conditions(dataset, torch.Generator().manual_seed(1))
@@ -147,7 +193,9 @@ def test_network_shapes():
     assert src.shape == (2, 1, 2, 2) and cls.shape == (2, 11)  # 16 px, 3 layers: a 2 x 2 patch map
     src, cls = StarGANDiscriminator(SIZE, 3, N_LABELS, width=4, n_layers=2)(x)
     assert src.shape == (2, 1, 4, 4) and cls.shape == (2, 11)
-    norms = [m for m in tiny_discriminator().modules() if isinstance(m, nn.modules.batchnorm._NormBase)]
+    norms = [
+        m for m in tiny_discriminator().modules() if isinstance(m, nn.modules.batchnorm._NormBase)
+    ]
     assert norms == []  # per-example gradient penalty: no normalisation in D
 
 
@@ -158,7 +206,9 @@ def test_generator_uses_the_condition():
     blond = generator(x, target_condition(0, hair_colour="blond", glasses="no", n=1))
     grey = generator(x, target_condition(0, hair_colour="grey", glasses="no", n=1))
     difference = (blond - grey).abs()[0].mean(dim=0)  # (16, 16)
-    assert difference[6:10, 6:10].min() > 1e-3  # the condition reaches the middle, not only the borders
+    assert (
+        difference[6:10, 6:10].min() > 1e-3
+    )  # the condition reaches the middle, not only the borders
 
 
 def test_generator_errors_name_the_expected_shapes():
@@ -197,7 +247,10 @@ def test_classification_loss_matches_the_hand_formula_and_ignores_the_other_data
         requires_grad=True,
     )
     condition = torch.cat(
-        [target_condition(0, hair_colour="brown", glasses="yes", n=1), target_condition(1, expression="angry", n=1)]
+        [
+            target_condition(0, hair_colour="brown", glasses="yes", n=1),
+            target_condition(1, expression="angry", n=1),
+        ]
     )
     row0, row1 = logits.tolist()
     hair = -hand_log_softmax(row0[0:5], 2)
@@ -213,7 +266,9 @@ def test_classification_loss_matches_the_hand_formula_and_ignores_the_other_data
     changed = logits.detach().clone()
     changed[0, 6:] = torch.randn(5) * 10  # data set 0 does not label expressions
     changed[1, :6] = torch.randn(6) * 10  # data set 1 does not label hair or glasses
-    assert domain_classification_loss(changed, condition).item() == pytest.approx(loss.item(), rel=1e-6)
+    assert domain_classification_loss(changed, condition).item() == pytest.approx(
+        loss.item(), rel=1e-6
+    )
 
 
 def test_classification_loss_binary_entry_for_no_glasses():
@@ -255,7 +310,12 @@ def test_reconstruction_is_zero_for_the_identity_and_uses_the_original_condition
     x, condition = mixed_batch()
     assert reconstruction_loss(x, x).item() == 0
     assert reconstruction_loss(x, x + 0.5).item() == pytest.approx(0.5)
-    assert StarGAN(Identity(), tiny_discriminator()).generator_losses(x, condition)["reconstruction"].item() == 0
+    assert (
+        StarGAN(Identity(), tiny_discriminator())
+        .generator_losses(x, condition)["reconstruction"]
+        .item()
+        == 0
+    )
 
     weights = torch.randn(13)
     objective = StarGAN(NegateAndShift(weights), tiny_discriminator())
@@ -272,7 +332,9 @@ def test_discriminator_losses_match_the_formula():
     generator, discriminator = tiny_generator(), tiny_discriminator()
     objective = StarGAN(generator, discriminator)
     x, condition = mixed_batch()
-    target = random_target_conditions(condition[:, MASK].argmax(dim=1), torch.Generator().manual_seed(1))
+    target = random_target_conditions(
+        condition[:, MASK].argmax(dim=1), torch.Generator().manual_seed(1)
+    )
     torch.manual_seed(7)
     losses = objective.discriminator_losses(x, condition, target)
 
@@ -284,14 +346,18 @@ def test_discriminator_losses_match_the_formula():
     fake_src, _ = discriminator(fake)
     critic = fake_src.mean() - real_src.mean()
     x_hat = (alpha * x + (1 - alpha) * fake).requires_grad_(True)
-    scores = discriminator(x_hat)[0].mean(dim=(1, 2, 3))  # D_src averaged over its patches, per image
+    scores = discriminator(x_hat)[0].mean(
+        dim=(1, 2, 3)
+    )  # D_src averaged over its patches, per image
     (gradients,) = torch.autograd.grad(scores.sum(), x_hat)
     penalty = ((gradients.flatten(1).norm(dim=1) - 1) ** 2).mean()
     classification = domain_classification_loss(real_cls, condition)
     assert losses["critic"].item() == pytest.approx(critic.item(), rel=1e-5)
     assert losses["penalty"].item() == pytest.approx(penalty.item(), rel=1e-4)
     assert losses["classification"].item() == pytest.approx(classification.item(), rel=1e-5)
-    assert losses["total"].item() == pytest.approx((critic + 10 * penalty + classification).item(), rel=1e-5)
+    assert losses["total"].item() == pytest.approx(
+        (critic + 10 * penalty + classification).item(), rel=1e-5
+    )
 
     losses["total"].backward()  # D's loss must not train G
     assert all(p.grad is None for p in generator.parameters())
@@ -303,7 +369,9 @@ def test_generator_losses_match_the_formula():
     generator, discriminator = tiny_generator(), tiny_discriminator()
     objective = StarGAN(generator, discriminator, cls_weight=2.0, rec_weight=10.0)
     x, condition = mixed_batch()
-    target = random_target_conditions(condition[:, MASK].argmax(dim=1), torch.Generator().manual_seed(1))
+    target = random_target_conditions(
+        condition[:, MASK].argmax(dim=1), torch.Generator().manual_seed(1)
+    )
     losses = objective.generator_losses(x, condition, target)
     fake = generator(x, target)
     fake_src, fake_cls = discriminator(fake)
@@ -320,7 +388,9 @@ def test_generator_losses_match_the_formula():
 def test_objective_rejects_mismatched_targets():
     x, condition = mixed_batch()
     with pytest.raises(ValueError, match="one target per image"):
-        StarGAN(tiny_generator(), tiny_discriminator()).generator_losses(x, condition, condition[:3])
+        StarGAN(tiny_generator(), tiny_discriminator()).generator_losses(
+            x, condition, condition[:3]
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -353,8 +423,17 @@ def test_training_is_reproducible_and_updates_both_players():
     first, trained = short_run(seed=0)
     second, _ = short_run(seed=0)
     other, _ = short_run(seed=1)
-    assert first.steps_per_epoch == 2 and len(first.g_loss) == 2 and len(first.d_loss) == 2  # 8 / (2 x 2)
-    for name in ("d_loss", "wasserstein", "penalty", "d_classification", "g_loss", "reconstruction"):
+    assert (
+        first.steps_per_epoch == 2 and len(first.g_loss) == 2 and len(first.d_loss) == 2
+    )  # 8 / (2 x 2)
+    for name in (
+        "d_loss",
+        "wasserstein",
+        "penalty",
+        "d_classification",
+        "g_loss",
+        "reconstruction",
+    ):
         assert getattr(first, name) == getattr(second, name)
     assert first.d_loss != other.d_loss and first.g_loss != other.g_loss
     for (name, old), new in zip(before.named_parameters(), trained.parameters()):

@@ -5,7 +5,13 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_lib.authoring.editions import ANSWER_PLACE, EDITION_MARK, solution_blocks, student_edition, write_student_editions
+from course_lib.authoring.editions import (
+    ANSWER_PLACE,
+    EDITION_MARK,
+    solution_blocks,
+    student_edition,
+    write_student_editions,
+)
 from course_lib.authoring.execution import execute_notebook
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,15 +31,24 @@ def test_no_solution_survives_and_everything_else_is_unchanged(path):
     student = student_edition(original)
     assert blocks, f"{path.name} has no exercise solutions"
     everything = "\n".join(cell.source for cell in student.cells)
-    outside = "\n".join(cell.source for cell in original.cells)  # the original's text minus its solutions
+    outside = "\n".join(
+        cell.source for cell in original.cells
+    )  # the original's text minus its solutions
     for block in blocks:
         outside = outside.replace(block, "")
-    leaked = [line for block in blocks for line in solution_lines(block) if line in everything and line not in outside]
+    leaked = [
+        line
+        for block in blocks
+        for line in solution_lines(block)
+        if line in everything and line not in outside
+    ]
     assert not leaked, f"solution text left in the student copy of {path.name}: {leaked[:2]}"
     assert everything.count(ANSWER_PLACE) == len(blocks)
     assert len(student.cells) == len(original.cells)
     for before, after in zip(original.cells, student.cells):
-        if before.cell_type == "markdown" and solution_blocks(nbformat.v4.new_notebook(cells=[before])):
+        if before.cell_type == "markdown" and solution_blocks(
+            nbformat.v4.new_notebook(cells=[before])
+        ):
             continue  # a cell that held a solution; checked above
         assert after == before, f"a cell without a solution changed in {path.name}"
     assert student.metadata[EDITION_MARK] is True
@@ -59,7 +74,9 @@ def test_writes_a_separate_folder_and_never_overwrites_a_students_file(tmp_path)
     target = tmp_path / "student"
     [written] = write_student_editions(source, target)
     assert written == (target / NOTEBOOKS[0].name).resolve()
-    assert write_student_editions(source, target) == [written]  # its own earlier output may be replaced
+    assert write_student_editions(source, target) == [
+        written
+    ]  # its own earlier output may be replaced
     own_work = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("my answers")])
     nbformat.write(own_work, written)
     with pytest.raises(FileExistsError, match="not a student edition"):
@@ -75,6 +92,12 @@ def test_a_student_copy_runs_in_the_smoke_profile(tmp_path):
     copy = tmp_path / path.name
     nbformat.write(student_edition(nbformat.read(path, as_version=4)), copy)
     result = execute_notebook(copy, "smoke")
-    errors = [o for c in result.notebook.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    errors = [
+        o
+        for c in result.notebook.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+        if o.output_type == "error"
+    ]
     assert not errors
     assert ANSWER_PLACE in "\n".join(c.source for c in result.notebook.cells)

@@ -22,21 +22,39 @@ import torchvision
 from PIL import Image
 from torch import nn
 
-from course_lib.runtime.config import DATA_DIR_ENV, REPO_ROOT
-from course_lib.data.download import CorruptDataError
 from course_lib.data import images
-from course_lib.models import vgg_features as features
-from course_lib.models.vgg_features import CONTENT_LAYER, STYLE_LAYERS, VGG19_LAYERS, VGGFeatures, WeightsUnavailableError, pretrained_weights_available
+from course_lib.data.download import CorruptDataError
 from course_lib.data.images import bundled_image, load_image, load_painting, to_pil
+from course_lib.models import vgg_features as features
+from course_lib.models.vgg_features import (
+    CONTENT_LAYER,
+    STYLE_LAYERS,
+    VGG19_LAYERS,
+    VGGFeatures,
+    WeightsUnavailableError,
+    pretrained_weights_available,
+)
+from course_lib.runtime.config import DATA_DIR_ENV, REPO_ROOT
 
 # The ReLU after each convolution in torchvision's vgg19().features, counted by hand from
 # configuration "E": 64, 64, M, 128, 128, M, 256 x 4, M, 512 x 4, M, 512 x 4, M (conv, relu pairs).
 HAND_RELU_INDEX = {
-    "conv1_1": 1, "conv1_2": 3,
-    "conv2_1": 6, "conv2_2": 8,
-    "conv3_1": 11, "conv3_2": 13, "conv3_3": 15, "conv3_4": 17,
-    "conv4_1": 20, "conv4_2": 22, "conv4_3": 24, "conv4_4": 26,
-    "conv5_1": 29, "conv5_2": 31, "conv5_3": 33, "conv5_4": 35,
+    "conv1_1": 1,
+    "conv1_2": 3,
+    "conv2_1": 6,
+    "conv2_2": 8,
+    "conv3_1": 11,
+    "conv3_2": 13,
+    "conv3_3": 15,
+    "conv3_4": 17,
+    "conv4_1": 20,
+    "conv4_2": 22,
+    "conv4_3": 24,
+    "conv4_4": 26,
+    "conv5_1": 29,
+    "conv5_2": 31,
+    "conv5_3": 33,
+    "conv5_4": 35,
 }
 HAND_POOL_INDEX = (4, 9, 18, 27)  # 36 closes block 5, after conv5_4: never kept
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
@@ -54,7 +72,10 @@ PAINTINGS_PACKAGE = REPO_ROOT / "course_lib" / "data"  # the package whose data 
 def packaged_paintings_stay_untouched():
     """After this module's tests the package's paintings folder holds exactly the two course copies."""
     yield
-    found = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (PAINTINGS_PACKAGE / "paintings").iterdir()}
+    found = {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in (PAINTINGS_PACKAGE / "paintings").iterdir()
+    }
     assert found == {p.file: p.sha256 for p in images.PAINTINGS.values()}
 
 
@@ -140,9 +161,13 @@ def test_average_pooling_replaces_every_max_pooling():
     kept = ["conv5_1"]
     max_pooled = VGGFeatures(kept, weights="random", seed=0, pooling="max")
     avg_pooled = VGGFeatures(kept, weights="random", seed=0, pooling="avg")
-    assert [i for i, m in enumerate(max_pooled.body) if isinstance(m, nn.MaxPool2d)] == list(HAND_POOL_INDEX)
+    assert [i for i, m in enumerate(max_pooled.body) if isinstance(m, nn.MaxPool2d)] == list(
+        HAND_POOL_INDEX
+    )
     assert not any(isinstance(m, nn.MaxPool2d) for m in avg_pooled.body)
-    assert [i for i, m in enumerate(avg_pooled.body) if isinstance(m, nn.AvgPool2d)] == list(HAND_POOL_INDEX)
+    assert [i for i, m in enumerate(avg_pooled.body) if isinstance(m, nn.AvgPool2d)] == list(
+        HAND_POOL_INDEX
+    )
     for index in HAND_POOL_INDEX:
         assert avg_pooled.body[index].kernel_size == 2 and avg_pooled.body[index].stride == 2
 
@@ -272,8 +297,11 @@ def test_pretrained_weights_are_loaded_through_torchvision(empty_torch_home, mon
     with torch.device("meta"):
         layout = torchvision.models.vgg19(weights=None).state_dict()
     generator = torch.Generator().manual_seed(7)
-    fake = {key: torch.randn(value.shape, generator=generator) for key, value in layout.items()
-            if key.startswith("features.")}
+    fake = {
+        key: torch.randn(value.shape, generator=generator)
+        for key, value in layout.items()
+        if key.startswith("features.")
+    }
     fake["classifier.6.bias"] = torch.zeros(1000)
     received = {}
 
@@ -284,7 +312,9 @@ def test_pretrained_weights_are_loaded_through_torchvision(empty_torch_home, mon
     monkeypatch.setattr(torchvision.models.VGG19_Weights, "get_state_dict", fake_get_state_dict)
     extractor = VGGFeatures(["conv2_1"], weights="pretrained", progress=False)
     assert received == {
-        "progress": False, "check_hash": True, "weights_only": True,
+        "progress": False,
+        "check_hash": True,
+        "weights_only": True,
         "weights": torchvision.models.VGG19_Weights.IMAGENET1K_V1,
     }
     assert torch.equal(extractor.body[0].weight, fake["features.0.weight"])
@@ -396,11 +426,17 @@ def test_a_changed_bundled_photograph_is_refused(tmp_path, monkeypatch):
         bundled_image("chelsea")
 
 
-def test_the_packaged_paintings_load_without_a_data_folder_and_match_their_digests(tmp_path, monkeypatch):
-    monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path))  # an empty data folder: the paintings are not there
+def test_the_packaged_paintings_load_without_a_data_folder_and_match_their_digests(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setenv(
+        DATA_DIR_ENV, str(tmp_path)
+    )  # an empty data folder: the paintings are not there
     for name, shape in (("starry_night", (1, 3, 448, 576)), ("the_scream", (1, 3, 800, 576))):
         painting = images.PAINTINGS[name]
-        assert hashlib.sha256(images.painting_path(name).read_bytes()).hexdigest() == painting.sha256
+        assert (
+            hashlib.sha256(images.painting_path(name).read_bytes()).hexdigest() == painting.sha256
+        )
         full = load_painting(name)
         assert full.shape == shape == (1, 3, painting.height, painting.width)
         assert bool((full >= 0).all()) and bool((full <= 1).all()) and full.std() > 0.05
@@ -414,7 +450,11 @@ def test_the_paintings_are_package_data_so_a_wheel_includes_them():
     # the package folder, as setuptools does); importlib.resources is how load_painting finds them.
     pyproject = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
     globs = pyproject["tool"]["setuptools"]["package-data"]["course_lib.data"]
-    covered = {path.relative_to(PAINTINGS_PACKAGE).as_posix() for g in globs for path in PAINTINGS_PACKAGE.glob(g)}
+    covered = {
+        path.relative_to(PAINTINGS_PACKAGE).as_posix()
+        for g in globs
+        for path in PAINTINGS_PACKAGE.glob(g)
+    }
     for painting in images.PAINTINGS.values():
         assert f"paintings/{painting.file}" in covered
         assert (files("course_lib.data") / "paintings" / painting.file).is_file()
@@ -431,7 +471,10 @@ def test_a_changed_packaged_painting_is_refused_and_left_as_it_is(tmp_path, monk
     message = str(caught.value)
     assert str(changed) in message and hashlib.sha256(data).hexdigest() in message
     assert images.PAINTINGS["the_scream"].sha256 in message
-    assert "git checkout course_lib/data/paintings/the_scream.jpg" in message and "reinstall" in message
+    assert (
+        "git checkout course_lib/data/paintings/the_scream.jpg" in message
+        and "reinstall" in message
+    )
     assert "load_image" in message
     assert changed.read_bytes() == data
 
@@ -442,7 +485,10 @@ def test_a_missing_packaged_painting_says_the_installation_is_incomplete(tmp_pat
         load_painting("starry_night", 64)
     message = str(caught.value)
     assert str(tmp_path / "starry_night.jpg") in message and "incomplete" in message
-    assert "git checkout course_lib/data/paintings/starry_night.jpg" in message and "reinstall" in message
+    assert (
+        "git checkout course_lib/data/paintings/starry_night.jpg" in message
+        and "reinstall" in message
+    )
 
 
 def test_an_unknown_painting_is_refused_naming_the_course_paintings():

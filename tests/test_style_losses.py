@@ -11,7 +11,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course_lib.losses.style import StyleTargets, content_loss, correlation_matrix, gram_matrix, style_layer_loss, style_loss, total_loss
+from course_lib.losses.style import (
+    StyleTargets,
+    content_loss,
+    correlation_matrix,
+    gram_matrix,
+    style_layer_loss,
+    style_loss,
+    total_loss,
+)
 from course_lib.training.image_optimiser import TransferResult, transfer
 from course_lib.training.steps import NonFiniteLossError
 
@@ -47,7 +55,9 @@ def test_correlation_matrix_matches_numpy_corrcoef():
 def test_correlation_ignores_shifts_and_scales_that_change_the_gram_matrix():
     f = features(1, 3, 4, 4, seed=2)
     moved = 3.0 * f + 5.0
-    torch.testing.assert_close(correlation_matrix(moved), correlation_matrix(f), rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(
+        correlation_matrix(moved), correlation_matrix(f), rtol=1e-4, atol=1e-5
+    )
     assert not torch.allclose(gram_matrix(moved), gram_matrix(f), rtol=0.1)
 
 
@@ -114,29 +124,48 @@ def test_style_loss_combines_layers_linearly():
     e_a = style_layer_loss(generated["a"], targets["a"]).item()
     e_b = style_layer_loss(generated["b"], targets["b"]).item()
     assert e_a != pytest.approx(e_b)
-    assert style_loss(generated, targets, {"a": 0.3, "b": 2.0}).item() == pytest.approx(0.3 * e_a + 2.0 * e_b)
-    assert style_loss(generated, targets).item() == pytest.approx((e_a + e_b) / 2)  # equal weights 1/2
-    assert style_loss(generated, targets, {"b": 1.0}).item() == pytest.approx(e_b)  # a target left out
+    assert style_loss(generated, targets, {"a": 0.3, "b": 2.0}).item() == pytest.approx(
+        0.3 * e_a + 2.0 * e_b
+    )
+    assert style_loss(generated, targets).item() == pytest.approx(
+        (e_a + e_b) / 2
+    )  # equal weights 1/2
+    assert style_loss(generated, targets, {"b": 1.0}).item() == pytest.approx(
+        e_b
+    )  # a target left out
 
 
 def test_style_targets_are_detached_grams_that_give_the_same_loss():
-    style = {"a": features(1, 2, 4, 4, seed=12).requires_grad_(), "b": features(1, 3, 2, 2, seed=13)}
+    style = {
+        "a": features(1, 2, 4, 4, seed=12).requires_grad_(),
+        "b": features(1, 3, 2, 2, seed=13),
+    }
     targets = StyleTargets.from_features(style)
     assert targets.layers == ("a", "b")
     assert not targets.grams["a"].requires_grad
     torch.testing.assert_close(targets.grams["a"], gram_matrix(style["a"].detach()))
     generated = {"a": features(1, 2, 4, 4, seed=14), "b": features(1, 3, 2, 2, seed=15)}
-    torch.testing.assert_close(style_loss(generated, targets), style_loss(generated, style).detach())
+    torch.testing.assert_close(
+        style_loss(generated, targets), style_loss(generated, style).detach()
+    )
 
 
 def test_total_loss_weights_the_two_parts():
     generated = {"c": features(1, 2, 4, 4, seed=16), "s": features(1, 3, 2, 2, seed=17)}
     content_target = features(1, 2, 4, 4, seed=18)
     style_targets = {"s": features(1, 3, 2, 2, seed=19)}
-    parts = total_loss(generated, content_target, style_targets, content_layer="c", alpha=0.5, beta=40.0)
-    assert parts.content.item() == pytest.approx(content_loss(generated["c"], content_target).item())
-    assert parts.style.item() == pytest.approx(style_layer_loss(generated["s"], style_targets["s"]).item())
-    assert parts.total.item() == pytest.approx(0.5 * parts.content.item() + 40.0 * parts.style.item())
+    parts = total_loss(
+        generated, content_target, style_targets, content_layer="c", alpha=0.5, beta=40.0
+    )
+    assert parts.content.item() == pytest.approx(
+        content_loss(generated["c"], content_target).item()
+    )
+    assert parts.style.item() == pytest.approx(
+        style_layer_loss(generated["s"], style_targets["s"]).item()
+    )
+    assert parts.total.item() == pytest.approx(
+        0.5 * parts.content.item() + 40.0 * parts.style.item()
+    )
     total, content, style = parts  # a tuple as well
     assert total is parts.total
 
@@ -193,7 +222,9 @@ def images() -> tuple[torch.Tensor, torch.Tensor]:
     return content, style
 
 
-SETUP = dict(content_layer="conv2", style_layers=["conv1", "conv2"], alpha=1.0, beta=100.0, progress=False)
+SETUP = dict(
+    content_layer="conv2", style_layers=["conv1", "conv2"], alpha=1.0, beta=100.0, progress=False
+)
 
 
 def evaluate(extract, image, content, style) -> float:
@@ -201,7 +232,9 @@ def evaluate(extract, image, content, style) -> float:
         generated = extract(image, ["conv1", "conv2"])
         content_target = extract(content, ["conv2"])
         style_targets = StyleTargets.from_features(extract(style, ["conv1", "conv2"]))
-        parts = total_loss(generated, content_target, style_targets, content_layer="conv2", alpha=1.0, beta=100.0)
+        parts = total_loss(
+            generated, content_target, style_targets, content_layer="conv2", alpha=1.0, beta=100.0
+        )
         return parts.total.item()
 
 
@@ -209,9 +242,16 @@ def evaluate(extract, image, content, style) -> float:
 def test_transfer_reduces_the_total_loss(optimizer, steps):
     extract = TinyExtractor()
     content, style = images()
-    result = transfer(extract, content, style, init="noise", optimizer=optimizer, steps=steps, **SETUP)
+    result = transfer(
+        extract, content, style, init="noise", optimizer=optimizer, steps=steps, **SETUP
+    )
     assert isinstance(result, TransferResult)
-    start = evaluate(extract, torch.rand(content.shape, generator=torch.Generator().manual_seed(0)), content, style)
+    start = evaluate(
+        extract,
+        torch.rand(content.shape, generator=torch.Generator().manual_seed(0)),
+        content,
+        style,
+    )
     end = evaluate(extract, result.image, content, style)
     assert result.history["total"][0] == pytest.approx(start, rel=1e-5)
     assert result.losses["total"] == pytest.approx(end, rel=1e-5)
@@ -228,7 +268,9 @@ def test_transfer_computes_targets_once_and_leaves_the_extractor_without_gradien
     content, style = images()
     transfer(extract, content, style, init="content", optimizer="lbfgs", steps=5, **SETUP)
     assert sum(torch.equal(x, style) for x in extract.calls) == 1
-    assert len(extract.calls) == 2 + 5 + 1  # content and style targets, 5 steps, the final evaluation
+    assert (
+        len(extract.calls) == 2 + 5 + 1
+    )  # content and style targets, 5 steps, the final evaluation
     assert all(p.grad is None for p in extract.parameters())
 
 
@@ -238,8 +280,14 @@ def test_transfer_respects_the_step_count_and_calls_back_at_every_evaluation(opt
     content, style = images()
     seen = []
     result = transfer(
-        extract, content, style, init="content", optimizer=optimizer, steps=7,
-        callback=lambda step, image, losses: seen.append((step, image, losses["total"])), **SETUP,
+        extract,
+        content,
+        style,
+        init="content",
+        optimizer=optimizer,
+        steps=7,
+        callback=lambda step, image, losses: seen.append((step, image, losses["total"])),
+        **SETUP,
     )
     assert result.steps == 7 and len(result.history["total"]) == 7 and result.stop_reason == "steps"
     assert [step for step, _, _ in seen] == list(range(7))
@@ -247,7 +295,9 @@ def test_transfer_respects_the_step_count_and_calls_back_at_every_evaluation(opt
     assert [total for _, _, total in seen] == result.history["total"]
     if optimizer == "adam":
         assert result.updates == 7
-        assert not torch.equal(seen[-1][1], result.image)  # the returned image is one update further
+        assert not torch.equal(
+            seen[-1][1], result.image
+        )  # the returned image is one update further
     else:
         # An update cut short by the budget is dropped: the image returned is one already evaluated,
         # the last accepted one, with the loss recorded for it.
@@ -261,7 +311,9 @@ def test_lbfgs_stops_when_the_image_no_longer_moves():
     extract = TinyExtractor()
     content, _ = images()
     # Style image = content image = start: both losses and the gradient are zero.
-    result = transfer(extract, content, content.clone(), init="content", optimizer="lbfgs", steps=50, **SETUP)
+    result = transfer(
+        extract, content, content.clone(), init="content", optimizer="lbfgs", steps=50, **SETUP
+    )
     assert result.stop_reason == "converged"
     assert result.steps == 1 and result.updates == 0
     assert torch.equal(result.image, content)
@@ -271,8 +323,14 @@ def test_transfer_stops_when_time_runs_out():
     extract = TinyExtractor()
     content, style = images()
     result = transfer(
-        extract, content, style, optimizer="adam", steps=1000, max_seconds=0.3,
-        callback=lambda *_: time.sleep(0.05), **SETUP,
+        extract,
+        content,
+        style,
+        optimizer="adam",
+        steps=1000,
+        max_seconds=0.3,
+        callback=lambda *_: time.sleep(0.05),
+        **SETUP,
     )
     assert result.stop_reason == "time"
     assert 1 <= result.steps < 20
@@ -290,7 +348,10 @@ def test_noise_init_is_deterministic_by_seed():
     other = transfer(extract, content, style, init="noise", seed=4, steps=0, **SETUP).image
     assert torch.equal(first, again) and not torch.equal(first, other)
     assert first.min() >= 0 and first.max() <= 1 and first.std() > 0.2  # uniform noise, std 0.29
-    ran = [transfer(extract, content, style, init="noise", seed=3, steps=3, **SETUP).image for _ in range(2)]
+    ran = [
+        transfer(extract, content, style, init="noise", seed=3, steps=3, **SETUP).image
+        for _ in range(2)
+    ]
     assert torch.equal(ran[0], ran[1])
 
 
@@ -298,7 +359,14 @@ def test_output_is_clamped_to_the_unit_interval(quiet_progress):
     extract = TinyExtractor()
     content, style = images()
     result = transfer(
-        extract, content, style, init="content", optimizer="adam", lr=0.3, steps=5, **{**SETUP, "progress": True}
+        extract,
+        content,
+        style,
+        init="content",
+        optimizer="adam",
+        lr=0.3,
+        steps=5,
+        **{**SETUP, "progress": True},
     )
     assert result.image.min() >= 0.0 and result.image.max() <= 1.0
     # Steps of about 0.3 per pixel from values spread over [0, 1]: many would leave the interval.
@@ -311,11 +379,21 @@ def test_lbfgs_evaluates_only_valid_images():
     content, style = images()
     ranges = []
     result = transfer(
-        extract, content, style, init="noise", optimizer="lbfgs", steps=40,
-        callback=lambda step, image, losses: ranges.append((image.min().item(), image.max().item())), **SETUP,
+        extract,
+        content,
+        style,
+        init="noise",
+        optimizer="lbfgs",
+        steps=40,
+        callback=lambda step, image, losses: ranges.append(
+            (image.min().item(), image.max().item())
+        ),
+        **SETUP,
     )
     assert len(ranges) == 40
-    assert min(low for low, _ in ranges) == 0.0 and max(high for _, high in ranges) == 1.0  # the bounds are reached
+    assert (
+        min(low for low, _ in ranges) == 0.0 and max(high for _, high in ranges) == 1.0
+    )  # the bounds are reached
     assert result.image.min() >= 0 and result.image.max() <= 1
     # Trial points beyond the bounds are evaluated as the clamped images they become, so clamping
     # an accepted point needs no new evaluation: almost every evaluation yields an update.
@@ -328,11 +406,18 @@ def test_transfer_accepts_a_tensor_init_and_layer_weights():
     start = torch.full_like(content, 0.5)
     seen = []
     transfer(
-        extract, content, style, init=start, steps=1, callback=lambda s, image, l: seen.append(l["style"]),
+        extract,
+        content,
+        style,
+        init=start,
+        steps=1,
+        callback=lambda s, image, l: seen.append(l["style"]),
         **{**SETUP, "style_layers": {"conv1": 1.0}},
     )
     with torch.no_grad():
-        expected = style_layer_loss(extract(start, ["conv1"])["conv1"], extract(style, ["conv1"])["conv1"]).item()
+        expected = style_layer_loss(
+            extract(start, ["conv1"])["conv1"], extract(style, ["conv1"])["conv1"]
+        ).item()
     assert seen == [pytest.approx(expected, rel=1e-5)]
 
 

@@ -6,10 +6,10 @@ import pytest
 import torch
 from torch import nn
 
-from course_lib.training import fit as fit_module
 from course_lib.runtime.checkpoints import read_checkpoint
-from course_lib.training.steps import NonFiniteLossError
+from course_lib.training import fit as fit_module
 from course_lib.training.fit import evaluate, fit
+from course_lib.training.steps import NonFiniteLossError
 
 pytestmark = pytest.mark.usefixtures("quiet_progress")
 
@@ -59,7 +59,15 @@ def test_history_lengths_and_test_loss_only_with_test_data(epochs):
     model = new_model()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
     test = regression_data(50, seed=1)
-    history = fit(model, mse, regression_data(), optimizer=optimizer, epochs=epochs, batch_size=32, test_data=test)
+    history = fit(
+        model,
+        mse,
+        regression_data(),
+        optimizer=optimizer,
+        epochs=epochs,
+        batch_size=32,
+        test_data=test,
+    )
     assert set(history) == {"train_loss", "seconds", "test_loss"}
     assert len(history["test_loss"]) == epochs
     assert history["test_loss"][-1] == pytest.approx(evaluate(model, mse, test))
@@ -70,7 +78,14 @@ def test_train_loss_is_the_size_weighted_mean_of_batch_losses():
     # when batches are weighted by size (10 points in batches of 4, 4, 2).
     model = new_model()
     x, y = regression_data(10)
-    history = fit(model, mse, (x, y), optimizer=torch.optim.SGD(model.parameters(), lr=0.0), epochs=2, batch_size=4)
+    history = fit(
+        model,
+        mse,
+        (x, y),
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.0),
+        epochs=2,
+        batch_size=4,
+    )
     with torch.no_grad():
         full = mse(model, x, y).item()
     assert history["train_loss"] == pytest.approx([full, full], rel=1e-6)
@@ -110,7 +125,9 @@ def test_evaluate_takes_tuples_and_checks_lengths():
     x, y = regression_data(10)
     model = new_model()
     with torch.no_grad():
-        assert evaluate(model, mse, (x, y), batch_size=3) == pytest.approx(mse(model, x, y).item(), rel=1e-6)
+        assert evaluate(model, mse, (x, y), batch_size=3) == pytest.approx(
+            mse(model, x, y).item(), rel=1e-6
+        )
     with pytest.raises(ValueError, match=r"\[10, 9\]"):
         evaluate(model, mse, (x, y[:9]))
 
@@ -127,7 +144,14 @@ def test_nan_loss_stops_training_and_names_the_epoch():
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
     # 40 points in batches of 20: calls 1-2 are epoch 1, call 3 is epoch 2, step 0.
     with pytest.raises(NonFiniteLossError) as info:
-        fit(model, nan_on_third_call, regression_data(40), optimizer=optimizer, epochs=5, batch_size=20)
+        fit(
+            model,
+            nan_on_third_call,
+            regression_data(40),
+            optimizer=optimizer,
+            epochs=5,
+            batch_size=20,
+        )
     assert "epoch 2" in str(info.value) and "step 0" in str(info.value)
     assert len(calls) == 3
     assert torch.isfinite(model.weight).all()  # the NaN step was never applied
@@ -141,12 +165,21 @@ def test_huge_learning_rate_diverges_into_non_finite_loss_error():
         fit(model, mse, regression_data(), optimizer=optimizer, epochs=50, batch_size=10)
 
 
-def run(seed: int, epochs: int = 3, loss_fn=mse, checkpoint=None, init_seed: int = 0, test_data=None):
+def run(
+    seed: int, epochs: int = 3, loss_fn=mse, checkpoint=None, init_seed: int = 0, test_data=None
+):
     model = new_model(init_seed=init_seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
     history = fit(
-        model, loss_fn, regression_data(60, noise=0.5), optimizer=optimizer, epochs=epochs, batch_size=8,
-        seed=seed, checkpoint=checkpoint, test_data=test_data,
+        model,
+        loss_fn,
+        regression_data(60, noise=0.5),
+        optimizer=optimizer,
+        epochs=epochs,
+        batch_size=8,
+        seed=seed,
+        checkpoint=checkpoint,
+        test_data=test_data,
     )
     return model, history
 
@@ -173,16 +206,27 @@ def assert_same_state(a, b):
 def test_resume_is_bitwise_identical_to_an_uninterrupted_run(tmp_path, loss_fn):
     test = regression_data(20, seed=5)
     torch.manual_seed(100)
-    straight, straight_history = run(seed=7, epochs=4, loss_fn=loss_fn, checkpoint=tmp_path / "straight.pt", test_data=test)
+    straight, straight_history = run(
+        seed=7, epochs=4, loss_fn=loss_fn, checkpoint=tmp_path / "straight.pt", test_data=test
+    )
 
     torch.manual_seed(100)
-    _, first_half = run(seed=7, epochs=2, loss_fn=loss_fn, checkpoint=tmp_path / "resumed.pt", test_data=test)
+    _, first_half = run(
+        seed=7, epochs=2, loss_fn=loss_fn, checkpoint=tmp_path / "resumed.pt", test_data=test
+    )
     assert len(first_half["train_loss"]) == 2
     assert read_checkpoint(tmp_path / "resumed.pt")["epoch"] == 2
 
     torch.manual_seed(12345)  # scramble the global RNG, as a restarted kernel would
     # A new model with other initial weights and a fresh optimizer: everything must come from the file.
-    resumed, resumed_history = run(seed=7, epochs=4, loss_fn=loss_fn, checkpoint=tmp_path / "resumed.pt", init_seed=99, test_data=test)
+    resumed, resumed_history = run(
+        seed=7,
+        epochs=4,
+        loss_fn=loss_fn,
+        checkpoint=tmp_path / "resumed.pt",
+        init_seed=99,
+        test_data=test,
+    )
 
     assert_same_state(state_of(resumed), state_of(straight))
     assert resumed_history["train_loss"] == straight_history["train_loss"]
@@ -214,8 +258,14 @@ def test_finished_checkpoint_just_loads(tmp_path):
     model = new_model(init_seed=42)
     optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
     loaded_history = fit(
-        model, must_not_train, regression_data(60, noise=0.5), optimizer=optimizer, epochs=2, batch_size=8,
-        seed=3, checkpoint=path,
+        model,
+        must_not_train,
+        regression_data(60, noise=0.5),
+        optimizer=optimizer,
+        epochs=2,
+        batch_size=8,
+        seed=3,
+        checkpoint=path,
     )
     assert_same_state(state_of(model), state_of(trained))
     assert loaded_history == history
@@ -240,9 +290,18 @@ def test_epoch_metrics_are_recorded_per_epoch_in_eval_mode_without_gradients(qui
 
     model = torch.nn.Linear(2, 1)
     x = torch.randn(32, 2, generator=torch.Generator().manual_seed(0))
-    history = fit(model, lambda m, b: m(b).pow(2).mean(), x, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
-                  epochs=3, batch_size=8, epoch_metrics=metrics)
+    history = fit(
+        model,
+        lambda m, b: m(b).pow(2).mean(),
+        x,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        epochs=3,
+        batch_size=8,
+        epoch_metrics=metrics,
+    )
     assert seen == [(False, False)] * 3
     assert history["constant"] == [1.0, 1.0, 1.0]
-    assert len(history["weight_norm"]) == 3 and history["weight_norm"][0] > history["weight_norm"][-1]
+    assert (
+        len(history["weight_norm"]) == 3 and history["weight_norm"][0] > history["weight_norm"][-1]
+    )
     assert model.training  # training mode restored after measuring

@@ -15,10 +15,16 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from IPython.display import Code  # noqa: E402
 
-from course_lib.training.fit import fit  # noqa: E402
 from course_lib.models.autoencoder import ConvAutoencoder  # noqa: E402
+from course_lib.training.fit import fit  # noqa: E402
+from course_lib.viz.figures import (
+    image_grid,
+    plot_history,
+    plot_latent_scatter,
+    show_image_rows,
+    show_images,
+)  # noqa: E402
 from course_lib.viz.source import show_source  # noqa: E402
-from course_lib.viz.figures import image_grid, plot_history, plot_latent_scatter, show_image_rows, show_images  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -65,7 +71,9 @@ def test_image_grid_clamps_to_unit_range():
     np.testing.assert_array_equal(image_grid(images), [[0.0, 0.5, 1.0]])
 
 
-@pytest.mark.parametrize("shape", [(10, 28, 28), (10, 2, 5, 5), (10, 4, 5, 5), (28, 28), (1, 1, 1, 5, 5)])
+@pytest.mark.parametrize(
+    "shape", [(10, 28, 28), (10, 2, 5, 5), (10, 4, 5, 5), (28, 28), (1, 1, 1, 5, 5)]
+)
 def test_image_grid_rejects_wrong_shapes(shape):
     with pytest.raises(ValueError, match=str(tuple(shape)).replace("(", r"\(").replace(")", r"\)")):
         image_grid(torch.rand(*shape))
@@ -89,13 +97,19 @@ def test_show_images_into_a_given_axes():
 
 
 def test_show_image_rows_one_labelled_axes_per_row():
-    fig = show_image_rows({"original": distinct_images(4, 1, 5, 5), "reconstruction": distinct_images(3, 1, 5, 5)})
+    fig = show_image_rows(
+        {"original": distinct_images(4, 1, 5, 5), "reconstruction": distinct_images(3, 1, 5, 5)}
+    )
     assert [ax.get_ylabel() for ax in fig.axes] == ["original", "reconstruction"]
     assert [len(ax.images) for ax in fig.axes] == [1, 1]
 
 
 def test_plot_history_draws_loss_keys_only():
-    history = {"train_loss": [3.0, 2.0, 1.5], "test_loss": [3.5, 2.5, 2.0], "seconds": [1.0, 1.0, 1.0]}
+    history = {
+        "train_loss": [3.0, 2.0, 1.5],
+        "test_loss": [3.5, 2.5, 2.0],
+        "seconds": [1.0, 1.0, 1.0],
+    }
     ax = plot_history(history, title="AE")
     lines = ax.get_lines()
     assert len(lines) == 2
@@ -107,7 +121,9 @@ def test_plot_history_draws_loss_keys_only():
 
 
 def test_plot_history_chosen_keys_and_log_scale():
-    ax = plot_history({"train_loss": [1.0, 0.1], "seconds": [2.0, 3.0]}, keys=["seconds"], ylabel="s", logy=True)
+    ax = plot_history(
+        {"train_loss": [1.0, 0.1], "seconds": [2.0, 3.0]}, keys=["seconds"], ylabel="s", logy=True
+    )
     assert [line.get_label() for line in ax.get_lines()] == ["seconds"]
     assert ax.get_yscale() == "log" and ax.get_ylabel() == "s"
 
@@ -117,8 +133,13 @@ def test_plot_history_of_a_real_fit(monkeypatch):
     model = torch.nn.Linear(2, 1)
     x = torch.randn(16, 2)
     history = fit(
-        model, lambda m, v: m(v).pow(2).mean(), x, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
-        epochs=3, batch_size=8, test_data=x,
+        model,
+        lambda m, v: m(v).pow(2).mean(),
+        x,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        epochs=3,
+        batch_size=8,
+        test_data=x,
     )
     assert len(plot_history(history).get_lines()) == 2
 
@@ -156,7 +177,9 @@ def test_show_source_of_a_class_names_file_and_line():
     assert isinstance(code, Code)
     text = code.data
     source_file = REPO / "course_lib" / "models" / "autoencoder.py"
-    line = 1 + source_file.read_text(encoding="utf-8").splitlines().index("class ConvAutoencoder(nn.Module):")
+    line = 1 + source_file.read_text(encoding="utf-8").splitlines().index(
+        "class ConvAutoencoder(nn.Module):"
+    )
     first = text.splitlines()[0]
     assert "course_lib/models/autoencoder.py" in first
     assert f"line {line}" in first

@@ -6,13 +6,19 @@ import pytest
 import torch
 from torch import nn
 
-from course_lib.objectives.gan import sample_latent
-from course_lib.training.adversarial import train_gan
+from course_lib.evaluation.sample_quality import em_distance_1d
+from course_lib.losses.adversarial import (
+    critic_loss,
+    gradient_penalty,
+    interpolation_weights,
+    wasserstein_estimate,
+    wasserstein_generator_loss,
+)
 from course_lib.models.critic import DCGANCritic, MLPCritic
 from course_lib.models.gan import DCGANDiscriminator
+from course_lib.objectives.gan import sample_latent
 from course_lib.objectives.wgan import WGANGP, WGANClip, clip_weights_
-from course_lib.losses.adversarial import critic_loss, gradient_penalty, interpolation_weights, wasserstein_estimate, wasserstein_generator_loss
-from course_lib.evaluation.sample_quality import em_distance_1d
+from course_lib.training.adversarial import train_gan
 
 pytestmark = pytest.mark.usefixtures("quiet_progress")
 
@@ -51,7 +57,9 @@ def test_one_alpha_per_example():
     critic = LinearCritic(torch.ones(IMAGE))
     real, fake = torch.zeros(16, *IMAGE), torch.ones(16, *IMAGE)
     gradient_penalty(critic, real, fake, generator=torch.Generator().manual_seed(0))
-    (x_hat,) = critic.inputs  # x_hat = 1 - alpha, constant within an example if alpha is per example
+    (x_hat,) = (
+        critic.inputs
+    )  # x_hat = 1 - alpha, constant within an example if alpha is per example
     per_example_mean = x_hat.mean(dim=(1, 2, 3), keepdim=True)
     torch.testing.assert_close(x_hat - per_example_mean, torch.zeros_like(x_hat))
     assert per_example_mean.flatten().unique().numel() == 16  # but different across examples
@@ -88,9 +96,13 @@ def test_losses_match_their_formulas():
 
 def test_em_distance_1d_of_two_point_masses_is_the_shift():
     for theta in (-2.0, 0.0, 0.5):
-        assert em_distance_1d(torch.zeros(10), torch.full((10,), theta)).item() == pytest.approx(abs(theta))
+        assert em_distance_1d(torch.zeros(10), torch.full((10,), theta)).item() == pytest.approx(
+            abs(theta)
+        )
     # matched in sorted order: {0, 1} vs {1.5, 0.5} moves 0 -> 0.5 and 1 -> 1.5
-    assert em_distance_1d(torch.tensor([0.0, 1.0]), torch.tensor([1.5, 0.5])).item() == pytest.approx(0.5)
+    assert em_distance_1d(
+        torch.tensor([0.0, 1.0]), torch.tensor([1.5, 0.5])
+    ).item() == pytest.approx(0.5)
     with pytest.raises(ValueError, match="same size"):
         em_distance_1d(torch.zeros(3), torch.zeros(4))
 
@@ -106,7 +118,9 @@ def test_clipping_clamps_every_parameter_and_leaves_in_range_ones_alone():
         inside = old.abs() <= 0.05
         assert torch.equal(new[inside], old[inside])
         assert torch.equal(new[~inside], old[~inside].sign() * 0.05)
-    assert torch.equal(model[1].weight, torch.full((4,), 0.05))  # BatchNorm's scale, 1 at first, is clipped too
+    assert torch.equal(
+        model[1].weight, torch.full((4,), 0.05)
+    )  # BatchNorm's scale, 1 at first, is clipped too
     assert torch.equal(model[1].running_var, torch.ones(4))  # its buffers are not
     with pytest.raises(ValueError, match="positive"):
         clip_weights_(model, 0.0)
@@ -165,7 +179,9 @@ def test_wgan_gp_moves_the_generator_toward_the_data():
         batch_size=32,
         d_steps=5,
         latent_dim=LATENT,
-        d_optimizer=torch.optim.Adam(objective.discriminator_parameters(), lr=1e-2, betas=(0.0, 0.9)),
+        d_optimizer=torch.optim.Adam(
+            objective.discriminator_parameters(), lr=1e-2, betas=(0.0, 0.9)
+        ),
         g_optimizer=torch.optim.Adam(objective.generator_parameters(), lr=1e-2, betas=(0.0, 0.9)),
         epoch_metrics=lambda trained: {"w1": trained.estimate(data[:256], z)},  # fixed batches
     )

@@ -20,14 +20,21 @@ from pathlib import Path
 
 import nbformat
 
-SOLUTION_BLOCK = re.compile(r"```\{admonition\} Solution\n.*?\n```", re.DOTALL)  # the fence and all it holds
+SOLUTION_BLOCK = re.compile(
+    r"```\{admonition\} Solution\n.*?\n```", re.DOTALL
+)  # the fence and all it holds
 ANSWER_PLACE = "**Your answer.** _Write your answer here, then compare with the course's edition._"
 EDITION_MARK = "student_edition"  # notebook metadata key that tells a student copy from an original
 
 
 def solution_blocks(notebook: nbformat.NotebookNode) -> list[str]:
     """Every solution block of the notebook's markdown cells, in order."""
-    return [block for cell in notebook.cells if cell.cell_type == "markdown" for block in SOLUTION_BLOCK.findall(cell.source)]
+    return [
+        block
+        for cell in notebook.cells
+        if cell.cell_type == "markdown"
+        for block in SOLUTION_BLOCK.findall(cell.source)
+    ]
 
 
 def student_edition(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
@@ -37,7 +44,9 @@ def student_edition(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
     or a changed solution format that would otherwise leak every answer) or is already a student copy.
     """
     if notebook.metadata.get(EDITION_MARK):
-        raise ValueError("This notebook is already a student edition; make it from the course's notebook.")
+        raise ValueError(
+            "This notebook is already a student edition; make it from the course's notebook."
+        )
     if not solution_blocks(notebook):
         raise ValueError(
             "No exercise solutions found (expected blocks that open with ```{admonition} Solution). "
@@ -59,7 +68,9 @@ def write_student_editions(source: Path, target: Path) -> list[Path]:
     """
     source, target = Path(source).resolve(), Path(target).resolve()
     if source == target:
-        raise ValueError(f"Write student editions into another folder than the notebooks themselves ({source}).")
+        raise ValueError(
+            f"Write student editions into another folder than the notebooks themselves ({source})."
+        )
     notebooks = sorted(source.glob("[0-9][0-9]_*.ipynb"))
     if not notebooks:
         raise FileNotFoundError(f"No course notebooks (NN_topic.ipynb) in {source}.")
@@ -67,7 +78,9 @@ def write_student_editions(source: Path, target: Path) -> list[Path]:
     written = []
     for path in notebooks:
         destination = target / path.name
-        if destination.exists() and not nbformat.read(destination, as_version=4).metadata.get(EDITION_MARK):
+        if destination.exists() and not nbformat.read(destination, as_version=4).metadata.get(
+            EDITION_MARK
+        ):
             raise FileExistsError(
                 f"{destination} exists and is not a student edition (perhaps a student's own work); "
                 "move it away or choose another output folder."

@@ -49,7 +49,9 @@ def version_mismatches(pins: dict[str, str]) -> list[str]:
 
 def cuda_packages() -> list[str]:
     return sorted(
-        d.metadata["Name"] for d in metadata.distributions() if d.metadata["Name"].lower().startswith("nvidia-")
+        d.metadata["Name"]
+        for d in metadata.distributions()
+        if d.metadata["Name"].lower().startswith("nvidia-")
     )
 
 
@@ -68,7 +70,9 @@ def main() -> int:
     for problem in problems:
         print(f"env_check: {problem}", file=sys.stderr)
     if not problems:
-        print(f"env_check: {len(pinned_requirements())} pinned packages match; no stray CUDA packages.")
+        print(
+            f"env_check: {len(pinned_requirements())} pinned packages match; no stray CUDA packages."
+        )
     return 1 if problems else 0
 
 

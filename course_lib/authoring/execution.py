@@ -96,4 +96,10 @@ def execute_and_store(path: str | os.PathLike, profile: str) -> ExecutionResult:
     return result
 
 
-__all__ = ["PROFILES", "CellExecutionError", "ExecutionResult", "execute_and_store", "execute_notebook"]
+__all__ = [
+    "PROFILES",
+    "CellExecutionError",
+    "ExecutionResult",
+    "execute_and_store",
+    "execute_notebook",
+]

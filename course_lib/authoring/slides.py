@@ -26,7 +26,14 @@ import nbformat
 
 from course_lib.authoring.editions import SOLUTION_BLOCK
 
-SLIDE, SUBSLIDE, FRAGMENT, CONTINUE, SKIP, NOTES = "slide", "subslide", "fragment", "-", "skip", "notes"
+SLIDE, SUBSLIDE, FRAGMENT, CONTINUE, SKIP, NOTES = (
+    "slide",
+    "subslide",
+    "fragment",
+    "-",
+    "skip",
+    "notes",
+)
 PLUMBING_SECTIONS = {"setup"}  # skipped whole
 CLOSING_SECTIONS = {"exercises", "summary", "references"}  # their code only reports the run time
 
@@ -125,10 +132,16 @@ def _admonition_body(block: str) -> str:
 
 def plain_markdown(source: str) -> str:
     """MyST-only syntax as plain Markdown: citations as [key], admonitions as a titled quote."""
-    source = CITE.sub(lambda m: "[" + ", ".join(k.strip() for k in m.group(1).split(",")) + "]", source)
+    source = CITE.sub(
+        lambda m: "[" + ", ".join(k.strip() for k in m.group(1).split(",")) + "]", source
+    )
 
     def quote(match: re.Match) -> str:
-        lines = [f"**{match.group('title').strip()}**", "", *_admonition_body(match.group(0)).split("\n")]
+        lines = [
+            f"**{match.group('title').strip()}**",
+            "",
+            *_admonition_body(match.group(0)).split("\n"),
+        ]
         return "\n".join(f"> {line}".rstrip() for line in lines)
 
     return ADMONITION.sub(quote, source)
@@ -165,4 +178,3 @@ def lecture_notebook(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
             cells.append(_markdown_cell(plain_markdown(notes), NOTES))
     deck.cells = cells
     return deck
-

@@ -17,9 +17,13 @@ from skimage.restoration import denoise_nl_means, denoise_tv_chambolle
 Denoiser = Callable[[torch.Tensor, float], torch.Tensor]
 
 
-def _per_image(images: torch.Tensor, denoise_one: Callable[[np.ndarray], np.ndarray]) -> torch.Tensor:
+def _per_image(
+    images: torch.Tensor, denoise_one: Callable[[np.ndarray], np.ndarray]
+) -> torch.Tensor:
     if images.dim() != 4:
-        raise ValueError(f"Expected a batch of images (N, C, H, W), got shape {tuple(images.shape)}.")
+        raise ValueError(
+            f"Expected a batch of images (N, C, H, W), got shape {tuple(images.shape)}."
+        )
     arrays = images.detach().cpu().double().numpy()
     out = np.stack([np.stack([denoise_one(channel) for channel in image]) for image in arrays])
     return torch.from_numpy(out).to(images.dtype).clamp(0, 1)
@@ -43,7 +47,12 @@ def non_local_means(images: torch.Tensor, strength: float, noise_std: float) -> 
     return _per_image(
         images,
         lambda channel: denoise_nl_means(
-            channel, h=strength * noise_std, sigma=noise_std, patch_size=3, patch_distance=5, fast_mode=True
+            channel,
+            h=strength * noise_std,
+            sigma=noise_std,
+            patch_size=3,
+            patch_distance=5,
+            fast_mode=True,
         ),
     )
 
@@ -63,4 +72,6 @@ def tune_strength(
 
 def median(images: torch.Tensor, size: float) -> torch.Tensor:
     """Median over a ``size`` x ``size`` window: the classic remedy for salt-and-pepper noise."""
-    return _per_image(images, lambda channel: median_filter(channel, size=int(size), mode="nearest"))
+    return _per_image(
+        images, lambda channel: median_filter(channel, size=int(size), mode="nearest")
+    )

@@ -27,7 +27,9 @@ def fit_pca(x: torch.Tensor, k: int) -> PCA:
     """Top-``k`` principal directions of the rows of ``x`` (any shape (N, ...), flattened)."""
     flat = x.flatten(1).double()  # (N, D); float64 so that small eigen-gaps are resolved
     if not 1 <= k <= min(flat.shape):
-        raise ValueError(f"k must be between 1 and {min(flat.shape)} for data of shape {tuple(flat.shape)}, got {k}.")
+        raise ValueError(
+            f"k must be between 1 and {min(flat.shape)} for data of shape {tuple(flat.shape)}, got {k}."
+        )
     mean = flat.mean(0)
     _, singular_values, vh = torch.linalg.svd(flat - mean, full_matrices=False)
     variance = singular_values[:k] ** 2 / (len(flat) - 1)

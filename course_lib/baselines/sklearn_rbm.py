@@ -32,7 +32,9 @@ def rbm_from_sklearn(model: SklearnRBM) -> BernoulliRBM:
 
 def blas_threads() -> int:
     """Threads NumPy's BLAS (which scikit-learn's RBM uses) will run with, as threadpoolctl reports."""
-    return max((pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"), default=1)
+    return max(
+        (pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"), default=1
+    )
 
 
 @dataclass(frozen=True)
@@ -57,8 +59,16 @@ class SklearnComparison:
     def rows(self) -> list[tuple[str, str, str]]:
         """(implementation, training seconds, held-out pseudo-log-likelihood) for a table."""
         return [
-            ("course_lib (torch)", f"{self.course_seconds:.2f}", f"{self.course_pseudo_log_likelihood:.2f}"),
-            ("scikit-learn", f"{self.sklearn_seconds:.2f}", f"{self.sklearn_pseudo_log_likelihood:.2f}"),
+            (
+                "course_lib (torch)",
+                f"{self.course_seconds:.2f}",
+                f"{self.course_pseudo_log_likelihood:.2f}",
+            ),
+            (
+                "scikit-learn",
+                f"{self.sklearn_seconds:.2f}",
+                f"{self.sklearn_pseudo_log_likelihood:.2f}",
+            ),
         ]
 
 
@@ -75,7 +85,11 @@ def compare_with_sklearn(
     """Train both RBMs on binary ``train`` (N, n_visible) with identical settings, on the CPU."""
     train, held_out = train.cpu().float(), held_out.cpu().float()
     sklearn_model = SklearnRBM(
-        n_components=n_hidden, learning_rate=learning_rate, batch_size=batch_size, n_iter=epochs, random_state=seed
+        n_components=n_hidden,
+        learning_rate=learning_rate,
+        batch_size=batch_size,
+        n_iter=epochs,
+        random_state=seed,
     )
     began = time.perf_counter()
     sklearn_model.fit(train.numpy())
@@ -84,17 +98,32 @@ def compare_with_sklearn(
     torch.manual_seed(seed)
     course_model = BernoulliRBM(train.shape[1], n_hidden)
     began = time.perf_counter()
-    train_rbm(course_model, train, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-              k=1, persistent=True, seed=seed, desc="course RBM (PCD-1)")
+    train_rbm(
+        course_model,
+        train,
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        k=1,
+        persistent=True,
+        seed=seed,
+        desc="course RBM (PCD-1)",
+    )
     course_seconds = time.perf_counter() - began
 
     def score(model: BernoulliRBM) -> float:
         return pseudo_log_likelihood(model, held_out).mean().item()
 
     return SklearnComparison(
-        n_hidden=n_hidden, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-        train_rows=len(train), course_seconds=course_seconds, sklearn_seconds=sklearn_seconds,
+        n_hidden=n_hidden,
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        train_rows=len(train),
+        course_seconds=course_seconds,
+        sklearn_seconds=sklearn_seconds,
         course_pseudo_log_likelihood=score(course_model),
         sklearn_pseudo_log_likelihood=score(rbm_from_sklearn(sklearn_model)),
-        torch_threads=torch.get_num_threads(), blas_threads=blas_threads(),
+        torch_threads=torch.get_num_threads(),
+        blas_threads=blas_threads(),
     )

@@ -16,7 +16,9 @@ def add_gaussian_noise(
     return noisy.clamp(0.0, 1.0) if clip else noisy
 
 
-def add_salt_and_pepper(x: torch.Tensor, amount: float, generator: torch.Generator | None = None) -> torch.Tensor:
+def add_salt_and_pepper(
+    x: torch.Tensor, amount: float, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Set a share ``amount`` of pixels to 0 or 1 (half each), leaving the rest untouched."""
     if not 0.0 <= amount <= 1.0:
         raise ValueError(f"amount must be a share of pixels in [0, 1], got {amount}.")

@@ -35,7 +35,13 @@ def fetch_verified(url: str, destination: Path, check: Callable[[Path, Path], No
     try:
         with os.fdopen(handle, "wb") as out, urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
             size = int(response.headers.get("Content-Length") or 0) or None  # None: size unknown
-            with tqdm(total=size, unit="B", unit_scale=True, desc=destination.name, disable=not show_progress()) as bar:
+            with tqdm(
+                total=size,
+                unit="B",
+                unit_scale=True,
+                desc=destination.name,
+                disable=not show_progress(),
+            ) as bar:
                 while chunk := response.read(1 << 20):
                     out.write(chunk)
                     bar.update(len(chunk))

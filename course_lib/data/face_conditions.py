@@ -57,7 +57,11 @@ def check_conditions(condition: Tensor) -> Tensor:
     for a binary group, and zeros in the other data set's entries. Raises a ValueError that says
     what is wrong otherwise.
     """
-    if condition.dim() != 2 or condition.shape[1] != CONDITION_SIZE or not condition.is_floating_point():
+    if (
+        condition.dim() != 2
+        or condition.shape[1] != CONDITION_SIZE
+        or not condition.is_floating_point()
+    ):
         raise ValueError(
             f"Conditions must be float tensors of shape (B, {CONDITION_SIZE}) ({N_LABELS} labels and a "
             f"{N_DATASETS}-entry mask), got {condition.dtype} {tuple(condition.shape)}. Build them with "

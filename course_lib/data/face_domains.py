@@ -65,7 +65,9 @@ def dataset_attributes(dataset: int) -> tuple[str, ...]:
 def _check_dataset(dataset: int) -> int:
     is_int = isinstance(dataset, int | np.integer) and not isinstance(dataset, bool)
     if not is_int or not 0 <= dataset < N_DATASETS:
-        raise ValueError(f"dataset must be 0 ({DATASET_NAMES[0]}) or 1 ({DATASET_NAMES[1]}), got {dataset!r}.")
+        raise ValueError(
+            f"dataset must be 0 ({DATASET_NAMES[0]}) or 1 ({DATASET_NAMES[1]}), got {dataset!r}."
+        )
     return int(dataset)
 
 
@@ -113,13 +115,17 @@ def condition_from_attributes(attributes: dict[str, Tensor], dataset: Tensor) ->
     condition = torch.zeros(len(dataset), CONDITION_SIZE)
     for group in GROUPS:
         if group.attribute not in attributes:
-            raise ValueError(f"attributes lacks {group.attribute!r}, which data set {group.dataset} labels.")
+            raise ValueError(
+                f"attributes lacks {group.attribute!r}, which data set {group.dataset} labels."
+            )
         labels = torch.as_tensor(attributes[group.attribute]).long().reshape(-1)
         if labels.shape != dataset.shape:
             raise ValueError(
                 f"attributes[{group.attribute!r}] has {len(labels)} labels for {len(dataset)} faces; give one per face."
             )
-        condition[:, group.columns] = _encode(group, labels) * (dataset == group.dataset).unsqueeze(1)
+        condition[:, group.columns] = _encode(group, labels) * (dataset == group.dataset).unsqueeze(
+            1
+        )
     condition[:, MASK] = F.one_hot(dataset, N_DATASETS).float()
     return condition
 
@@ -163,7 +169,9 @@ def target_condition(dataset: int, n: int | None = None, **values: str | int) ->
             reason = f"{name!r} is labelled in neither data set"
         else:
             reason = f"unknown attribute {name!r}"
-        raise ValueError(f"{reason}; data set {dataset} ({DATASET_NAMES[dataset]}) takes {', '.join(own)}.")
+        raise ValueError(
+            f"{reason}; data set {dataset} ({DATASET_NAMES[dataset]}) takes {', '.join(own)}."
+        )
     missing = [name for name in own if name not in values]
     if missing:
         raise ValueError(
@@ -193,7 +201,9 @@ def random_target_conditions(dataset: Tensor, generator: torch.Generator | None 
             f"dataset must be an integer tensor of shape (B,), got {dataset.dtype} {tuple(dataset.shape)}."
         )
     labels = {
-        group.attribute: torch.randint(len(ATTRIBUTES[group.attribute]), (len(dataset),), generator=generator)
+        group.attribute: torch.randint(
+            len(ATTRIBUTES[group.attribute]), (len(dataset),), generator=generator
+        )
         for group in GROUPS
     }
     return condition_from_attributes(labels, dataset.cpu()).to(dataset.device)

@@ -57,9 +57,17 @@ RENDER_CHUNK_PIXELS = 200 * 64 * 64
 
 # Colours (RGB in [0, 1]), one row per attribute value.
 HAIR_RGB = torch.tensor(
-    [[0.13, 0.11, 0.11], [0.96, 0.82, 0.40], [0.46, 0.28, 0.14], [0.80, 0.30, 0.10], [0.70, 0.70, 0.72]]
+    [
+        [0.13, 0.11, 0.11],
+        [0.96, 0.82, 0.40],
+        [0.46, 0.28, 0.14],
+        [0.80, 0.30, 0.10],
+        [0.70, 0.70, 0.72],
+    ]
 )
-SKIN_RGB = torch.tensor([[1.00, 0.88, 0.78], [0.93, 0.74, 0.57], [0.76, 0.54, 0.38], [0.52, 0.35, 0.24]])
+SKIN_RGB = torch.tensor(
+    [[1.00, 0.88, 0.78], [0.93, 0.74, 0.57], [0.76, 0.54, 0.38], [0.52, 0.35, 0.24]]
+)
 LINE_RGB = torch.tensor([0.10, 0.08, 0.09])
 EYE_WHITE_RGB = torch.tensor([1.0, 1.0, 1.0])
 MOUTH_RGB = torch.tensor([0.38, 0.06, 0.10])  # dark enough to show on the darkest skin
@@ -151,7 +159,9 @@ def _check_labels(attributes: Mapping[str, Tensor]) -> Labels:
     labels = {name: torch.as_tensor(attributes[name]).long().reshape(-1) for name in ATTRIBUTES}
     lengths = {len(t) for t in labels.values()}
     if len(lengths) != 1 or 0 in lengths:
-        raise ValueError(f"Attribute tensors must be non-empty and of equal length, got {sorted(lengths)}.")
+        raise ValueError(
+            f"Attribute tensors must be non-empty and of equal length, got {sorted(lengths)}."
+        )
     for name, values in labels.items():
         if values.min() < 0 or values.max() >= len(ATTRIBUTES[name]):
             raise ValueError(
@@ -166,7 +176,9 @@ def _check_nuisance(nuisance: Mapping[str, Tensor], n: int) -> dict[str, Tensor]
         raise ValueError(
             f"Nuisance must have exactly the keys {', '.join(NUISANCE_RANGES)}, got {', '.join(nuisance)}."
         )
-    checked = {name: torch.as_tensor(nuisance[name]).float().reshape(-1) for name in NUISANCE_RANGES}
+    checked = {
+        name: torch.as_tensor(nuisance[name]).float().reshape(-1) for name in NUISANCE_RANGES
+    }
     if any(len(t) != n for t in checked.values()):
         raise ValueError(f"Every nuisance tensor must hold {n} values, one per face.")
     return checked
@@ -192,13 +204,18 @@ def sample_attributes(
     n = _check_count(n)
     pinned = {name: attribute_index(name, value) for name, value in fixed.items()}
     generator = generator if generator is not None else _stream(seed, 0)
-    labels = {name: torch.randint(len(values), (n,), generator=generator) for name, values in ATTRIBUTES.items()}
+    labels = {
+        name: torch.randint(len(values), (n,), generator=generator)
+        for name, values in ATTRIBUTES.items()
+    }
     for name, index in pinned.items():
         labels[name].fill_(index)
     return labels
 
 
-def sample_nuisance(n: int, seed: int = 0, generator: torch.Generator | None = None) -> dict[str, Tensor]:
+def sample_nuisance(
+    n: int, seed: int = 0, generator: torch.Generator | None = None
+) -> dict[str, Tensor]:
     """Uniformly random position offsets, scales and background hues for ``n`` faces."""
     n = _check_count(n)
     generator = generator if generator is not None else _stream(seed, 1)
@@ -278,8 +295,12 @@ class _Painter:
         size = self.image.shape[-1]
         grid = (torch.arange(size, dtype=torch.float32) * 2.0 + 1.0) / size - 1.0  # pixel centres
         scale = self.scale.view(-1, 1, 1, 1)
-        self.u = (grid.view(1, 1, 1, size) - self.centre_u.view(-1, 1, 1, 1)) / scale  # (N, 1, 1, S)
-        self.v = (grid.view(1, 1, size, 1) - self.centre_v.view(-1, 1, 1, 1)) / scale  # (N, 1, S, 1)
+        self.u = (
+            grid.view(1, 1, 1, size) - self.centre_u.view(-1, 1, 1, 1)
+        ) / scale  # (N, 1, 1, S)
+        self.v = (
+            grid.view(1, 1, size, 1) - self.centre_v.view(-1, 1, 1, 1)
+        ) / scale  # (N, 1, S, 1)
         self.pixel = (2.0 / size) / scale  # pixel width in face units, (N, 1, 1, 1)
 
     def window(self, box: tuple[float, float, float, float]) -> tuple[slice, slice]:
@@ -309,7 +330,9 @@ class _Painter:
         """
         rows, cols = self.window(box)
         u = self.u[..., cols]
-        coverage = (0.5 - distance(u.abs() if mirror else u, self.v[:, :, rows]) / self.pixel).clamp_(0.0, 1.0)
+        coverage = (
+            0.5 - distance(u.abs() if mirror else u, self.v[:, :, rows]) / self.pixel
+        ).clamp_(0.0, 1.0)
         region = self.image[:, :, rows, cols]
         region.add_(coverage * (colour.view(-1, 3, 1, 1) - region))  # alpha blending in place
 
@@ -395,7 +418,9 @@ def _draw_eyes(painter: _Painter, face: _Face) -> None:
     axes = EYE_AXES[face.labels["expression"]]  # (N, 2)
     a, b = _column(axes[:, 0]), _column(axes[:, 1])
     box = (-0.30, 0.30, -0.20, 0.08)
-    painter.paint(lambda u, v: _ellipse(u, v, EYE_X, EYE_Y, a + 0.02, b + 0.02), LINE_RGB, box, mirror=True)
+    painter.paint(
+        lambda u, v: _ellipse(u, v, EYE_X, EYE_Y, a + 0.02, b + 0.02), LINE_RGB, box, mirror=True
+    )
     painter.paint(lambda u, v: _ellipse(u, v, EYE_X, EYE_Y, a, b), EYE_WHITE_RGB, box, mirror=True)
     radius = _column(PUPIL_RADIUS[face.labels["expression"]])
     pupil = lambda u, v: _circle(u, v, EYE_X, EYE_Y + 0.01, radius)  # noqa: E731
@@ -463,8 +488,12 @@ def _draw_glasses(painter: _Painter, face: _Face) -> None:
     def frame(u: Tensor, v: Tensor) -> Tensor:  # u is |u|: one rim, half the bridge, one arm
         rim = _circle(u, v, EYE_X, EYE_Y, 0.115).abs() - 0.02
         bridge = torch.maximum((v - EYE_Y + 0.01).abs() - 0.018, u - 0.07)
-        arm = torch.maximum((v - EYE_Y + 0.02).abs() - 0.016, torch.maximum(0.29 - u, u - face.half_width))
-        return _hide_unless(torch.minimum(rim, torch.minimum(bridge, arm)), face.has("glasses", "yes"))
+        arm = torch.maximum(
+            (v - EYE_Y + 0.02).abs() - 0.016, torch.maximum(0.29 - u, u - face.half_width)
+        )
+        return _hide_unless(
+            torch.minimum(rim, torch.minimum(bridge, arm)), face.has("glasses", "yes")
+        )
 
     painter.paint(frame, LINE_RGB, (-0.52, 0.52, -0.22, 0.10), mirror=True)
 
@@ -486,7 +515,15 @@ def _draw_chunk(labels: Labels, nuisance: dict[str, Tensor], size: int) -> Tenso
 
 
 # Back to front: eyebrows come after the hair so that a low fringe never hides them.
-LAYERS = (_draw_back_hair, _draw_head, _draw_eyes, _draw_mouth, _draw_hair, _draw_eyebrows, _draw_glasses)
+LAYERS = (
+    _draw_back_hair,
+    _draw_head,
+    _draw_eyes,
+    _draw_mouth,
+    _draw_hair,
+    _draw_eyebrows,
+    _draw_glasses,
+)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -514,7 +551,9 @@ def render_faces(
     with one_cpu_thread():
         for start in range(0, n, chunk):
             part = slice(start, start + chunk)
-            drawn = _draw_chunk(_rows(labels, part), _rows(factors, part), draw_size)  # (chunk, 3, D, D)
+            drawn = _draw_chunk(
+                _rows(labels, part), _rows(factors, part), draw_size
+            )  # (chunk, 3, D, D)
             images[part] = F.avg_pool2d(drawn, 2) if size == 32 else drawn
     return images
 
@@ -531,7 +570,9 @@ def make_faces(n: int, size: int = 64, seed: int = 0, **fixed: str | int) -> Fac
     return FaceData(render_faces(attributes, size, nuisance), attributes, nuisance, size)
 
 
-def load_faces(train_size: int, test_size: int, size: int = 64, seed: int = 0) -> tuple[FaceData, FaceData]:
+def load_faces(
+    train_size: int, test_size: int, size: int = 64, seed: int = 0
+) -> tuple[FaceData, FaceData]:
     """A training and a held-out set, drawn from the distinct seeds ``2 seed`` and ``2 seed + 1``."""
     return make_faces(train_size, size, 2 * seed), make_faces(test_size, size, 2 * seed + 1)
 
@@ -550,7 +591,9 @@ def edge_map(images: Tensor) -> Tensor:
     sobel_x = torch.outer(smooth, diff)  # d/du, (3, 3)
     kernels = torch.stack([sobel_x, sobel_x.T]).unsqueeze(1).to(images)  # (2, 1, 3, 3)
     n, _, h, w = images.shape
-    channels = F.pad(images.reshape(n * 3, 1, h, w), (1, 1, 1, 1), mode="replicate")  # (N*3, 1, S+2, S+2)
+    channels = F.pad(
+        images.reshape(n * 3, 1, h, w), (1, 1, 1, 1), mode="replicate"
+    )  # (N*3, 1, S+2, S+2)
     gradients = F.conv2d(channels, kernels).reshape(n, 3 * 2, h, w)  # (N, 6, S, S)
     strength = gradients.square().sum(dim=1, keepdim=True).sqrt()  # (N, 1, S, S)
     sharp_step = 4.0 * 0.25

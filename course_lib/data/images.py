@@ -59,11 +59,21 @@ class Painting:
 
 PAINTINGS: dict[str, Painting] = {
     "starry_night": Painting(
-        "starry_night.jpg", "The Starry Night", "Vincent van Gogh", 1889, 576, 448,
+        "starry_night.jpg",
+        "The Starry Night",
+        "Vincent van Gogh",
+        1889,
+        576,
+        448,
         "40c4a2dcce7ba517f9a07f2aa3db8fc06410a3d12080043e0dbd2cdab5ea7dd7",
     ),
     "the_scream": Painting(
-        "the_scream.jpg", "The Scream", "Edvard Munch", 1893, 576, 800,
+        "the_scream.jpg",
+        "The Scream",
+        "Edvard Munch",
+        1893,
+        576,
+        800,
         "b4605a0fc05f1bc302f79ef9e6e9803030bb5a33147c875f583bffa7faa6f1fa",
     ),
 }
@@ -154,9 +164,13 @@ def to_pil(image: Tensor) -> Image.Image:
             )
         image = image[0]
     if image.ndim != 3 or image.shape[0] != 3:
-        raise ValueError(f"to_pil expects shape (3, H, W) or (1, 3, H, W), got {tuple(image.shape)}.")
+        raise ValueError(
+            f"to_pil expects shape (3, H, W) or (1, 3, H, W), got {tuple(image.shape)}."
+        )
     if not image.is_floating_point():
-        raise ValueError(f"to_pil expects floating-point values in [0, 1], got dtype {image.dtype}.")
+        raise ValueError(
+            f"to_pil expects floating-point values in [0, 1], got dtype {image.dtype}."
+        )
     values = image.detach().to("cpu", torch.float32)
     if not bool(torch.isfinite(values).all()):
         raise ValueError("to_pil got NaN or infinite values; the image cannot be shown.")
@@ -239,7 +253,9 @@ def load_painting(name: str, size: int | None = None) -> Tensor:
             f"this installation of course_lib is incomplete. {restore}"
         )
     data = _read_verified(
-        path, painting.sha256, f"The painting {label}",
+        path,
+        painting.sha256,
+        f"The painting {label}",
         f"{restore} To use another reproduction of the painting knowingly, load it with "
         "load_image(path) instead (results will then differ from the notebook's stored ones).",
     )
@@ -280,6 +296,9 @@ def bundled_image(name: str, size: int | None = None) -> Tensor:
             f"{where}. {fix}"
         )
     data = _read_verified(
-        path, photo.sha256, f"The photograph {photo.file} of scikit-image (installed: {installed})", fix
+        path,
+        photo.sha256,
+        f"The photograph {photo.file} of scikit-image (installed: {installed})",
+        fix,
     )
     return _decode(data, size, path)

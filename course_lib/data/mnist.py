@@ -108,9 +108,16 @@ class MNISTData:
         """A few words to quote beside a number, e.g. 'MNIST, 12,000 of 60,000 training images; official test set'."""
         n_train, n_test = len(self.train_labels), len(self.test_labels)
         if self.kind == "full":
-            test = "official test set" if n_test == OFFICIAL_TEST_SIZE else f"{n_test:,} of 10,000 official test images"
+            test = (
+                "official test set"
+                if n_test == OFFICIAL_TEST_SIZE
+                else f"{n_test:,} of 10,000 official test images"
+            )
             return f"MNIST, {n_train:,} of 60,000 training images; {test}"
-        names = {"offline-pool": "MNIST offline pool (test images only)", "digits-fallback": "NOT MNIST: digits fallback"}
+        names = {
+            "offline-pool": "MNIST offline pool (test images only)",
+            "digits-fallback": "NOT MNIST: digits fallback",
+        }
         return f"{names[self.kind]}, {n_train:,} train / {n_test:,} held-out"
 
 
@@ -243,7 +250,12 @@ def _download(raw_dir: Path, name: str) -> bool:
         try:
             fetch_verified(mirror + destination.name, destination, _official_content_check)
             return True
-        except (OSError, HTTPException, ValueError, CorruptDataError) as error:  # URLError is an OSError
+        except (
+            OSError,
+            HTTPException,
+            ValueError,
+            CorruptDataError,
+        ) as error:  # URLError is an OSError
             reasons.append(f"{mirror}: {error}")
     print(f"Could not download {destination.name} ({'; '.join(reasons)}); continuing offline.")
     return False
@@ -264,13 +276,20 @@ def _official_content_check(partial: Path, destination: Path) -> None:
 ImagesAndLabels = tuple[torch.Tensor, torch.Tensor]
 
 
-def _official_pair(raw_dir: Path, images_name: str, labels_name: str) -> tuple[np.ndarray, np.ndarray]:
+def _official_pair(
+    raw_dir: Path, images_name: str, labels_name: str
+) -> tuple[np.ndarray, np.ndarray]:
     """Verified uint8 images (N, 28, 28) and labels (N,) of one official split."""
-    images_path, labels_path = copies_of(raw_dir, images_name)[0], copies_of(raw_dir, labels_name)[0]
+    images_path, labels_path = (
+        copies_of(raw_dir, images_name)[0],
+        copies_of(raw_dir, labels_name)[0],
+    )
     images, labels = verified_idx(images_path), verified_idx(labels_path)
     # Only reachable with a checksum table changed by hand (or by a test): the official files pass.
     if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28):
-        raise _corrupt_idx(images_path, f"expected uint8 (N, 28, 28), got {images.dtype} {images.shape}")
+        raise _corrupt_idx(
+            images_path, f"expected uint8 (N, 28, 28), got {images.dtype} {images.shape}"
+        )
     if labels.dtype != np.uint8 or labels.shape != images.shape[:1] or labels.max(initial=0) > 9:
         raise _corrupt_idx(
             labels_path,
@@ -283,7 +302,9 @@ def _official_pair(raw_dir: Path, images_name: str, labels_name: str) -> tuple[n
 def _as_tensors(images: np.ndarray, labels: np.ndarray, chosen: torch.Tensor) -> ImagesAndLabels:
     """The ``chosen`` rows as images (n, 1, 28, 28) float32 in [0, 1] and labels (n,) int64."""
     rows = chosen.numpy()
-    picked = torch.from_numpy(images[rows]).unsqueeze(1).float().div_(255.0)  # (n, 1, 28, 28), a copy
+    picked = (
+        torch.from_numpy(images[rows]).unsqueeze(1).float().div_(255.0)
+    )  # (n, 1, 28, 28), a copy
     return picked, torch.from_numpy(labels[rows]).long()
 
 
@@ -299,9 +320,7 @@ def _check_size(size: int | None, available: int, what: str) -> int:
     if size is None:
         return available
     if size > available:
-        raise ValueError(
-            f"{what}={size:,} asks for more than the {available:,} images available."
-        )
+        raise ValueError(f"{what}={size:,} asks for more than the {available:,} images available.")
     return int(size)
 
 
@@ -332,7 +351,9 @@ def _split_pool(
 
 def _stored_as(raw_dir: Path) -> str:
     """How the files in use are stored, e.g. 'raw idx' or '.gz and raw idx'."""
-    kinds = {"gz" if copies_of(raw_dir, name)[0].suffix == ".gz" else "raw" for name in MNIST_SHA256}
+    kinds = {
+        "gz" if copies_of(raw_dir, name)[0].suffix == ".gz" else "raw" for name in MNIST_SHA256
+    }
     return " and ".join({"gz": ".gz", "raw": "raw idx"}[kind] for kind in sorted(kinds))
 
 
@@ -375,7 +396,9 @@ def _offline_pool(
     n_train = _capped(train_size, OFFLINE_POOL_TRAIN, "train_size")
     n_test = _capped(test_size, OFFLINE_POOL_HELD_OUT, "test_size")
     official_images, official_labels = _official_pair(raw_dir, *TEST_FILES)
-    images, labels = _as_tensors(official_images, official_labels, torch.arange(len(official_labels)))
+    images, labels = _as_tensors(
+        official_images, official_labels, torch.arange(len(official_labels))
+    )
     cut = (train_size or 0) > n_train or (test_size or 0) > n_test
     source = (
         f"MNIST offline pool: {n_train:,} train / {n_test:,} held-out images drawn (seed {seed}) "

@@ -153,7 +153,9 @@ def _verified_bytes(photo: Photograph) -> bytes:
     package_dir = _package_dir(photo.package)
     path = package_dir / photo.file if package_dir is not None else None
     if path is None or not path.is_file():
-        where = f"at {path}" if path is not None else f"because package {photo.package!r} is not found"
+        where = (
+            f"at {path}" if path is not None else f"because package {photo.package!r} is not found"
+        )
         raise FileNotFoundError(
             f"The MNIST-M photograph {name} of {photo.distribution} (installed: {installed}) is missing "
             f"{where}. {_fix(photo)}"
@@ -221,7 +223,9 @@ def _check_digits(images: Tensor, name: str) -> Tensor:
     return images.float()
 
 
-def blend_onto_photographs(digits: Tensor, seed: int = 0, generator: torch.Generator | None = None) -> Tensor:
+def blend_onto_photographs(
+    digits: Tensor, seed: int = 0, generator: torch.Generator | None = None
+) -> Tensor:
     """MNIST-M-style images: each digit blended as |patch - digit| over a random photograph patch.
 
     ``digits`` (N, 1, H, W) float in [0, 1] -> (N, 3, H, W) float32 in [0, 1], on the digits'

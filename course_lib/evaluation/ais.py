@@ -53,11 +53,13 @@ def temperature_schedule(n: int) -> torch.Tensor:
     first = max(1, round(n * 500 / 14_500))
     second = max(1, round(n * 4_000 / 14_500))
     third = n - first - second
-    return torch.cat([
-        torch.linspace(0.0, 0.5, first + 1, dtype=torch.float64)[:-1],
-        torch.linspace(0.5, 0.9, second + 1, dtype=torch.float64)[:-1],
-        torch.linspace(0.9, 1.0, third + 1, dtype=torch.float64),
-    ])
+    return torch.cat(
+        [
+            torch.linspace(0.0, 0.5, first + 1, dtype=torch.float64)[:-1],
+            torch.linspace(0.5, 0.9, second + 1, dtype=torch.float64)[:-1],
+            torch.linspace(0.9, 1.0, third + 1, dtype=torch.float64),
+        ]
+    )
 
 
 def base_rate_bias(data: torch.Tensor, smoothing: float = 0.05) -> torch.Tensor:
@@ -69,7 +71,11 @@ def base_rate_bias(data: torch.Tensor, smoothing: float = 0.05) -> torch.Tensor:
 
 
 def _log_unnormalised(
-    hidden_input: torch.Tensor, v: torch.Tensor, beta: float, base_bias: torch.Tensor, rbm_bias: torch.Tensor
+    hidden_input: torch.Tensor,
+    v: torch.Tensor,
+    beta: float,
+    base_bias: torch.Tensor,
+    rbm_bias: torch.Tensor,
 ) -> torch.Tensor:
     """log p*_beta(v) for each chain, given hidden_input = b + v W: (C,) float64."""
     visible_term = v @ ((1.0 - beta) * base_bias + beta * rbm_bias)
@@ -103,7 +109,9 @@ def ais_log_partition(
 
     v = bernoulli(torch.sigmoid(base).expand(n_chains, -1), generator=generator)
     log_w = torch.zeros(n_chains, dtype=torch.float64, device=v.device)
-    for previous, beta in progress(zip(betas[:-1], betas[1:]), total=len(betas) - 1, desc="AIS", leave=False):
+    for previous, beta in progress(
+        zip(betas[:-1], betas[1:]), total=len(betas) - 1, desc="AIS", leave=False
+    ):
         hidden_input = torch.addmm(hidden_bias, v, weight)  # b + v W: (C, H)
         log_w += _log_unnormalised(hidden_input, v, beta, base, rbm_bias)
         log_w -= _log_unnormalised(hidden_input, v, previous, base, rbm_bias)
@@ -131,7 +139,11 @@ def _log_mean_and_interval(log_w: torch.Tensor) -> tuple[float, float, float]:
     mean = w.mean()
     spread = 3.0 * w.std() / math.sqrt(len(w))
     low = math.log(mean - spread) if mean > spread else -math.inf
-    return (shift + math.log(mean)).item(), (shift + low).item(), (shift + math.log(mean + spread)).item()
+    return (
+        (shift + math.log(mean)).item(),
+        (shift + low).item(),
+        (shift + math.log(mean + spread)).item(),
+    )
 
 
 @torch.no_grad()

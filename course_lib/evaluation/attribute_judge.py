@@ -94,7 +94,9 @@ class Judge:
         return {name: p.argmax(dim=1) for name, p in self.probabilities(images, batch_size).items()}
 
     @torch.no_grad()
-    def probabilities(self, images: torch.Tensor, batch_size: int = 1_000) -> dict[str, torch.Tensor]:
+    def probabilities(
+        self, images: torch.Tensor, batch_size: int = 1_000
+    ) -> dict[str, torch.Tensor]:
         """Class probabilities (N, values) on the CPU for each attribute of images (N, 3, size, size)."""
         if images.dim() != 4 or tuple(images.shape[1:]) != (3, self.size, self.size):
             raise ValueError(
@@ -104,8 +106,12 @@ class Judge:
         device = next(self.model.parameters()).device
         parts = []
         for batch in images.split(batch_size):
-            small = F.interpolate(batch.to(device, torch.float32), size=self.model.size, mode="area")
-            parts.append({name: F.softmax(logits, dim=1).cpu() for name, logits in self.model(small).items()})
+            small = F.interpolate(
+                batch.to(device, torch.float32), size=self.model.size, mode="area"
+            )
+            parts.append(
+                {name: F.softmax(logits, dim=1).cpu() for name, logits in self.model(small).items()}
+            )
         return {name: torch.cat([part[name] for part in parts]) for name in self.model.attributes}
 
 
@@ -126,13 +132,17 @@ def load_attribute_judge(
         return _train_and_cache(path, size, device, recipe)
     model = _new_model(recipe)
     state = load_checkpoint(path, model)
-    return _frozen_judge(model, size, device, state["accuracy"], state["train_seconds"], recipe, path)
+    return _frozen_judge(
+        model, size, device, state["accuracy"], state["train_seconds"], recipe, path
+    )
 
 
 def _check_judge_size(size: int, recipe: JudgeRecipe) -> None:
     if size not in SUPPORTED_SIZES or size < recipe.work_size:
         valid = [s for s in SUPPORTED_SIZES if s >= recipe.work_size]
-        raise ValueError(f"Unsupported judge image size {size!r}; supported sizes: {', '.join(map(str, valid))}.")
+        raise ValueError(
+            f"Unsupported judge image size {size!r}; supported sizes: {', '.join(map(str, valid))}."
+        )
 
 
 def _candidate_paths(recipe: JudgeRecipe) -> Iterator[Path]:
@@ -152,31 +162,46 @@ def _new_model(recipe: JudgeRecipe) -> AttributeClassifier:
     return AttributeClassifier(recipe.work_size, widths=recipe.widths)
 
 
-def _train_and_cache(path: Path, size: int, device: torch.device | str, recipe: JudgeRecipe) -> Judge:
-    print(f"Training the attribute judge once ({recipe.train_size:,} faces); it will be cached at {shown_path(path)}")
+def _train_and_cache(
+    path: Path, size: int, device: torch.device | str, recipe: JudgeRecipe
+) -> Judge:
+    print(
+        f"Training the attribute judge once ({recipe.train_size:,} faces); it will be cached at {shown_path(path)}"
+    )
     began = time.perf_counter()
     # Seeded weights and augmentation; the caller's random state and thread count are restored.
     with torch.random.fork_rng(), one_cpu_thread():
-        train, test = load_faces(recipe.train_size, recipe.test_size, recipe.work_size, recipe.data_seed)
+        train, test = load_faces(
+            recipe.train_size, recipe.test_size, recipe.work_size, recipe.data_seed
+        )
         torch.manual_seed(recipe.train_seed)
         model = _new_model(recipe)
         _train(model, train, device, recipe)
         accuracy = attribute_accuracy(model, test.images, test.attributes)
     seconds = time.perf_counter() - began
-    save_checkpoint(path, model.cpu(), recipe=recipe.as_dict(), accuracy=accuracy, train_seconds=seconds)
+    save_checkpoint(
+        path, model.cpu(), recipe=recipe.as_dict(), accuracy=accuracy, train_seconds=seconds
+    )
     return _frozen_judge(model, size, device, accuracy, seconds, recipe, path)
 
 
-def _train(model: AttributeClassifier, train: FaceData, device: torch.device | str, recipe: JudgeRecipe) -> None:
+def _train(
+    model: AttributeClassifier, train: FaceData, device: torch.device | str, recipe: JudgeRecipe
+) -> None:
     """Adam at the recipe's learning rate, then a few epochs at a tenth of it."""
     data = (train.images, *train.attributes.values())
     optimizer = torch.optim.Adam(model.parameters(), lr=recipe.learning_rate)
     kernel = _gaussian_kernel(recipe.blur_sigma).to(device)
 
-    def augmented_loss(model: AttributeClassifier, images: torch.Tensor, *labels: torch.Tensor) -> torch.Tensor:
+    def augmented_loss(
+        model: AttributeClassifier, images: torch.Tensor, *labels: torch.Tensor
+    ) -> torch.Tensor:
         return attribute_loss(model, _blur_and_noise(images, kernel, recipe.max_noise), *labels)
 
-    stages = [(recipe.epochs, recipe.learning_rate), (recipe.fine_tune_epochs, recipe.learning_rate / 10)]
+    stages = [
+        (recipe.epochs, recipe.learning_rate),
+        (recipe.fine_tune_epochs, recipe.learning_rate / 10),
+    ]
     for stage, (epochs, learning_rate) in enumerate(stages):
         if epochs == 0:
             continue
@@ -210,7 +235,9 @@ def _blur_and_noise(images: torch.Tensor, kernel: torch.Tensor, max_noise: float
     radius = len(kernel) // 2
     rows = kernel.view(1, 1, -1, 1).expand(channels, 1, -1, 1)  # depthwise (C, 1, K, 1)
     padded = F.pad(images, (radius, radius, radius, radius), mode="replicate")
-    blurred = F.conv2d(F.conv2d(padded, rows, groups=channels), rows.transpose(2, 3), groups=channels)
+    blurred = F.conv2d(
+        F.conv2d(padded, rows, groups=channels), rows.transpose(2, 3), groups=channels
+    )
     weight = torch.rand(n, 1, 1, 1, device=images.device)
     noise = max_noise * torch.rand(n, 1, 1, 1, device=images.device) * torch.randn_like(images)
     return (images + weight * (blurred - images) + noise).clamp(0.0, 1.0)

@@ -32,7 +32,9 @@ def _generate(
         images = generator(z.to(device), labels.to(device))
     finally:
         generator.train(was_training)
-    return ((images + 1) / 2).clamp(0, 1).cpu()  # clamp: tanh rounding must not fail the judge's range check
+    return (
+        ((images + 1) / 2).clamp(0, 1).cpu()
+    )  # clamp: tanh rounding must not fail the judge's range check
 
 
 def conditional_accuracy(
@@ -52,7 +54,9 @@ def conditional_accuracy(
     (-1, 1) and mapped to [0, 1] first. ``generator_rng`` fixes the codes.
     """
     n_classes = generator.n_classes
-    labels = torch.arange(n_classes).repeat_interleave(n_per_class)  # (n_classes * n,): 0, 0, ..., 1, 1, ...
+    labels = torch.arange(n_classes).repeat_interleave(
+        n_per_class
+    )  # (n_classes * n,): 0, 0, ..., 1, 1, ...
     z = sample_latent(len(labels), latent_dim, generator_rng)
     predicted = judge.predict(_generate(generator, z, labels, device))
     hits = (predicted.cpu() == labels).float().view(n_classes, n_per_class)
@@ -74,6 +78,8 @@ def label_grid(
     ``course_lib.viz.figures.show_images(grid, nrow=n_per_class)``.
     """
     n_classes = generator.n_classes
-    z = sample_latent(n_per_class, latent_dim, generator_rng).repeat(n_classes, 1)  # (n_classes * n, latent_dim)
+    z = sample_latent(n_per_class, latent_dim, generator_rng).repeat(
+        n_classes, 1
+    )  # (n_classes * n, latent_dim)
     labels = torch.arange(n_classes).repeat_interleave(n_per_class)
     return _generate(generator, z, labels, device)

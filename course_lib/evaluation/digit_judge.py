@@ -97,10 +97,14 @@ class DigitJudge:
         """The classifier's feature vectors (N, feature_size), e.g. for a Frechet distance."""
         return _in_batches(self.model.features, images, batch_size, self._device)
 
-    def accuracy_on(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 1_000) -> float:
+    def accuracy_on(
+        self, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 1_000
+    ) -> float:
         """The share of ``images`` whose predicted digit equals ``labels`` (N,)."""
         if labels.shape != images.shape[:1]:
-            raise ValueError(f"Expected one label per image ({len(images)}), got labels {tuple(labels.shape)}.")
+            raise ValueError(
+                f"Expected one label per image ({len(images)}), got labels {tuple(labels.shape)}."
+            )
         return (self.predict(images, batch_size) == labels.cpu()).float().mean().item()
 
     @property
@@ -137,7 +141,9 @@ def _in_batches(
 ) -> torch.Tensor:
     """``function`` (the model or its ``features``) on checked digits, run on ``device``, joined on the CPU."""
     images = _as_digit_batch(images)
-    return torch.cat([function(batch.to(device, torch.float32)).cpu() for batch in images.split(batch_size)])
+    return torch.cat(
+        [function(batch.to(device, torch.float32)).cpu() for batch in images.split(batch_size)]
+    )
 
 
 def load_digit_judge(
@@ -158,7 +164,9 @@ def load_digit_judge(
         return _train_and_cache(path, data, device, recipe)
     model = _new_model(recipe)
     state = load_checkpoint(path, model)
-    return _frozen_judge(model, device, state["accuracy"], state["data"], state["train_seconds"], recipe, path)
+    return _frozen_judge(
+        model, device, state["accuracy"], state["data"], state["train_seconds"], recipe, path
+    )
 
 
 def _candidate_paths(recipe: DigitJudgeRecipe, data_kind: str) -> Iterator[Path]:
@@ -169,7 +177,10 @@ def _cache_path(recipe: DigitJudgeRecipe, data_kind: str) -> Path:
     """The first file name for ``recipe`` that is free or already holds this recipe's judge."""
 
     def fits(state: dict[str, Any]) -> bool:
-        return holds(state, recipe.as_dict(), _new_model(recipe)) and state.get("data_kind") == data_kind
+        return (
+            holds(state, recipe.as_dict(), _new_model(recipe))
+            and state.get("data_kind") == data_kind
+        )
 
     return first_usable_path(_candidate_paths(recipe, data_kind), fits, NAME, RETRAIN_TIME)
 
@@ -181,7 +192,9 @@ def _new_model(recipe: DigitJudgeRecipe) -> DigitClassifier:
 def _train_and_cache(
     path: Path, data: MNISTData, device: torch.device | str, recipe: DigitJudgeRecipe
 ) -> DigitJudge:
-    print(f"Training the digit judge once ({data.short_source}); it will be cached at {shown_path(path)}")
+    print(
+        f"Training the digit judge once ({data.short_source}); it will be cached at {shown_path(path)}"
+    )
     began = time.perf_counter()
     # Seeded weights and shuffling; the caller's random state and thread count are restored.
     with torch.random.fork_rng(), one_cpu_thread():

@@ -19,9 +19,13 @@ def laplacian_variance(images: torch.Tensor) -> torch.Tensor:
     own value: L1-only outputs fall below it, GAN outputs come closer).
     """
     if images.dim() != 4 or min(images.shape[-2:]) < 3:
-        raise ValueError(f"Expected images of shape (N, C, H, W) with H, W >= 3, got {tuple(images.shape)}.")
+        raise ValueError(
+            f"Expected images of shape (N, C, H, W) with H, W >= 3, got {tuple(images.shape)}."
+        )
     grey = images.float().mean(dim=1, keepdim=True)  # (N, 1, H, W)
-    kernel = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]], device=images.device)
+    kernel = torch.tensor(
+        [[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]], device=images.device
+    )
     response = F.conv2d(grey, kernel.view(1, 1, 3, 3))  # (N, 1, H - 2, W - 2)
     return response.flatten(1).var(dim=1)
 
@@ -44,7 +48,9 @@ def psnr(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0) -> torch.Ten
     return 10 * torch.log10(data_range**2 / mse)
 
 
-def gaussian_window(sigma: float = 1.5, radius: int = 5, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+def gaussian_window(
+    sigma: float = 1.5, radius: int = 5, dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
     """A normalised 1-D Gaussian of 2 radius + 1 taps, (2 radius + 1,): 11 taps as in Wang et al."""
     offsets = torch.arange(-radius, radius + 1, dtype=dtype)
     weights = torch.exp(-0.5 * (offsets / sigma) ** 2)
@@ -61,7 +67,9 @@ def _local_mean(images: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
     return F.conv2d(rows, window.view(1, 1, 1, taps))
 
 
-def ssim(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0, sigma: float = 1.5) -> torch.Tensor:
+def ssim(
+    x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0, sigma: float = 1.5
+) -> torch.Tensor:
     """Structural similarity (Wang et al. 2004) per image, (N, C, H, W) twice -> (N,).
 
     With Gaussian-weighted local statistics (11 taps, sigma 1.5) mu_x, mu_y, sigma_x^2, sigma_y^2,
@@ -78,7 +86,9 @@ def ssim(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0, sigma: float
     radius = int(3.5 * sigma + 0.5)  # scipy's truncation at 3.5 sigma: 11 taps for sigma 1.5
     if min(x.shape[-2:]) < 2 * radius + 1:
         side = 2 * radius + 1
-        raise ValueError(f"SSIM needs images of at least {side} x {side}, got {tuple(x.shape[-2:])}.")
+        raise ValueError(
+            f"SSIM needs images of at least {side} x {side}, got {tuple(x.shape[-2:])}."
+        )
     n, c, h, w = x.shape
     window = gaussian_window(sigma, radius, x.dtype).to(x.device)
     # Channels become separate images: (N * C, 1, H, W); then five statistics in one batch.
@@ -87,5 +97,7 @@ def ssim(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0, sigma: float
     mu_x, mu_y, xx, yy, xy = stats.chunk(5)
     var_x, var_y, cov_xy = xx - mu_x**2, yy - mu_y**2, xy - mu_x * mu_y
     c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
-    ssim_map = ((2 * mu_x * mu_y + c1) * (2 * cov_xy + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
+    ssim_map = ((2 * mu_x * mu_y + c1) * (2 * cov_xy + c2)) / (
+        (mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2)
+    )
     return ssim_map.reshape(n, -1).mean(1)  # mean over channels and positions

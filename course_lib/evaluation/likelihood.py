@@ -29,7 +29,9 @@ LOG_2PI = math.log(2 * math.pi)
 LogWeightFn = Callable[[torch.Tensor, int], torch.Tensor]
 
 
-def iwae_bound(log_weight_fn: LogWeightFn, x: torch.Tensor, k: int, chunk: int = 100) -> torch.Tensor:
+def iwae_bound(
+    log_weight_fn: LogWeightFn, x: torch.Tensor, k: int, chunk: int = 100
+) -> torch.Tensor:
     """The importance-weighted lower bound on log p(x), per example: (N,).
 
     ``log_weight_fn(x, n)`` draws n samples z_i ~ q(z|x) for every example and returns the log
@@ -142,8 +144,12 @@ def elbo_nats(
         for batch in _batches(x, batch_size):
             mu, logvar = model.encode(batch)
             reconstruction = torch.stack(
-                [reconstruction_bce(model.decode_logits(reparameterize(mu, logvar, generator)), batch)
-                 for _ in range(samples)]
+                [
+                    reconstruction_bce(
+                        model.decode_logits(reparameterize(mu, logvar, generator)), batch
+                    )
+                    for _ in range(samples)
+                ]
             ).mean(0)  # (samples, B) -> (B,)
             values.append(reconstruction + gaussian_kl(mu, logvar))
     return torch.cat(values)

@@ -27,7 +27,11 @@ from course_lib.objectives.wgan import WassersteinGAN
 
 
 def frechet_and_critic_monitor(
-    judge: DigitJudge, held_out: torch.Tensor, latent_dim: int, device: torch.device | str, seed: int = 3
+    judge: DigitJudge,
+    held_out: torch.Tensor,
+    latent_dim: int,
+    device: torch.device | str,
+    seed: int = 3,
 ) -> Callable[[WassersteinGAN], dict[str, float]]:
     """Per-epoch measurements for a WGAN on MNIST (``train_gan``'s ``epoch_metrics``).
 
@@ -36,15 +40,25 @@ def frechet_and_critic_monitor(
     ``held_out`` and the samples. Notebook 07 and ``python -m course_lib.recipes wgan-gp`` both use it,
     so a loaded checkpoint carries the same curves as a run in the notebook.
     """
-    held_out_scaled = (held_out * 2 - 1).to(device)  # the critic sees [-1, 1], like the generator's outputs
+    held_out_scaled = (held_out * 2 - 1).to(
+        device
+    )  # the critic sees [-1, 1], like the generator's outputs
 
     def measure(objective: WassersteinGAN) -> dict[str, float]:
         with torch.no_grad():
-            z = sample_latent(len(held_out), latent_dim, torch.Generator().manual_seed(seed)).to(device)
+            z = sample_latent(len(held_out), latent_dim, torch.Generator().manual_seed(seed)).to(
+                device
+            )
             samples = objective.sample(z)
-            w_estimate = wasserstein_estimate(objective.critic(held_out_scaled), objective.critic(samples)).item()
-        return {"frechet_distance": classifier_frechet_distance(judge, ((samples + 1) / 2).clamp(0, 1), held_out),
-                "critic_w1": w_estimate}
+            w_estimate = wasserstein_estimate(
+                objective.critic(held_out_scaled), objective.critic(samples)
+            ).item()
+        return {
+            "frechet_distance": classifier_frechet_distance(
+                judge, ((samples + 1) / 2).clamp(0, 1), held_out
+            ),
+            "critic_w1": w_estimate,
+        }
 
     return measure
 
@@ -63,12 +77,18 @@ def digit_class_monitor(
 
     def measure(objective: CycleGAN) -> dict[str, float]:
         with torch.no_grad():
-            back = ((objective.translate_ba(held_out.mnist_m.to(device) * 2 - 1) + 1) / 2).clamp(0, 1).cpu()
+            back = (
+                ((objective.translate_ba(held_out.mnist_m.to(device) * 2 - 1) + 1) / 2)
+                .clamp(0, 1)
+                .cpu()
+            )
             there = objective.translate_ab(held_out.mnist.to(device) * 2 - 1)
             cycled = ((objective.translate_ba(there) + 1) / 2).clamp(0, 1).cpu()
-        return {"class_kept_ba": judge.accuracy_on(back, held_out.mnist_m_labels),
-                "class_kept_cycle": judge.accuracy_on(cycled, held_out.mnist_labels),
-                "cycle_l1": (cycled - held_out.mnist).abs().mean().item()}
+        return {
+            "class_kept_ba": judge.accuracy_on(back, held_out.mnist_m_labels),
+            "class_kept_cycle": judge.accuracy_on(cycled, held_out.mnist_labels),
+            "cycle_l1": (cycled - held_out.mnist).abs().mean().item(),
+        }
 
     return measure
 
@@ -94,8 +114,12 @@ def attribute_monitor(
         scores = {}
         for name, wanted in condition_attributes(targets).items():
             asked = wanted >= 0  # -1: the example's data set has no such label
-            scores[f"{name}_accuracy"] = (predicted[name][asked] == wanted[asked]).float().mean().item()
-        scores["reconstruction_l1"] = (((back + 1) / 2).clamp(0, 1).cpu() - test_faces.images).abs().mean().item()
+            scores[f"{name}_accuracy"] = (
+                (predicted[name][asked] == wanted[asked]).float().mean().item()
+            )
+        scores["reconstruction_l1"] = (
+            (((back + 1) / 2).clamp(0, 1).cpu() - test_faces.images).abs().mean().item()
+        )
         return scores
 
     return measure

@@ -19,7 +19,9 @@ from course_lib.training.rbm import RBMGradient
 MAX_ENUMERATED_UNITS = 24  # 2^24 = 16.7 million states: seconds, not hours
 
 
-def all_states(n: int, dtype: torch.dtype = torch.float64, device: torch.device | str = "cpu") -> torch.Tensor:
+def all_states(
+    n: int, dtype: torch.dtype = torch.float64, device: torch.device | str = "cpu"
+) -> torch.Tensor:
     """Every binary vector of length ``n`` as rows: (2^n, n), row r holding the bits of r."""
     return next(_state_chunks(n, torch.device(device), chunk=2**n)).to(dtype)
 
@@ -69,7 +71,9 @@ def log_partition(rbm: BernoulliRBM) -> torch.Tensor:
 
 
 @torch.no_grad()
-def log_likelihood(rbm: BernoulliRBM, v: torch.Tensor, log_z: torch.Tensor | None = None) -> torch.Tensor:
+def log_likelihood(
+    rbm: BernoulliRBM, v: torch.Tensor, log_z: torch.Tensor | None = None
+) -> torch.Tensor:
     """log p(v) = -F(v) - log Z for each row of ``v``: (B,) float64. Pass ``log_z`` to reuse one."""
     model = _double(rbm)
     if log_z is None:

@@ -35,9 +35,13 @@ def _as_feature_matrix(features: torch.Tensor, name: str) -> torch.Tensor:
     """``features`` as float64 (N, d) on the CPU, or a ValueError saying what is wrong."""
     matrix = torch.as_tensor(features).detach().to("cpu", torch.float64)
     if matrix.dim() != 2:
-        raise ValueError(f"{name} must be a matrix (N, d) of feature vectors, got shape {tuple(matrix.shape)}.")
+        raise ValueError(
+            f"{name} must be a matrix (N, d) of feature vectors, got shape {tuple(matrix.shape)}."
+        )
     if len(matrix) < 2:
-        raise ValueError(f"{name} needs at least 2 rows to estimate a covariance, got {len(matrix)}.")
+        raise ValueError(
+            f"{name} needs at least 2 rows to estimate a covariance, got {len(matrix)}."
+        )
     if not torch.isfinite(matrix).all():
         raise ValueError(f"{name} contains NaN or infinite values.")
     return matrix
@@ -187,7 +191,9 @@ def default_min_count(n_samples: int, n_modes: int) -> int:
     return max(1, math.ceil(FAIR_SHARE_FRACTION * n_samples / n_modes))
 
 
-def _nearest_centre(samples: torch.Tensor, centres: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _nearest_centre(
+    samples: torch.Tensor, centres: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Index (N,) of each sample's nearest centre and the Euclidean distance (N,) to it."""
     # Explicit differences rather than torch.cdist, whose matrix-product shortcut can move a
     # sample that lies exactly on the threshold to the other side of it.
@@ -224,11 +230,15 @@ def mode_coverage(
             f"and {tuple(modes.shape)}."
         )
     if len(points) == 0 or len(modes) == 0:
-        raise ValueError(f"Need at least one sample and one centre, got {len(points)} and {len(modes)}.")
+        raise ValueError(
+            f"Need at least one sample and one centre, got {len(points)} and {len(modes)}."
+        )
     if not torch.isfinite(points).all():
         raise ValueError("samples contain NaN or infinite values.")
     if not (std > 0 and threshold > 0):
-        raise ValueError(f"std and threshold must be > 0, got std={std!r}, threshold={threshold!r}.")
+        raise ValueError(
+            f"std and threshold must be > 0, got std={std!r}, threshold={threshold!r}."
+        )
     if min_count is None:
         min_count = default_min_count(len(points), len(modes))
     elif min_count < 1:

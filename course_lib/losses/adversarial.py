@@ -28,8 +28,12 @@ def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> 
     its own batch. A discriminator that outputs 1/2 everywhere, the best it can do when
     p_g = p_data, scores 2 log 2 (about 1.386).
     """
-    real_term = F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))  # -mean log D(x)
-    fake_term = F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))  # -mean log(1-D)
+    real_term = F.binary_cross_entropy_with_logits(
+        real_logits, torch.ones_like(real_logits)
+    )  # -mean log D(x)
+    fake_term = F.binary_cross_entropy_with_logits(
+        fake_logits, torch.zeros_like(fake_logits)
+    )  # -mean log(1-D)
     return real_term + fake_term
 
 
@@ -86,12 +90,17 @@ def interpolation_weights(
     instead (shape (B, C, H, W)) would put x_hat off the segment between the real and the generated
     example, where the optimal critic's gradient has norm 1; it is a known bug of popular code.
     """
-    alpha = torch.rand(batch, generator=generator, dtype=dtype).to(device)  # drawn on the CPU, as sample_latent
+    alpha = torch.rand(batch, generator=generator, dtype=dtype).to(
+        device
+    )  # drawn on the CPU, as sample_latent
     return alpha.view(batch, *[1] * (dim - 1))
 
 
 def gradient_penalty(
-    critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, generator: torch.Generator | None = None
+    critic: nn.Module,
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """mean_i (||grad_x f(x_hat_i)||_2 - 1)^2 with x_hat_i = alpha_i x_i + (1 - alpha_i) G(z_i).
 
@@ -102,11 +111,15 @@ def gradient_penalty(
     detached: the penalty constrains the critic only.
     """
     if real.shape != fake.shape:
-        raise ValueError(f"real and fake must have the same shape, got {tuple(real.shape)} and {tuple(fake.shape)}.")
+        raise ValueError(
+            f"real and fake must have the same shape, got {tuple(real.shape)} and {tuple(fake.shape)}."
+        )
     real, fake = real.detach().float(), fake.detach().float()
     alpha = interpolation_weights(len(real), real.dim(), generator, real.device, real.dtype)
     x_hat = (alpha * real + (1 - alpha) * fake).requires_grad_(True)  # (B, ...)
-    with torch.autocast(real.device.type, enabled=False):  # float32 even inside a bfloat16 run (see course_lib.runtime.speed)
+    with torch.autocast(
+        real.device.type, enabled=False
+    ):  # float32 even inside a bfloat16 run (see course_lib.runtime.speed)
         scores = critic(x_hat)
     if scores.shape != (len(real),):
         raise ValueError(

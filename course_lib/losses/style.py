@@ -80,7 +80,9 @@ def correlation_matrix(features: Tensor) -> Tensor:
     flat = features.reshape(b, c, h * w)
     centred = flat - flat.mean(dim=2, keepdim=True)
     covariance = centred @ centred.transpose(1, 2)
-    norms = covariance.diagonal(dim1=1, dim2=2).sqrt()  # (B, C): sqrt(M) times the standard deviations
+    norms = covariance.diagonal(
+        dim1=1, dim2=2
+    ).sqrt()  # (B, C): sqrt(M) times the standard deviations
     # Constant up to rounding: the mean of equal float values can differ from them by an ulp,
     # which would otherwise turn a constant channel into correlations of pure rounding noise.
     scale = flat.abs().amax(dim=2) * (h * w) ** 0.5
@@ -162,7 +164,9 @@ class StyleTargets:
     shapes: dict[str, torch.Size]
 
     @classmethod
-    def from_features(cls, features: Mapping[str, Tensor], layers: Sequence[str] | None = None) -> StyleTargets:
+    def from_features(
+        cls, features: Mapping[str, Tensor], layers: Sequence[str] | None = None
+    ) -> StyleTargets:
         """Gram matrices of ``features`` (all layers, or ``layers``), detached and without gradients."""
         layers = list(features) if layers is None else list(layers)
         if not layers:
@@ -170,7 +174,9 @@ class StyleTargets:
         grams, shapes = {}, {}
         for layer in layers:
             if layer not in features:
-                raise ValueError(f"No features for style layer {layer!r}; the features have {sorted(features)}.")
+                raise ValueError(
+                    f"No features for style layer {layer!r}; the features have {sorted(features)}."
+                )
             _check_feature_map(features[layer], f"The style features of layer {layer!r}")
             with torch.no_grad():
                 grams[layer] = gram_matrix(features[layer].detach())
@@ -210,7 +216,9 @@ def style_loss(
     total: Tensor | None = None
     for layer, weight in weights.items():
         if layer not in available:
-            raise ValueError(f"Style layer {layer!r} has a weight but no target; the targets have {list(available)}.")
+            raise ValueError(
+                f"Style layer {layer!r} has a weight but no target; the targets have {list(available)}."
+            )
         if layer not in generated:
             raise ValueError(
                 f"Style layer {layer!r} is missing from the generated features, which have {list(generated)}."

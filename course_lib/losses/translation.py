@@ -46,13 +46,17 @@ def domain_classification_loss(logits: torch.Tensor, condition: torch.Tensor) ->
         )
     dataset = check_conditions(condition)  # (B,)
     if len(dataset) != len(logits):
-        raise ValueError(f"Got {len(logits)} rows of logits and {len(dataset)} conditions; give one per example.")
+        raise ValueError(
+            f"Got {len(logits)} rows of logits and {len(dataset)} conditions; give one per example."
+        )
     condition = condition.to(logits)
     per_example = torch.zeros(len(logits), device=logits.device, dtype=logits.dtype)
     for group in GROUPS:
         group_logits, targets = logits[:, group.columns], condition[:, group.columns]
         if group.binary:
-            term = F.binary_cross_entropy_with_logits(group_logits, targets, reduction="none").sum(dim=1)
+            term = F.binary_cross_entropy_with_logits(group_logits, targets, reduction="none").sum(
+                dim=1
+            )
         else:
             term = F.cross_entropy(group_logits, targets.argmax(dim=1), reduction="none")
         per_example = per_example + torch.where(dataset == group.dataset, term, 0.0)  # (B,)

@@ -18,7 +18,9 @@ import torch.nn.functional as F
 
 def _check_same_shape(a: torch.Tensor, b: torch.Tensor, names: str) -> None:
     if a.shape != b.shape:
-        raise ValueError(f"{names} must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}.")
+        raise ValueError(
+            f"{names} must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}."
+        )
     if a.dim() < 2:
         raise ValueError(f"{names} must be batches of shape (N, ...), got shape {tuple(a.shape)}.")
 

@@ -43,7 +43,9 @@ class AttributeClassifier(nn.Module):
             raise ValueError(f"size must be a power of two >= {2 * SMALLEST_MAP}, got {size}.")
         n_down = (size // SMALLEST_MAP).bit_length() - 1  # stride-2 blocks from size down to 4
         if len(widths) < n_down + 1:
-            raise ValueError(f"size {size} needs {n_down + 1} widths (one stem + {n_down} blocks), got {len(widths)}.")
+            raise ValueError(
+                f"size {size} needs {n_down + 1} widths (one stem + {n_down} blocks), got {len(widths)}."
+            )
         self.size = size
         self.attributes = {name: tuple(values) for name, values in attributes.items()}
         # A stride-1 stem keeps one-pixel details (glasses rims, eyebrows) before downsampling.
@@ -52,7 +54,10 @@ class AttributeClassifier(nn.Module):
         self.trunk = nn.Sequential(*blocks, nn.AdaptiveAvgPool2d(1), nn.Flatten())
         self.feature_size = widths[n_down]
         self.heads = nn.ModuleDict(
-            {name: nn.Linear(self.feature_size, len(values)) for name, values in self.attributes.items()}
+            {
+                name: nn.Linear(self.feature_size, len(values))
+                for name, values in self.attributes.items()
+            }
         )
 
     def check_input(self, images: torch.Tensor) -> None:
@@ -78,15 +83,22 @@ class AttributeClassifier(nn.Module):
         return {name: logits.argmax(dim=1) for name, logits in self(images).items()}
 
 
-def attribute_loss(model: AttributeClassifier, images: torch.Tensor, *labels: torch.Tensor) -> torch.Tensor:
+def attribute_loss(
+    model: AttributeClassifier, images: torch.Tensor, *labels: torch.Tensor
+) -> torch.Tensor:
     """Sum over attributes of the cross-entropy; ``labels`` follow ``model.attributes`` order."""
     logits = model(images)
-    return sum(nn.functional.cross_entropy(logits[name], target) for name, target in zip(logits, labels))
+    return sum(
+        nn.functional.cross_entropy(logits[name], target) for name, target in zip(logits, labels)
+    )
 
 
 @torch.no_grad()
 def attribute_accuracy(
-    model: AttributeClassifier, images: torch.Tensor, labels: Mapping[str, torch.Tensor], batch_size: int = 500
+    model: AttributeClassifier,
+    images: torch.Tensor,
+    labels: Mapping[str, torch.Tensor],
+    batch_size: int = 500,
 ) -> dict[str, float]:
     """Share of correct predictions per attribute, with the model in eval mode."""
     was_training = model.training
@@ -96,6 +108,8 @@ def attribute_accuracy(
     for start in range(0, len(images), batch_size):
         predicted = model.predict(images[start : start + batch_size].to(device))
         for name in correct:
-            correct[name] += (predicted[name].cpu() == labels[name][start : start + batch_size]).sum().item()
+            correct[name] += (
+                (predicted[name].cpu() == labels[name][start : start + batch_size]).sum().item()
+            )
     model.train(was_training)
     return {name: count / len(images) for name, count in correct.items()}

@@ -82,7 +82,9 @@ class ConvDecoder(nn.Module):
     def logits(self, z: torch.Tensor) -> torch.Tensor:
         """Pre-sigmoid outputs: BCE on logits is more stable than BCE on probabilities."""
         if z.dim() != 2 or z.shape[1] != self.code_size:
-            raise ValueError(f"Expected codes of shape (B, {self.code_size}), got {tuple(z.shape)}.")
+            raise ValueError(
+                f"Expected codes of shape (B, {self.code_size}), got {tuple(z.shape)}."
+            )
         return self.upsample(self.head(z))
 
 

@@ -46,7 +46,9 @@ class ResidualBlock(nn.Module):
 def down_block(in_channels: int, out_channels: int) -> nn.Sequential:
     """Conv 4x4, stride 2 -> InstanceNorm -> ReLU: halves H and W."""
     return nn.Sequential(
-        nn.Conv2d(in_channels, out_channels, 4, stride=2, padding=1, bias=False), instance_norm(out_channels), nn.ReLU()
+        nn.Conv2d(in_channels, out_channels, 4, stride=2, padding=1, bias=False),
+        instance_norm(out_channels),
+        nn.ReLU(),
     )
 
 
@@ -89,7 +91,9 @@ def resnet_translator(
             f"in_channels={in_channels}, out_channels={out_channels}, width={width}, n_down={n_down}, n_blocks={n_blocks}."
         )
     if stem_padding not in STEM_PADDINGS:
-        raise ValueError(f"stem_padding must be one of {sorted(STEM_PADDINGS)}, got {stem_padding!r}.")
+        raise ValueError(
+            f"stem_padding must be one of {sorted(STEM_PADDINGS)}, got {stem_padding!r}."
+        )
     layers: list[nn.Module] = [
         STEM_PADDINGS[stem_padding](3),
         nn.Conv2d(in_channels, width, 7, bias=False),

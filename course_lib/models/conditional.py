@@ -63,7 +63,9 @@ def as_condition(y: torch.Tensor, n_classes: int, batch: int, model: str) -> tor
             "Convert float labels with y.long(), and flatten a (B, 1) label column with y.view(-1)."
         )
     if len(y) != batch:
-        raise ValueError(f"{model} needs one label per example: got {batch} examples and {len(y)} labels.")
+        raise ValueError(
+            f"{model} needs one label per example: got {batch} examples and {len(y)} labels."
+        )
     return y
 
 
@@ -94,14 +96,19 @@ class ConditionalMLPGenerator(_LabelInCodeGenerator):
         image_shape: tuple[int, ...] = MNIST_SHAPE,
         hidden: tuple[int, ...] = (256, 512),
     ):
-        super().__init__(latent_dim, n_classes, MLPGenerator(latent_dim + n_classes, image_shape, hidden))
+        super().__init__(
+            latent_dim, n_classes, MLPGenerator(latent_dim + n_classes, image_shape, hidden)
+        )
 
 
 class ConditionalMLPDiscriminator(nn.Module):
     """(images (B, *image_shape), y) -> logits (B,): an MLP on [flattened image, onehot(y)]."""
 
     def __init__(
-        self, n_classes: int = 10, image_shape: tuple[int, ...] = MNIST_SHAPE, hidden: tuple[int, ...] = (512, 256)
+        self,
+        n_classes: int = 10,
+        image_shape: tuple[int, ...] = MNIST_SHAPE,
+        hidden: tuple[int, ...] = (512, 256),
     ):
         super().__init__()
         self.n_classes = n_classes
@@ -112,7 +119,9 @@ class ConditionalMLPDiscriminator(nn.Module):
         name = type(self).__name__
         check_images(x, self.image_shape, name)
         condition = as_condition(y, self.n_classes, len(x), name).to(x)
-        return self.net(torch.cat([x.flatten(1), condition], dim=1)).squeeze(1)  # (B, pixels + n_classes) -> (B,)
+        return self.net(torch.cat([x.flatten(1), condition], dim=1)).squeeze(
+            1
+        )  # (B, pixels + n_classes) -> (B,)
 
 
 class ConditionalDCGANGenerator(_LabelInCodeGenerator):
@@ -123,9 +132,18 @@ class ConditionalDCGANGenerator(_LabelInCodeGenerator):
     """
 
     def __init__(
-        self, latent_dim: int = 64, n_classes: int = 10, image_size: int = 28, channels: int = 1, width: int = 32
+        self,
+        latent_dim: int = 64,
+        n_classes: int = 10,
+        image_size: int = 28,
+        channels: int = 1,
+        width: int = 32,
     ):
-        super().__init__(latent_dim, n_classes, DCGANGenerator(latent_dim + n_classes, image_size, channels, width))
+        super().__init__(
+            latent_dim,
+            n_classes,
+            DCGANGenerator(latent_dim + n_classes, image_size, channels, width),
+        )
 
 
 class ConditionalDCGANDiscriminator(nn.Module):
@@ -136,7 +154,9 @@ class ConditionalDCGANDiscriminator(nn.Module):
     scores the stack.
     """
 
-    def __init__(self, n_classes: int = 10, image_size: int = 28, channels: int = 1, width: int = 32):
+    def __init__(
+        self, n_classes: int = 10, image_size: int = 28, channels: int = 1, width: int = 32
+    ):
         super().__init__()
         self.n_classes = n_classes
         self.image_shape = (channels, image_size, image_size)

@@ -31,7 +31,9 @@ class DCGANCritic(nn.Module):
     unnormalised, as in the DCGAN discriminator.
     """
 
-    def __init__(self, image_size: int = 28, channels: int = 1, width: int = 32, layer_norm: bool = True):
+    def __init__(
+        self, image_size: int = 28, channels: int = 1, width: int = 32, layer_norm: bool = True
+    ):
         super().__init__()
         self.image_shape = (channels, image_size, image_size)
         norm = (lambda c: nn.GroupNorm(1, c)) if layer_norm else None

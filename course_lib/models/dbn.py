@@ -76,7 +76,9 @@ class DBN(nn.Module):
         sizes = [(layer.n_lower, layer.n_upper) for layer in layers]
         for index, ((_, upper), (lower, _)) in enumerate(zip(sizes[:-1], sizes[1:])):
             if upper != lower:
-                raise StackMismatchError(f"Directed layer {index} outputs {upper} units but layer {index + 1} takes {lower}.")
+                raise StackMismatchError(
+                    f"Directed layer {index} outputs {upper} units but layer {index + 1} takes {lower}."
+                )
         if layers and layers[-1].n_upper != top.n_features:
             raise StackMismatchError(
                 f"The top RBM takes {top.n_features} feature units but the last directed layer gives {layers[-1].n_upper}."
@@ -90,7 +92,9 @@ class DBN(nn.Module):
 
         The DBN holds copies, so fine-tuning it leaves the stack as it was (to compare against)."""
         if not rbms or not isinstance(rbms[-1], LabelledRBM):
-            raise TypeError("The last RBM of a DBN stack must be a LabelledRBM (the top level with the labels).")
+            raise TypeError(
+                "The last RBM of a DBN stack must be a LabelledRBM (the top level with the labels)."
+            )
         check_stack(rbms)
         return cls([DirectedLayer.from_rbm(rbm) for rbm in rbms[:-1]], copy.deepcopy(rbms[-1]))
 
@@ -102,7 +106,9 @@ class DBN(nn.Module):
     def up(self, v: torch.Tensor) -> torch.Tensor:
         """Deterministic recognition pass (probabilities, no sampling) to the top RBM's features."""
         if v.dim() != 2 or v.shape[1] != self.n_visible:
-            raise ValueError(f"Expected (batch, {self.n_visible}) visible states, got {tuple(v.shape)}. Flatten images first.")
+            raise ValueError(
+                f"Expected (batch, {self.n_visible}) visible states, got {tuple(v.shape)}. Flatten images first."
+            )
         for layer in self.layers:
             v = layer.recognise(v)
         return v
@@ -113,7 +119,9 @@ class DBN(nn.Module):
         return self.top.label_free_energies(self.up(v)).argmin(dim=1)
 
     @torch.no_grad()
-    def down(self, top_features: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    def down(
+        self, top_features: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """Generative pass from binary top-level features: sample each hidden layer, and return
         p(v = 1 | h_1) at the bottom (B, n_visible), the usual way to show a DBN's samples."""
         state = top_features
@@ -136,11 +144,15 @@ class DBN(nn.Module):
         ``progress`` wraps the loop over Gibbs steps (see ``LabelledRBM.clamped_chain``)."""
         top = self.top
         start_probs = torch.full((len(labels), top.n_features), 0.5, device=labels.device)
-        features = top.clamped_chain(bernoulli(start_probs, generator=generator), labels, gibbs_steps, generator, progress)
+        features = top.clamped_chain(
+            bernoulli(start_probs, generator=generator), labels, gibbs_steps, generator, progress
+        )
         return self.down(features, generator)
 
 
-def sigmoid_mlp(sizes: Sequence[int], n_classes: int, layers: Sequence[DirectedLayer] | None = None) -> nn.Sequential:
+def sigmoid_mlp(
+    sizes: Sequence[int], n_classes: int, layers: Sequence[DirectedLayer] | None = None
+) -> nn.Sequential:
     """An MLP with sigmoid hidden units of ``sizes`` (input first) and a linear output of ``n_classes``.
 
     Given the directed layers of a pretrained stack, its hidden layers start from their
@@ -148,7 +160,9 @@ def sigmoid_mlp(sizes: Sequence[int], n_classes: int, layers: Sequence[DirectedL
     default initialisation. The output layer always starts at PyTorch's default.
     """
     if layers is not None and len(layers) != len(sizes) - 1:
-        raise StackMismatchError(f"{len(sizes) - 1} hidden layers need {len(sizes) - 1} pretrained layers, got {len(layers)}.")
+        raise StackMismatchError(
+            f"{len(sizes) - 1} hidden layers need {len(sizes) - 1} pretrained layers, got {len(layers)}."
+        )
     modules: list[nn.Module] = []
     for index, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
         linear = nn.Linear(n_in, n_out)

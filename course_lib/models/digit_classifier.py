@@ -33,7 +33,9 @@ class DigitClassifier(nn.Module):
     def __init__(self, widths: Sequence[int] = (32, 64), feature_size: int = 128) -> None:
         super().__init__()
         if len(widths) != 2:
-            raise ValueError(f"widths gives the channels of the two conv blocks, got {len(widths)} values.")
+            raise ValueError(
+                f"widths gives the channels of the two conv blocks, got {len(widths)} values."
+            )
         self.feature_size = feature_size
         self.trunk = nn.Sequential(
             _conv_block(IMAGE_SHAPE[0], widths[0]),  # (B, w0, 14, 14)

@@ -59,7 +59,10 @@ class MLPGenerator(nn.Module):
     """z (B, latent_dim) -> images (B, *image_shape) in (-1, 1), through fully connected layers."""
 
     def __init__(
-        self, latent_dim: int = 64, image_shape: tuple[int, ...] = MNIST_SHAPE, hidden: tuple[int, ...] = (256, 512)
+        self,
+        latent_dim: int = 64,
+        image_shape: tuple[int, ...] = MNIST_SHAPE,
+        hidden: tuple[int, ...] = (256, 512),
     ):
         super().__init__()
         self.latent_dim = latent_dim
@@ -78,10 +81,14 @@ class MLPGenerator(nn.Module):
 class MLPDiscriminator(nn.Module):
     """Images (B, *image_shape) -> logits (B,), through fully connected layers with LeakyReLU(0.2)."""
 
-    def __init__(self, image_shape: tuple[int, ...] = MNIST_SHAPE, hidden: tuple[int, ...] = (512, 256)):
+    def __init__(
+        self, image_shape: tuple[int, ...] = MNIST_SHAPE, hidden: tuple[int, ...] = (512, 256)
+    ):
         super().__init__()
         self.image_shape = tuple(image_shape)
-        self.net = nn.Sequential(nn.Flatten(), mlp([math.prod(self.image_shape), *hidden, 1]))  # (B, pixels)
+        self.net = nn.Sequential(
+            nn.Flatten(), mlp([math.prod(self.image_shape), *hidden, 1])
+        )  # (B, pixels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_images(x, self.image_shape, type(self).__name__)
@@ -123,7 +130,9 @@ class DCGANGenerator(nn.Module):
     layers, BatchNorm after every layer but the output. Initialised with ``dcgan_init_``.
     """
 
-    def __init__(self, latent_dim: int = 64, image_size: int = 28, channels: int = 1, width: int = 32):
+    def __init__(
+        self, latent_dim: int = 64, image_size: int = 28, channels: int = 1, width: int = 32
+    ):
         super().__init__()
         widths = dcgan_widths(image_size, width)
         start = DCGAN_START[image_size]
@@ -131,17 +140,24 @@ class DCGANGenerator(nn.Module):
         self.image_shape = (channels, image_size, image_size)
         layers: list[nn.Module] = [
             nn.Unflatten(1, (latent_dim, 1, 1)),  # (B, latent_dim) -> (B, latent_dim, 1, 1)
-            nn.ConvTranspose2d(latent_dim, widths[0], start, bias=False),  # (B, widths[0], start, start)
+            nn.ConvTranspose2d(
+                latent_dim, widths[0], start, bias=False
+            ),  # (B, widths[0], start, start)
             nn.BatchNorm2d(widths[0]),
             nn.ReLU(),
         ]
         for c_in, c_out in zip(widths, widths[1:]):
             layers += [
-                nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1, bias=False),  # doubles H and W
+                nn.ConvTranspose2d(
+                    c_in, c_out, 4, stride=2, padding=1, bias=False
+                ),  # doubles H and W
                 nn.BatchNorm2d(c_out),  # its shift makes a bias before it redundant
                 nn.ReLU(),
             ]
-        layers += [nn.ConvTranspose2d(widths[-1], channels, 4, stride=2, padding=1), nn.Tanh()]  # (B, C, size, size)
+        layers += [
+            nn.ConvTranspose2d(widths[-1], channels, 4, stride=2, padding=1),
+            nn.Tanh(),
+        ]  # (B, C, size, size)
         self.net = nn.Sequential(*layers)
         dcgan_init_(self)
 
@@ -167,10 +183,15 @@ def downsampling_scorer(
     for c_in, c_out in zip(widths, widths[1:]):
         layers += [
             nn.Conv2d(c_in, c_out, 4, stride=2, padding=1, bias=norm is None),  # halves H and W
-            norm(c_out) if norm is not None else nn.Identity(),  # a norm's shift makes a bias redundant
+            norm(c_out)
+            if norm is not None
+            else nn.Identity(),  # a norm's shift makes a bias redundant
             nn.LeakyReLU(0.2),
         ]
-    layers += [nn.Conv2d(widths[-1], 1, DCGAN_START[image_size]), nn.Flatten(0)]  # (B, 1, 1, 1) -> (B,)
+    layers += [
+        nn.Conv2d(widths[-1], 1, DCGAN_START[image_size]),
+        nn.Flatten(0),
+    ]  # (B, 1, 1, 1) -> (B,)
     return nn.Sequential(*layers)
 
 
@@ -204,12 +225,17 @@ class BiGANEncoder(nn.Module):
     """
 
     def __init__(
-        self, image_shape: tuple[int, ...] = MNIST_SHAPE, latent_dim: int = 64, hidden: tuple[int, ...] = (512, 256)
+        self,
+        image_shape: tuple[int, ...] = MNIST_SHAPE,
+        latent_dim: int = 64,
+        hidden: tuple[int, ...] = (512, 256),
     ):
         super().__init__()
         self.image_shape = tuple(image_shape)
         self.latent_dim = latent_dim
-        self.net = nn.Sequential(nn.Flatten(), mlp([math.prod(self.image_shape), *hidden, latent_dim]))  # (B, pixels)
+        self.net = nn.Sequential(
+            nn.Flatten(), mlp([math.prod(self.image_shape), *hidden, latent_dim])
+        )  # (B, pixels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_images(x, self.image_shape, type(self).__name__)
@@ -224,7 +250,10 @@ class JointDiscriminator(nn.Module):
     """
 
     def __init__(
-        self, image_shape: tuple[int, ...] = MNIST_SHAPE, latent_dim: int = 64, hidden: tuple[int, ...] = (512, 256)
+        self,
+        image_shape: tuple[int, ...] = MNIST_SHAPE,
+        latent_dim: int = 64,
+        hidden: tuple[int, ...] = (512, 256),
     ):
         super().__init__()
         self.image_shape = tuple(image_shape)
@@ -235,5 +264,9 @@ class JointDiscriminator(nn.Module):
         check_images(x, self.image_shape, type(self).__name__)
         check_codes(z, self.latent_dim, type(self).__name__)
         if len(x) != len(z):
-            raise ValueError(f"JointDiscriminator needs one code per image, got {len(x)} images and {len(z)} codes.")
-        return self.net(torch.cat([x.flatten(1), z], dim=1)).squeeze(1)  # (B, pixels + latent_dim) -> (B,)
+            raise ValueError(
+                f"JointDiscriminator needs one code per image, got {len(x)} images and {len(z)} codes."
+            )
+        return self.net(torch.cat([x.flatten(1), z], dim=1)).squeeze(
+            1
+        )  # (B, pixels + latent_dim) -> (B,)

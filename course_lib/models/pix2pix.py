@@ -44,7 +44,9 @@ class UNetGenerator(nn.Module):
     of the same size]. log2(size) levels: 5 for 32 px, 6 for 64 px.
     """
 
-    def __init__(self, in_channels: int = 1, out_channels: int = 3, size: int = 32, width: int = 32):
+    def __init__(
+        self, in_channels: int = 1, out_channels: int = 3, size: int = 32, width: int = 32
+    ):
         super().__init__()
         if size not in UNET_SIZES:
             raise ValueError(f"UNetGenerator supports image sizes {UNET_SIZES}, got {size}.")
@@ -56,7 +58,9 @@ class UNetGenerator(nn.Module):
             normalise = 0 < i < depth - 1
             self.encoder.append(
                 nn.Sequential(
-                    nn.Conv2d(c_in, c_out, KERNEL, stride=2, padding=1, bias=not normalise),  # halves H and W
+                    nn.Conv2d(
+                        c_in, c_out, KERNEL, stride=2, padding=1, bias=not normalise
+                    ),  # halves H and W
                     nn.BatchNorm2d(c_out) if normalise else nn.Identity(),
                     nn.LeakyReLU(0.2),
                 )
@@ -64,9 +68,13 @@ class UNetGenerator(nn.Module):
         # Decoder block k undoes encoder block k + 1 (k = depth - 2, ..., 0); the last layer undoes block 0.
         self.decoder = nn.ModuleList()
         for k in reversed(range(depth - 1)):
-            c_in = widths[k + 1] * (1 if k == depth - 2 else 2)  # the bottleneck has no skip partner
+            c_in = widths[k + 1] * (
+                1 if k == depth - 2 else 2
+            )  # the bottleneck has no skip partner
             block = [
-                nn.ConvTranspose2d(c_in, widths[k], KERNEL, stride=2, padding=1, bias=False),  # doubles H and W
+                nn.ConvTranspose2d(
+                    c_in, widths[k], KERNEL, stride=2, padding=1, bias=False
+                ),  # doubles H and W
                 nn.BatchNorm2d(widths[k]),
                 nn.ReLU(),
             ]
@@ -86,7 +94,9 @@ class UNetGenerator(nn.Module):
             skips.append(x)  # skips[i]: (B, widths[i], size / 2^(i+1), ...)
         h = skips.pop()  # the 1 x 1 bottleneck
         for block in self.decoder:
-            h = torch.cat([block(h), skips.pop()], dim=1)  # (B, 2 widths[k], ...): decoder map + its skip
+            h = torch.cat(
+                [block(h), skips.pop()], dim=1
+            )  # (B, 2 widths[k], ...): decoder map + its skip
         return self.output(h)  # (B, out_channels, size, size)
 
 
@@ -124,7 +134,9 @@ class PatchDiscriminator(nn.Module):
     ``in_channels`` is then the image's own channel count.
     """
 
-    def __init__(self, in_channels: int = 4, width: int = 64, n_layers: int = 3, norm: str = "batch"):
+    def __init__(
+        self, in_channels: int = 4, width: int = 64, n_layers: int = 3, norm: str = "batch"
+    ):
         super().__init__()
         if n_layers < 1:
             raise ValueError(f"n_layers must be at least 1, got {n_layers}.")
@@ -132,7 +144,10 @@ class PatchDiscriminator(nn.Module):
             raise ValueError(f"norm must be one of {sorted(NORMS)}, got {norm!r}.")
         self.in_channels, self.n_layers = in_channels, n_layers
         widths = _widths(n_layers + 1, width)  # the strided blocks, then the stride-1 block
-        layers: list[nn.Module] = [nn.Conv2d(in_channels, widths[0], KERNEL, stride=2, padding=1), nn.LeakyReLU(0.2)]
+        layers: list[nn.Module] = [
+            nn.Conv2d(in_channels, widths[0], KERNEL, stride=2, padding=1),
+            nn.LeakyReLU(0.2),
+        ]
         for i, (c_in, c_out) in enumerate(zip(widths, widths[1:])):
             stride = 2 if i < n_layers - 1 else 1
             layers += [

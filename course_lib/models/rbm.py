@@ -58,7 +58,9 @@ class BernoulliRBM(nn.Module):
     def __init__(self, n_visible: int, n_hidden: int, weight_std: float = 0.01) -> None:
         super().__init__()
         if n_visible < 1 or n_hidden < 1:
-            raise ValueError(f"An RBM needs at least one unit per layer, got {n_visible} visible, {n_hidden} hidden.")
+            raise ValueError(
+                f"An RBM needs at least one unit per layer, got {n_visible} visible, {n_hidden} hidden."
+            )
         self.n_visible = n_visible
         self.n_hidden = n_hidden
         # Small random weights break the symmetry between hidden units (Algorithm 5.1, line 1).
@@ -78,7 +80,9 @@ class BernoulliRBM(nn.Module):
 
     def check_hidden(self, h: torch.Tensor) -> None:
         if h.dim() != 2 or h.shape[1] != self.n_hidden:
-            raise ValueError(f"Expected hidden states of shape (batch, {self.n_hidden}), got {tuple(h.shape)}.")
+            raise ValueError(
+                f"Expected hidden states of shape (batch, {self.n_hidden}), got {tuple(h.shape)}."
+            )
 
     def energy(self, v: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
         """E(v, h) for each pair of rows: (B,)."""
@@ -175,7 +179,9 @@ class LabelledRBM(BernoulliRBM):
     because exactly one label is on at a time.
     """
 
-    def __init__(self, n_features: int, n_labels: int, n_hidden: int, weight_std: float = 0.01) -> None:
+    def __init__(
+        self, n_features: int, n_labels: int, n_hidden: int, weight_std: float = 0.01
+    ) -> None:
         if n_labels < 2:
             raise ValueError(f"A label group needs at least two labels, got {n_labels}.")
         super().__init__(n_features + n_labels, n_hidden, weight_std)
@@ -188,7 +194,9 @@ class LabelledRBM(BernoulliRBM):
     def join(self, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Visible states (B, n_features + n_labels) from features and integer labels (B,)."""
         if labels.dim() != 1 or len(labels) != len(features):
-            raise ValueError(f"Expected one integer label per row, got labels of shape {tuple(labels.shape)}.")
+            raise ValueError(
+                f"Expected one integer label per row, got labels of shape {tuple(labels.shape)}."
+            )
         return torch.cat([features, F.one_hot(labels, self.n_labels).to(features.dtype)], dim=1)
 
     def visible_probs(self, h: torch.Tensor) -> torch.Tensor:
@@ -210,7 +218,9 @@ class LabelledRBM(BernoulliRBM):
         """F([features, one_hot(c)]) for every label c: (B, n_labels). The lowest is the best label."""
         batch = len(features)
         labels = torch.arange(self.n_labels, device=features.device)
-        every = self.join(features.repeat_interleave(self.n_labels, dim=0), labels.repeat(batch))  # (B*L, V)
+        every = self.join(
+            features.repeat_interleave(self.n_labels, dim=0), labels.repeat(batch)
+        )  # (B*L, V)
         return self.free_energy(every).view(batch, self.n_labels)
 
     @torch.no_grad()

@@ -36,18 +36,32 @@ class StarGANGenerator(nn.Module):
     """
 
     def __init__(
-        self, image_channels: int = 3, condition_size: int = 13, width: int = 32, n_down: int = 2, n_blocks: int = 3
+        self,
+        image_channels: int = 3,
+        condition_size: int = 13,
+        width: int = 32,
+        n_down: int = 2,
+        n_blocks: int = 3,
     ):
         super().__init__()
         if image_channels < 1 or condition_size < 1:
             raise ValueError(
                 f"image_channels and condition_size must be positive, got {image_channels} and {condition_size}."
             )
-        self.image_channels, self.condition_size, self.n_down = image_channels, condition_size, n_down
+        self.image_channels, self.condition_size, self.n_down = (
+            image_channels,
+            condition_size,
+            n_down,
+        )
         # Zero padding for the stem, as the paper's code: with reflection padding the instance
         # normalisation after the stem would erase the constant condition planes (see resnet_translator).
         self.net = resnet_translator(
-            image_channels + condition_size, image_channels, width, n_down, n_blocks, stem_padding="zeros"
+            image_channels + condition_size,
+            image_channels,
+            width,
+            n_down,
+            n_blocks,
+            stem_padding="zeros",
         )
 
     def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
@@ -70,9 +84,13 @@ class StarGANGenerator(nn.Module):
                 "generator with condition_size equal to your condition's length."
             )
         if len(c) != len(x):
-            raise ValueError(f"{name} needs one condition per image: got {len(x)} images and {len(c)} conditions.")
+            raise ValueError(
+                f"{name} needs one condition per image: got {len(x)} images and {len(c)} conditions."
+            )
         planes = c.to(x)[:, :, None, None].expand(-1, -1, *x.shape[2:])  # (B, condition_size, H, W)
-        return self.net(torch.cat([x, planes], dim=1))  # (B, image_channels + condition_size, H, W) in
+        return self.net(
+            torch.cat([x, planes], dim=1)
+        )  # (B, image_channels + condition_size, H, W) in
 
 
 class StarGANDiscriminator(nn.Module):
@@ -87,7 +105,12 @@ class StarGANDiscriminator(nn.Module):
     """
 
     def __init__(
-        self, image_size: int = 32, channels: int = 3, n_labels: int = 11, width: int = 32, n_layers: int | None = None
+        self,
+        image_size: int = 32,
+        channels: int = 3,
+        n_labels: int = 11,
+        width: int = 32,
+        n_layers: int | None = None,
     ):
         super().__init__()
         if n_layers is None:
@@ -98,13 +121,18 @@ class StarGANDiscriminator(nn.Module):
                 f"image_size={image_size} and n_layers={n_layers}; lower n_layers."
             )
         if min(channels, n_labels, width) < 1:
-            raise ValueError(f"channels, n_labels and width must be positive, got {channels}, {n_labels}, {width}.")
+            raise ValueError(
+                f"channels, n_labels and width must be positive, got {channels}, {n_labels}, {width}."
+            )
         self.image_shape = (channels, image_size, image_size)
         self.n_labels, self.n_layers = n_labels, n_layers
         layers: list[nn.Module] = []
         c_in, c_out = channels, width
         for _ in range(n_layers):
-            layers += [nn.Conv2d(c_in, c_out, KERNEL, stride=2, padding=1), nn.LeakyReLU(0.01)]  # halves H and W
+            layers += [
+                nn.Conv2d(c_in, c_out, KERNEL, stride=2, padding=1),
+                nn.LeakyReLU(0.01),
+            ]  # halves H and W
             c_in, c_out = c_out, 2 * c_out
         self.trunk = nn.Sequential(*layers)
         self.map_size = image_size // 2**n_layers

@@ -27,7 +27,9 @@ from course_lib.models.autoencoder import (
 )
 
 
-def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+def reparameterize(
+    mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """z = mu + sigma * eps with sigma = exp(0.5 logvar) and eps ~ N(0, I), same shape as mu.
 
     Sampling z ~ N(mu, sigma^2) directly would cut the graph: z would not be a differentiable
@@ -37,7 +39,9 @@ def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Gene
     standard deviation belongs: multiplying eps by sigma^2 gives samples of variance sigma^4.
     """
     if mu.shape != logvar.shape:
-        raise ValueError(f"mu and logvar must have the same shape, got {tuple(mu.shape)} and {tuple(logvar.shape)}.")
+        raise ValueError(
+            f"mu and logvar must have the same shape, got {tuple(mu.shape)} and {tuple(logvar.shape)}."
+        )
     eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype).to(mu.device)
     return mu + torch.exp(0.5 * logvar) * eps
 
@@ -65,7 +69,9 @@ class GaussianVAE(nn.Module):
 
     def check_codes(self, z: torch.Tensor) -> None:
         if z.dim() != 2 or z.shape[1] != self.latent_dim:
-            raise ValueError(f"Expected latent codes of shape (B, {self.latent_dim}), got {tuple(z.shape)}.")
+            raise ValueError(
+                f"Expected latent codes of shape (B, {self.latent_dim}), got {tuple(z.shape)}."
+            )
 
 
 class MLPVAE(GaussianVAE):
@@ -75,7 +81,12 @@ class MLPVAE(GaussianVAE):
     Decoder: latent -> hidden -> hidden -> pixels (logits; the seed applies the sigmoid inside).
     """
 
-    def __init__(self, hidden_dim: int = 400, latent_dim: int = 20, image_shape: tuple[int, ...] = IMAGE_SHAPE):
+    def __init__(
+        self,
+        hidden_dim: int = 400,
+        latent_dim: int = 20,
+        image_shape: tuple[int, ...] = IMAGE_SHAPE,
+    ):
         super().__init__()
         self.latent_dim = latent_dim
         self.image_shape = tuple(image_shape)
@@ -134,13 +145,17 @@ class ConvVAE(GaussianVAE):
 
 def down_block(c_in: int, c_out: int) -> nn.Sequential:
     """Conv-BN-LeakyReLU halving height and width (a 4x4 kernel with stride 2 tiles exactly)."""
-    return nn.Sequential(nn.Conv2d(c_in, c_out, 4, stride=2, padding=1), nn.BatchNorm2d(c_out), nn.LeakyReLU(0.2))
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, 4, stride=2, padding=1), nn.BatchNorm2d(c_out), nn.LeakyReLU(0.2)
+    )
 
 
 def up_block(c_in: int, c_out: int) -> nn.Sequential:
     """ConvTranspose-BN-LeakyReLU doubling height and width."""
     return nn.Sequential(
-        nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1), nn.BatchNorm2d(c_out), nn.LeakyReLU(0.2)
+        nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1),
+        nn.BatchNorm2d(c_out),
+        nn.LeakyReLU(0.2),
     )
 
 
@@ -179,7 +194,9 @@ class FaceVAE(GaussianVAE):
         feature_shape = (widths[-1], 4, 4)
         features = math.prod(feature_shape)
 
-        self.down = nn.Sequential(*(down_block(c_in, c_out) for c_in, c_out in zip([3] + widths, widths)))
+        self.down = nn.Sequential(
+            *(down_block(c_in, c_out) for c_in, c_out in zip([3] + widths, widths))
+        )
         self.flatten = nn.Flatten()  # (B, C * 4 * 4)
         self.mean_head = nn.Linear(features, latent_dim)
         self.logvar_head = nn.Linear(features, latent_dim)
@@ -199,10 +216,14 @@ class FaceVAE(GaussianVAE):
     def number_of_blocks(size: int, channels: tuple[int, ...]) -> int:
         """log2(size / 4): how many halvings take the image to 4 x 4."""
         if size < 8 or size & (size - 1):  # a power of two has a single bit set
-            raise ValueError(f"size must be a power of two of at least 8 (e.g. 32 or 64), got {size}.")
+            raise ValueError(
+                f"size must be a power of two of at least 8 (e.g. 32 or 64), got {size}."
+            )
         blocks = size.bit_length() - 3  # log2(size) - 2
         if blocks > len(channels):
-            raise ValueError(f"size {size} needs {blocks} blocks, but only {len(channels)} channel widths were given.")
+            raise ValueError(
+                f"size {size} needs {blocks} blocks, but only {len(channels)} channel widths were given."
+            )
         return blocks
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

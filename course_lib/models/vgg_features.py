@@ -115,7 +115,9 @@ def _expected_hash_prefix() -> str:
     # torch hub's convention: "<name>-<first hex digits of the SHA-256>.<ext>".
     match = re.search(r"-([0-9a-f]{8,})\.", pretrained_weights_file())
     if match is None:  # pragma: no cover - torchvision's file names always carry the prefix
-        raise RuntimeError(f"No SHA-256 prefix in torchvision's file name {pretrained_weights_file()!r}")
+        raise RuntimeError(
+            f"No SHA-256 prefix in torchvision's file name {pretrained_weights_file()!r}"
+        )
     return match.group(1)
 
 
@@ -164,7 +166,9 @@ def _load_pretrained_state_dict(progress: bool) -> dict[str, Tensor]:
     try:
         # torchvision's own loader (torch hub): download into the cache when missing, verifying
         # the digest; read with weights_only=True, which torchvision's vgg19() does not ask for.
-        return PRETRAINED_WEIGHTS.get_state_dict(progress=progress, check_hash=True, weights_only=True)
+        return PRETRAINED_WEIGHTS.get_state_dict(
+            progress=progress, check_hash=True, weights_only=True
+        )
     except Exception as error:
         if cached:
             raise  # a verified file that fails to load is a real error, not a missing file
@@ -257,12 +261,17 @@ class VGGFeatures(nn.Module):
         super().__init__()
         self.layers = _check_layers(layers)
         self.weights = _check_choice(
-            weights, "weights", WEIGHT_CHOICES,
+            weights,
+            "weights",
+            WEIGHT_CHOICES,
             'There is no default: "pretrained" is the ImageNet network of the paper (needs the '
             'weights file, see pretrained_weights_available()); "random" is an untrained network.',
         )
         self.pooling = _check_choice(
-            pooling, "pooling", POOLING_CHOICES, 'Gatys et al. use "avg"; torchvision\'s VGG-19 uses "max".'
+            pooling,
+            "pooling",
+            POOLING_CHOICES,
+            'Gatys et al. use "avg"; torchvision\'s VGG-19 uses "max".',
         )
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise ValueError(f"seed must be an int, got {seed!r}.")
@@ -279,9 +288,9 @@ class VGGFeatures(nn.Module):
             state = _load_pretrained_state_dict(progress)
             prefix = "features."
             kept = {
-                key[len(prefix):]: value
+                key[len(prefix) :]: value
                 for key, value in state.items()
-                if key.startswith(prefix) and int(key[len(prefix):].split(".")[0]) < stop
+                if key.startswith(prefix) and int(key[len(prefix) :].split(".")[0]) < stop
             }
             del state
             body.load_state_dict(kept, strict=True)
@@ -310,8 +319,11 @@ class VGGFeatures(nn.Module):
             for name, module in body.named_children():
                 if isinstance(module, nn.MaxPool2d):
                     setattr(
-                        body, name,
-                        nn.AvgPool2d(module.kernel_size, module.stride, module.padding, module.ceil_mode),
+                        body,
+                        name,
+                        nn.AvgPool2d(
+                            module.kernel_size, module.stride, module.padding, module.ceil_mode
+                        ),
                     )
         self.body = body
         self._n_pools = sum(isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)) for module in body)

@@ -42,17 +42,25 @@ class ConditionalGAN(GANObjective):
         self.discriminator = discriminator
         self.n_classes = generator.n_classes
 
-    def discriminator_loss(self, real: tuple[torch.Tensor, torch.Tensor], z: torch.Tensor) -> torch.Tensor:
+    def discriminator_loss(
+        self, real: tuple[torch.Tensor, torch.Tensor], z: torch.Tensor
+    ) -> torch.Tensor:
         images, labels = _pairs(real)
         fake_labels = self._random_labels(z)
         with torch.no_grad():  # the discriminator step updates D only
             fake = self.generator(z, fake_labels)
         # Separate calls, so each BatchNorm batch holds only real or only generated images.
-        return discriminator_loss(self.discriminator(images, labels), self.discriminator(fake, fake_labels))
+        return discriminator_loss(
+            self.discriminator(images, labels), self.discriminator(fake, fake_labels)
+        )
 
-    def generator_loss(self, real: tuple[torch.Tensor, torch.Tensor], z: torch.Tensor) -> torch.Tensor:
+    def generator_loss(
+        self, real: tuple[torch.Tensor, torch.Tensor], z: torch.Tensor
+    ) -> torch.Tensor:
         fake_labels = self._random_labels(z)
-        return generator_loss_non_saturating(self.discriminator(self.generator(z, fake_labels), fake_labels))
+        return generator_loss_non_saturating(
+            self.discriminator(self.generator(z, fake_labels), fake_labels)
+        )
 
     def sample(self, z: torch.Tensor) -> torch.Tensor:
         """Images for ``z`` with the labels 0, 1, ..., n_classes - 1, 0, 1, ... in turn (for snapshots)."""

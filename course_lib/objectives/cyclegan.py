@@ -58,7 +58,9 @@ class ImagePool:
 
     def __init__(self, capacity: int = 50, seed: int = 0):
         if capacity < 0:
-            raise ValueError(f"ImagePool capacity must be non-negative (0 turns the pool off), got {capacity}.")
+            raise ValueError(
+                f"ImagePool capacity must be non-negative (0 turns the pool off), got {capacity}."
+            )
         self.capacity = capacity
         self._rng = torch.Generator().manual_seed(seed)
         self._images: list[torch.Tensor] = []
@@ -135,12 +137,20 @@ class CycleGAN(nn.Module):
             )
         inferred_a = ab[0] if ab is not None else ba[1] if ba is not None else None
         inferred_b = ab[1] if ab is not None else ba[0] if ba is not None else None
-        for name, given, inferred in (("channels_a", channels_a, inferred_a), ("channels_b", channels_b, inferred_b)):
+        for name, given, inferred in (
+            ("channels_a", channels_a, inferred_a),
+            ("channels_b", channels_b, inferred_b),
+        ):
             if given is not None and inferred is not None and given != inferred:
-                raise ValueError(f"{name}={given}, but the generators' convolutions say {inferred}.")
+                raise ValueError(
+                    f"{name}={given}, but the generators' convolutions say {inferred}."
+                )
         self.channels_a = channels_a if channels_a is not None else inferred_a
         self.channels_b = channels_b if channels_b is not None else inferred_b
-        for name, discriminator, channels in (("d_a", d_a, self.channels_a), ("d_b", d_b, self.channels_b)):
+        for name, discriminator, channels in (
+            ("d_a", d_a, self.channels_a),
+            ("d_b", d_b, self.channels_b),
+        ):
             expected = getattr(discriminator, "in_channels", None)
             if channels is not None and expected is not None and expected != channels:
                 raise ValueError(
@@ -183,7 +193,9 @@ class CycleGAN(nn.Module):
         loss_b = lsgan_discriminator_loss(self.d_b(real_b), self.d_b(fake_b.detach()))
         return loss_a + loss_b
 
-    def generator_losses(self, real_a: torch.Tensor, real_b: torch.Tensor) -> dict[str, torch.Tensor]:
+    def generator_losses(
+        self, real_a: torch.Tensor, real_b: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
         """The generators' terms and the translations the discriminator step needs.
 
         ``adversarial_ab`` = mean (D_B(G(a)) - 1)^2, ``adversarial_ba`` = mean (D_A(F(b)) - 1)^2,
@@ -203,7 +215,9 @@ class CycleGAN(nn.Module):
         identity_weight = self.identity_weight * self.cycle_weight
         if self.identity_weight > 0:
             with torch.set_grad_enabled(torch.is_grad_enabled() and identity_weight > 0):
-                identity = identity_loss(real_b, self.g_ab(real_b)) + identity_loss(real_a, self.g_ba(real_a))
+                identity = identity_loss(real_b, self.g_ab(real_b)) + identity_loss(
+                    real_a, self.g_ba(real_a)
+                )
         else:
             identity = torch.zeros((), device=fake_b.device)
         total = adversarial_ab + adversarial_ba

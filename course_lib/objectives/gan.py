@@ -19,7 +19,10 @@ from course_lib.losses.adversarial import (
 
 
 def sample_latent(
-    n: int, latent_dim: int, generator: torch.Generator | None = None, device: torch.device | str = "cpu"
+    n: int,
+    latent_dim: int,
+    generator: torch.Generator | None = None,
+    device: torch.device | str = "cpu",
 ) -> torch.Tensor:
     """n codes z ~ N(0, I) as a (n, latent_dim) tensor on ``device``.
 
@@ -63,7 +66,10 @@ class GANObjective(nn.Module):
         return self.generator(z)
 
 
-GENERATOR_LOSSES = {"non_saturating": generator_loss_non_saturating, "saturating": generator_loss_saturating}
+GENERATOR_LOSSES = {
+    "non_saturating": generator_loss_non_saturating,
+    "saturating": generator_loss_saturating,
+}
 
 
 class StandardGAN(GANObjective):
@@ -71,10 +77,14 @@ class StandardGAN(GANObjective):
     either its own term of V (``"saturating"``, the minimax game as written) or -log D(G(z))
     (``"non_saturating"``, the variant used in practice; see ``course_lib.losses.adversarial``)."""
 
-    def __init__(self, generator: nn.Module, discriminator: nn.Module, generator_loss: str = "non_saturating"):
+    def __init__(
+        self, generator: nn.Module, discriminator: nn.Module, generator_loss: str = "non_saturating"
+    ):
         super().__init__()
         if generator_loss not in GENERATOR_LOSSES:
-            raise ValueError(f"generator_loss must be one of {sorted(GENERATOR_LOSSES)}, got {generator_loss!r}.")
+            raise ValueError(
+                f"generator_loss must be one of {sorted(GENERATOR_LOSSES)}, got {generator_loss!r}."
+            )
         self.generator = generator
         self.discriminator = discriminator
         self.generator_loss_name = generator_loss
@@ -114,7 +124,9 @@ class BiGAN(GANObjective):
     def generator_loss(self, real: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         real_logits = self.discriminator(real, self.encoder(real))
         fake_logits = self.discriminator(self.generator(z), z)
-        return discriminator_loss(fake_logits, real_logits)  # labels swapped: (G(z), z) "real", (x, E(x)) "fake"
+        return discriminator_loss(
+            fake_logits, real_logits
+        )  # labels swapped: (G(z), z) "real", (x, E(x)) "fake"
 
     def generator_parameters(self) -> Iterator[nn.Parameter]:
         return itertools.chain(self.generator.parameters(), self.encoder.parameters())

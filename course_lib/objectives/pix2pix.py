@@ -32,7 +32,11 @@ class Pix2Pix(nn.Module):
     """The pix2pix objective: a generator G(x) and a patch discriminator D([x, image])."""
 
     def __init__(
-        self, generator: nn.Module, discriminator: nn.Module, l1_weight: float = 100.0, adversarial_weight: float = 1.0
+        self,
+        generator: nn.Module,
+        discriminator: nn.Module,
+        l1_weight: float = 100.0,
+        adversarial_weight: float = 1.0,
     ):
         super().__init__()
         if l1_weight < 0 or adversarial_weight < 0 or l1_weight + adversarial_weight == 0:
@@ -58,13 +62,17 @@ class Pix2Pix(nn.Module):
         fake_logits = self.discriminator(torch.cat([inputs, fake], dim=1))
         return discriminator_loss(real_logits, fake_logits)
 
-    def generator_losses(self, inputs: torch.Tensor, targets: torch.Tensor) -> dict[str, torch.Tensor]:
+    def generator_losses(
+        self, inputs: torch.Tensor, targets: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
         """The generator's terms: ``adversarial`` (-mean log D(x, G(x))), ``l1`` (mean |y - G(x)|) and their
         weighted sum ``total`` (the loss G minimises). ``adversarial`` is 0 in the L1-only ablation."""
         fake = self.generator(inputs)
         l1 = F.l1_loss(fake, targets)
         if self.uses_discriminator:
-            adversarial = generator_loss_non_saturating(self.discriminator(torch.cat([inputs, fake], dim=1)))
+            adversarial = generator_loss_non_saturating(
+                self.discriminator(torch.cat([inputs, fake], dim=1))
+            )
         else:
             adversarial = torch.zeros((), device=fake.device)
         total = self.adversarial_weight * adversarial + self.l1_weight * l1

@@ -94,7 +94,9 @@ class StarGAN(nn.Module):
             return random_target_conditions(dataset).to(condition)
         check_conditions(target)
         if target.shape != condition.shape:
-            raise ValueError(f"Got {len(condition)} conditions and {len(target)} targets; give one target per image.")
+            raise ValueError(
+                f"Got {len(condition)} conditions and {len(target)} targets; give one target per image."
+            )
         return target
 
     def discriminator_losses(
@@ -108,10 +110,17 @@ class StarGAN(nn.Module):
         real_src, real_cls = self.discriminator(real)
         fake_src, _ = self.discriminator(fake)
         critic = critic_loss(real_src, fake_src)  # means over examples and patches
-        penalty = gradient_penalty(_SourceScores(self.discriminator), real, fake)  # alpha from the global stream
+        penalty = gradient_penalty(
+            _SourceScores(self.discriminator), real, fake
+        )  # alpha from the global stream
         classification = domain_classification_loss(real_cls, condition)
         total = critic + self.gp_weight * penalty + self.cls_weight * classification
-        return {"critic": critic, "penalty": penalty, "classification": classification, "total": total}
+        return {
+            "critic": critic,
+            "penalty": penalty,
+            "classification": classification,
+            "total": total,
+        }
 
     def discriminator_loss(
         self, real: torch.Tensor, condition: torch.Tensor, target: torch.Tensor | None = None
@@ -129,7 +138,9 @@ class StarGAN(nn.Module):
         fake_src, fake_cls = self.discriminator(fake)
         adversarial = wasserstein_generator_loss(fake_src)
         classification = domain_classification_loss(fake_cls, target)
-        reconstruction = reconstruction_loss(real, self.generator(fake, condition))  # back to the own labels
+        reconstruction = reconstruction_loss(
+            real, self.generator(fake, condition)
+        )  # back to the own labels
         total = adversarial + self.cls_weight * classification + self.rec_weight * reconstruction
         return {
             "adversarial": adversarial,

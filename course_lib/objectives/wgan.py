@@ -60,7 +60,9 @@ class WassersteinGAN(GANObjective):
     def critic(self) -> nn.Module:
         return self.discriminator
 
-    def scores(self, real: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def scores(
+        self, real: torch.Tensor, z: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(fake, f(real), f(fake)), with the fake examples generated without gradients."""
         with torch.no_grad():  # the critic step updates the critic only
             fake = self.generator(z)

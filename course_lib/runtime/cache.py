@@ -57,7 +57,9 @@ def first_usable_path(
     for path in candidates:
         if not path.exists() or fits(read_cached(path, name, retrain_time)):
             return path
-        print(f"{path} holds a {name} of another recipe or architecture; leaving it, trying the next name.")
+        print(
+            f"{path} holds a {name} of another recipe or architecture; leaving it, trying the next name."
+        )
 
 
 def holds(state: Mapping[str, Any], recipe: Mapping[str, Any], model: nn.Module) -> bool:

@@ -186,7 +186,9 @@ def load_or_train(
         state = read_checkpoint(path)
         for key, wanted in expect.items():
             if state.get(key) != wanted:
-                raise CheckpointMismatchError(f"{path} was saved with {key} {state.get(key)!r}, not {wanted!r}.")
+                raise CheckpointMismatchError(
+                    f"{path} was saved with {key} {state.get(key)!r}, not {wanted!r}."
+                )
         load_checkpoint(path, model)
     except ValueError as error:  # ChecksumError and CheckpointMismatchError are ValueErrors too
         if not train_if_unusable:

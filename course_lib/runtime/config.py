@@ -90,7 +90,9 @@ class Settings:
         In the smoke profile the first line says that the run's numbers and pictures mean nothing.
         """
         pairs = ", ".join(f"{k}={v}" for k, v in self.values.items())
-        text = f"profile '{self.profile}' for {self.notebook}:\n" + textwrap.fill(pairs, 80, initial_indent="  ", subsequent_indent="  ")
+        text = f"profile '{self.profile}' for {self.notebook}:\n" + textwrap.fill(
+            pairs, 80, initial_indent="  ", subsequent_indent="  "
+        )
         return f"{SMOKE_WARNING}\n{text}" if self.profile == "smoke" else text
 
 

@@ -81,11 +81,15 @@ def shard_from_environment() -> Shard:
 def process_device(shard: Shard) -> torch.device:
     """The device this process trains on: its own GPU under torchrun on CUDA, else the CPU."""
     if torch.cuda.is_available():
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")) if shard.distributed else 0)
+        return torch.device(
+            "cuda", int(os.environ.get("LOCAL_RANK", "0")) if shard.distributed else 0
+        )
     return torch.device("cpu")
 
 
-def wrap(module: nn.Module, shard: Shard, device: torch.device | str, find_unused: bool = False) -> nn.Module:
+def wrap(
+    module: nn.Module, shard: Shard, device: torch.device | str, find_unused: bool = False
+) -> nn.Module:
     """``module`` inside DistributedDataParallel when distributed, else unchanged.
 
     ``find_unused`` is needed when a step leaves some parameters out of the graph, as a GAN's
@@ -96,14 +100,18 @@ def wrap(module: nn.Module, shard: Shard, device: torch.device | str, find_unuse
     device = torch.device(device)
     if device.type == "cuda":
         module = nn.SyncBatchNorm.convert_sync_batchnorm(module)
-    elif shard.is_main and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules()):
+    elif shard.is_main and any(
+        isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules()
+    ):
         warnings.warn(
             "BatchNorm on the CPU normalises each process's part of the batch on its own (PyTorch has no "
             "SyncBatchNorm for gloo), so the result differs slightly from a one-process run.",
             stacklevel=2,
         )
     device_ids = [device.index] if device.type == "cuda" else None
-    return nn.parallel.DistributedDataParallel(module, device_ids=device_ids, find_unused_parameters=find_unused)
+    return nn.parallel.DistributedDataParallel(
+        module, device_ids=device_ids, find_unused_parameters=find_unused
+    )
 
 
 class MethodCalls(nn.Module):
@@ -136,7 +144,9 @@ def sum_across(values: list[float], shard: Shard) -> list[float]:
     return total.tolist()
 
 
-def average_across(tensors: tuple[torch.Tensor, ...], share: float, shard: Shard) -> tuple[torch.Tensor, ...]:
+def average_across(
+    tensors: tuple[torch.Tensor, ...], share: float, shard: Shard
+) -> tuple[torch.Tensor, ...]:
     """Sum over processes of ``share * tensor``, where ``share`` is this process's part of the batch.
 
     With shares that add up to 1 this is the batch-weighted mean of per-process means; for loops

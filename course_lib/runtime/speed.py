@@ -39,7 +39,9 @@ class Speed:
     def prepare(self, model: nn.Module) -> nn.Module:
         """Apply the model-level switches in place and return ``model`` (state_dict keys unchanged)."""
         if self.cudnn_benchmark:
-            torch.backends.cudnn.benchmark = True  # picks the fastest kernels for the fixed batch shapes
+            torch.backends.cudnn.benchmark = (
+                True  # picks the fastest kernels for the fixed batch shapes
+            )
         if self.channels_last:
             model.to(memory_format=torch.channels_last)  # only 4-D weights change layout
         if self.compile:

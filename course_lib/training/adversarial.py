@@ -120,7 +120,11 @@ def train_gan(
     speed.prepare(objective.to(device).train())
     steps = wrap(MethodCalls(objective), shard, device, find_unused=True)
     # Independent streams, so that for instance turning snapshots on does not change training.
-    with seeded_run(seed, device, streams=3, rank=shard.rank) as (data_rng, latent_rng, snapshot_rng):
+    with seeded_run(seed, device, streams=3, rank=shard.rank) as (
+        data_rng,
+        latent_rng,
+        snapshot_rng,
+    ):
         if snapshot_every is not None and snapshot_z is None:
             snapshot_z = sample_latent(SNAPSHOT_SAMPLES, latent_dim, snapshot_rng)
         if snapshot_every is not None:
@@ -131,7 +135,9 @@ def train_gan(
             epoch, step_in_epoch = divmod(step, steps_per_epoch)
             began = time.perf_counter()
             if step_in_epoch == 0:
-                batches = iter(resident.full_batches(data_rng, batch_size))  # rows of batch_size indices
+                batches = iter(
+                    resident.full_batches(data_rng, batch_size)
+                )  # rows of batch_size indices
             d_values = []
             for _ in range(d_steps):
                 rows = tuple(speed.layout(t) for t in resident.rows(next(batches)))
@@ -143,7 +149,9 @@ def train_gan(
                 update(d_optimizer, loss)
                 objective.after_discriminator_step()
             z = shard.part(sample_latent(batch_size, latent_dim, latent_rng, device))
-            with frozen(objective.discriminator_parameters()):  # G's update needs no gradients for D's weights
+            with frozen(
+                objective.discriminator_parameters()
+            ):  # G's update needs no gradients for D's weights
                 with speed.autocast(device):
                     loss = steps("generator_loss", real, z)
                 g_value = checked_loss(loss, "generator", epoch, step_in_epoch)
@@ -158,7 +166,10 @@ def train_gan(
                 history.snapshots.append((done, _snapshot(objective, snapshot_z, device)))
             if done % steps_per_epoch == 0:
                 _close_epoch(history, objective, epoch_metrics if shard.is_main else None)
-                bar.set_postfix(d_loss=f"{history.epoch_d_loss[-1]:.3f}", g_loss=f"{history.epoch_g_loss[-1]:.3f}")
+                bar.set_postfix(
+                    d_loss=f"{history.epoch_d_loss[-1]:.3f}",
+                    g_loss=f"{history.epoch_g_loss[-1]:.3f}",
+                )
     return history
 
 
@@ -168,7 +179,9 @@ def generator_steps_per_epoch(n: int, batch_size: int, d_steps: int) -> int:
     Raises a ValueError naming the fix when d_steps < 1 or the data cannot fill one step.
     """
     if d_steps < 1:
-        raise ValueError(f"d_steps (discriminator steps per generator step) must be at least 1, got {d_steps}.")
+        raise ValueError(
+            f"d_steps (discriminator steps per generator step) must be at least 1, got {d_steps}."
+        )
     steps = (n // batch_size) // d_steps
     if steps == 0:
         raise ValueError(
@@ -188,7 +201,9 @@ def _snapshot(objective: GANObjective, z: torch.Tensor, device: torch.device | s
 
 
 def _close_epoch(
-    history: GANHistory, objective: GANObjective, epoch_metrics: Callable[[GANObjective], dict[str, float]] | None
+    history: GANHistory,
+    objective: GANObjective,
+    epoch_metrics: Callable[[GANObjective], dict[str, float]] | None,
 ) -> None:
     steps = history.steps_per_epoch
     history.epoch_d_loss.append(sum(history.d_loss[-steps:]) / steps)

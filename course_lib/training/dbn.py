@@ -59,19 +59,40 @@ def greedy_pretrain(
         if index == 0 and first is not None:
             rbm = first
             if (rbm.n_visible, rbm.n_hidden) != (n_visible, n_hidden):
-                raise ValueError(f"first is {rbm.n_visible}->{rbm.n_hidden}, but the stack's first layer is {n_visible}->{n_hidden}.")
+                raise ValueError(
+                    f"first is {rbm.n_visible}->{rbm.n_hidden}, but the stack's first layer is {n_visible}->{n_hidden}."
+                )
         else:
             torch.manual_seed(seed + index)
             rbm = BernoulliRBM(n_visible, n_hidden).to(data.device)
-            train_rbm(rbm, features, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, k=k,
-                      momentum=momentum, seed=seed + index, desc=f"RBM {index + 1} ({n_visible}-{n_hidden})")
+            train_rbm(
+                rbm,
+                features,
+                epochs=epochs,
+                batch_size=batch_size,
+                learning_rate=learning_rate,
+                k=k,
+                momentum=momentum,
+                seed=seed + index,
+                desc=f"RBM {index + 1} ({n_visible}-{n_hidden})",
+            )
         rbms.append(rbm)
         features = bernoulli(rbm.hidden_probs(features), generator=generator)
     torch.manual_seed(seed + len(hidden_sizes))
     top = LabelledRBM(sizes[-1], n_labels, top_hidden).to(data.device)
-    train_rbm(top, top.join(features, labels), epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-              k=k, momentum=momentum, persistent=top_persistent, decay_to_zero=top_persistent,
-              seed=seed + len(hidden_sizes), desc=f"top RBM ({sizes[-1]}+{n_labels}-{top_hidden})")
+    train_rbm(
+        top,
+        top.join(features, labels),
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        k=k,
+        momentum=momentum,
+        persistent=top_persistent,
+        decay_to_zero=top_persistent,
+        seed=seed + len(hidden_sizes),
+        desc=f"top RBM ({sizes[-1]}+{n_labels}-{top_hidden})",
+    )
     rbms.append(top)
     return rbms
 
@@ -96,7 +117,9 @@ def wake_sleep(
     """
     check_binary(data, "training data")
     if data.shape[1] != dbn.n_visible:
-        raise ValueError(f"The DBN takes {dbn.n_visible} visible units, the data has {data.shape[1]} columns.")
+        raise ValueError(
+            f"The DBN takes {dbn.n_visible} visible units, the data has {data.shape[1]} columns."
+        )
     generator = torch.Generator(data.device).manual_seed(seed)
     order_generator = torch.Generator().manual_seed(seed)
     history = RBMHistory()
@@ -105,7 +128,9 @@ def wake_sleep(
         began = time.perf_counter()
         for index in torch.randperm(len(data), generator=order_generator).split(batch_size):
             index = index.to(data.device)
-            last = up_down_step(dbn, data[index], labels[index], learning_rate, top_k, generator, chain)
+            last = up_down_step(
+                dbn, data[index], labels[index], learning_rate, top_k, generator, chain
+            )
             if persistent:
                 chain = last
         history.seconds += time.perf_counter() - began

@@ -159,7 +159,9 @@ def fit(
         history["seconds"].append(time.perf_counter() - began)
         epoch_bar.set_postfix(loss=f"{history['train_loss'][-1]:.4g}")
         if checkpoint is not None and shard.is_main:
-            save_checkpoint(checkpoint, model, optimizer, epoch=epoch + 1, history=history, rng=_rng_state())
+            save_checkpoint(
+                checkpoint, model, optimizer, epoch=epoch + 1, history=history, rng=_rng_state()
+            )
         if shard.is_main and ((epoch + 1) % log_every == 0 or epoch + 1 == epochs):
             print(_epoch_line(desc, epoch + 1, epochs, history))
     return history

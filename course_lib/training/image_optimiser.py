@@ -147,7 +147,11 @@ def transfer(
             f"The style image {tuple(style.shape)} must have the content image's shape {tuple(content.shape)}: "
             "resize it (for example with torch.nn.functional.interpolate) before the transfer."
         )
-    weights = dict(style_layers) if isinstance(style_layers, Mapping) else {layer: 1.0 for layer in style_layers}
+    weights = (
+        dict(style_layers)
+        if isinstance(style_layers, Mapping)
+        else {layer: 1.0 for layer in style_layers}
+    )
     if not weights:
         raise ValueError("style_layers must name at least one layer.")
     if not isinstance(style_layers, Mapping):
@@ -176,7 +180,9 @@ def transfer(
     image = _initial_image(init, content, seed).requires_grad_(True)
     history: dict[str, list[float]] = {"total": [], "content": [], "style": [], "seconds": []}
     bar = progress_bar(None, total=steps, desc="style transfer", unit="eval") if progress else None
-    last: tuple[Tensor, Tensor, Tensor] | None = None  # (valid image, gradient, loss) of the last evaluation
+    last: tuple[Tensor, Tensor, Tensor] | None = (
+        None  # (valid image, gradient, loss) of the last evaluation
+    )
 
     def closure() -> Tensor:
         """The loss at clamp(image) and, in image.grad, its gradient with respect to image."""
@@ -266,12 +272,16 @@ def transfer(
 def _check_image(image: Tensor, name: str) -> None:
     if not isinstance(image, Tensor) or image.dim() != 4 or image.shape[0] != 1:
         shape = tuple(image.shape) if isinstance(image, Tensor) else type(image).__name__
-        raise ValueError(f"The {name} image must be a batch of one image, shape (1, C, H, W); got {shape}.")
+        raise ValueError(
+            f"The {name} image must be a batch of one image, shape (1, C, H, W); got {shape}."
+        )
 
 
 def _layer(features: Mapping[str, Tensor], layer: str, which: str) -> Tensor:
     if layer not in features:
-        raise ValueError(f"The extractor returned no {layer!r} features for the {which} image; got {list(features)}.")
+        raise ValueError(
+            f"The extractor returned no {layer!r} features for the {which} image; got {list(features)}."
+        )
     return features[layer].detach()
 
 
@@ -285,8 +295,12 @@ def _initial_image(init: str | Tensor, content: Tensor, seed: int) -> Tensor:
     if init == "content":
         return content.clone()
     if init == "noise":
-        generator = torch.Generator().manual_seed(seed)  # on the CPU: the same noise on every device
-        return torch.rand(content.shape, generator=generator, dtype=content.dtype).to(content.device)
+        generator = torch.Generator().manual_seed(
+            seed
+        )  # on the CPU: the same noise on every device
+        return torch.rand(content.shape, generator=generator, dtype=content.dtype).to(
+            content.device
+        )
     raise ValueError(f"init must be 'content', 'noise' or a tensor, got {init!r}.")
 
 

@@ -42,7 +42,9 @@ class CDStep:
 
     gradient: RBMGradient
     negative_visible: torch.Tensor  # v^k, (B, n_visible)
-    negative_hidden: torch.Tensor  # a binary h sample from p(h | v^k): where a persistent chain resumes
+    negative_hidden: (
+        torch.Tensor
+    )  # a binary h sample from p(h | v^k): where a persistent chain resumes
 
 
 @torch.no_grad()
@@ -76,7 +78,9 @@ def cd_gradient(
 
 
 @torch.no_grad()
-def reconstruction_error(rbm: BernoulliRBM, v: torch.Tensor, generator: torch.Generator | None = None) -> float:
+def reconstruction_error(
+    rbm: BernoulliRBM, v: torch.Tensor, generator: torch.Generator | None = None
+) -> float:
     """Mean squared difference between v and p(v | h), h sampled from p(h | v).
 
     Cheap and popular, but not the objective: a model can reconstruct well and still give its
@@ -120,7 +124,9 @@ class RBMHistory:
             self.metrics.setdefault(name, []).append(value)
 
 
-def held_out_metrics(held_out: torch.Tensor, pseudo_rows: int = 200) -> Callable[[BernoulliRBM], dict[str, float]]:
+def held_out_metrics(
+    held_out: torch.Tensor, pseudo_rows: int = 200
+) -> Callable[[BernoulliRBM], dict[str, float]]:
     """Per-epoch measurements on held-out rows: reconstruction error (all rows) and mean
     pseudo-log-likelihood (the first ``pseudo_rows``, since it costs n_visible free energies a row)."""
     check_binary(held_out, "held-out data")
@@ -129,7 +135,9 @@ def held_out_metrics(held_out: torch.Tensor, pseudo_rows: int = 200) -> Callable
     def measure(rbm: BernoulliRBM) -> dict[str, float]:
         return {
             "reconstruction_error": reconstruction_error(rbm, held_out, generator),
-            "pseudo_log_likelihood": pseudo_log_likelihood(rbm, held_out[:pseudo_rows]).mean().item(),
+            "pseudo_log_likelihood": pseudo_log_likelihood(rbm, held_out[:pseudo_rows])
+            .mean()
+            .item(),
         }
 
     return measure
@@ -176,7 +184,11 @@ def train_rbm(
     velocity = zero_velocity(rbm)
     chain = None
     if persistent:
-        start = data[shard.part(torch.randint(len(data), (batch_size,), generator=order_generator)).to(device)]
+        start = data[
+            shard.part(torch.randint(len(data), (batch_size,), generator=order_generator)).to(
+                device
+            )
+        ]
         chain = bernoulli(rbm.hidden_probs(start), generator=generator).detach()
     history = RBMHistory()
     steps_per_epoch = -(-len(data) // batch_size)
@@ -188,8 +200,12 @@ def train_rbm(
             step = cd_gradient(rbm, data[local.to(device)], k, generator, chain)
             if persistent:
                 chain = step.negative_hidden
-            gradient = RBMGradient(*average_across(step.gradient.as_tuple(), len(local) / len(index), shard))
-            rate = learning_rate * (1 - step_number / total_steps) if decay_to_zero else learning_rate
+            gradient = RBMGradient(
+                *average_across(step.gradient.as_tuple(), len(local) / len(index), shard)
+            )
+            rate = (
+                learning_rate * (1 - step_number / total_steps) if decay_to_zero else learning_rate
+            )
             apply_gradient(rbm, gradient, rate, velocity, momentum, weight_decay)
             step_number += 1
         history.seconds += time.perf_counter() - began

@@ -105,7 +105,9 @@ def check_finite(loss: torch.Tensor, epoch: int, step: int) -> float:
 
 
 @torch.no_grad()
-def measure(model: nn.Module, epoch_metrics: Callable[[nn.Module], dict[str, float]]) -> dict[str, float]:
+def measure(
+    model: nn.Module, epoch_metrics: Callable[[nn.Module], dict[str, float]]
+) -> dict[str, float]:
     model.eval()
     try:
         return {key: float(value) for key, value in epoch_metrics(model).items()}

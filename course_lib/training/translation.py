@@ -53,7 +53,9 @@ class CycleGANHistory:
     def epoch_means(self, name: str) -> list[float]:
         """Per-epoch means of the per-step list ``name`` (for example ``"cycle_a"``)."""
         values, steps = getattr(self, name), self.steps_per_epoch
-        return [sum(values[i : i + steps]) / steps for i in range(0, len(values) - steps + 1, steps)]
+        return [
+            sum(values[i : i + steps]) / steps for i in range(0, len(values) - steps + 1, steps)
+        ]
 
 
 def train_cyclegan(
@@ -92,7 +94,9 @@ def train_cyclegan(
     shard = shard or Shard()
     for name, images in (("domain_a", domain_a), ("domain_b", domain_b)):
         if not isinstance(images, torch.Tensor) or images.dim() != 4:
-            shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
+            shape = (
+                tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
+            )
             raise ValueError(f"{name} must be a tensor of images (N, C, H, W), got {shape}.")
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
@@ -104,19 +108,33 @@ def train_cyclegan(
         )
     shard.check_divides(batch_size)
     history = CycleGANHistory(steps_per_epoch)
-    images_a, images_b = ResidentData(domain_a, device, shard), ResidentData(domain_b, device, shard)
+    images_a, images_b = (
+        ResidentData(domain_a, device, shard),
+        ResidentData(domain_b, device, shard),
+    )
     objective.to(device).train()
     steps = wrap(MethodCalls(objective), shard, device, find_unused=True)
-    with seeded_run(seed, device, streams=4, rank=shard.rank) as (rng_a, rng_b, pool_rng_a, pool_rng_b):
-        pool_a, pool_b = (ImagePool(pool_size, seed=rng.initial_seed()) for rng in (pool_rng_a, pool_rng_b))
+    with seeded_run(seed, device, streams=4, rank=shard.rank) as (
+        rng_a,
+        rng_b,
+        pool_rng_a,
+        pool_rng_b,
+    ):
+        pool_a, pool_b = (
+            ImagePool(pool_size, seed=rng.initial_seed()) for rng in (pool_rng_a, pool_rng_b)
+        )
         bar = progress(range(epochs), shard, desc=desc, unit="epoch")
         for epoch in bar:
             began = time.perf_counter()
-            order_a = images_a.full_batches(rng_a, batch_size)[:steps_per_epoch]  # (steps, batch_size) indices
+            order_a = images_a.full_batches(rng_a, batch_size)[
+                :steps_per_epoch
+            ]  # (steps, batch_size) indices
             order_b = images_b.full_batches(rng_b, batch_size)[:steps_per_epoch]
             for step, (index_a, index_b) in enumerate(zip(order_a, order_b)):
                 (real_a,), (real_b,) = images_a.rows(index_a), images_b.rows(index_b)
-                with frozen(objective.discriminator_parameters()):  # G's step needs no gradients for D
+                with frozen(
+                    objective.discriminator_parameters()
+                ):  # G's step needs no gradients for D
                     losses = steps("generator_losses", real_a, real_b)
                     g_value = checked_loss(losses["total"], "generator", epoch, step)
                     update(g_optimizer, losses["total"])
@@ -124,7 +142,9 @@ def train_cyclegan(
                 loss = steps("discriminator_loss", real_a, real_b, fake_a, fake_b)
                 d_value = checked_loss(loss, "discriminator", epoch, step)
                 update(d_optimizer, loss)
-                recorded = mean_across([g_value, d_value, *(losses[term].item() for term in GENERATOR_TERMS)], shard)
+                recorded = mean_across(
+                    [g_value, d_value, *(losses[term].item() for term in GENERATOR_TERMS)], shard
+                )
                 history.g_loss.append(recorded[0])
                 history.d_loss.append(recorded[1])
                 for term, value in zip(GENERATOR_TERMS, recorded[2:]):
@@ -132,7 +152,9 @@ def train_cyclegan(
             history.seconds += time.perf_counter() - began
             history.epoch_d_loss.append(sum(history.d_loss[-steps_per_epoch:]) / steps_per_epoch)
             history.epoch_g_loss.append(sum(history.g_loss[-steps_per_epoch:]) / steps_per_epoch)
-            bar.set_postfix(d_loss=f"{history.epoch_d_loss[-1]:.3f}", g_loss=f"{history.epoch_g_loss[-1]:.3f}")
+            bar.set_postfix(
+                d_loss=f"{history.epoch_d_loss[-1]:.3f}", g_loss=f"{history.epoch_g_loss[-1]:.3f}"
+            )
             if epoch_metrics is not None and shard.is_main:
                 for name, value in measure(objective, epoch_metrics).items():
                     history.metrics.setdefault(name, []).append(value)
@@ -216,15 +238,38 @@ def train_stargan(
                     update(d_optimizer, losses["total"])
                     for name, value in losses.items():
                         d_terms[name] = d_terms.get(name, 0.0) + value.item() / d_steps
-                with frozen(objective.discriminator.parameters()):  # G's step needs no gradients for D
+                with frozen(
+                    objective.discriminator.parameters()
+                ):  # G's step needs no gradients for D
                     losses = steps("generator_losses", x, c)
                     g_value = checked_loss(losses["total"], "generator", epoch, step)
                     update(g_optimizer, losses["total"])
-                recorded = mean_across([d_terms["total"], -d_terms["critic"], d_terms["penalty"],
-                                        d_terms["classification"], g_value, losses["adversarial"].item(),
-                                        losses["classification"].item(), losses["reconstruction"].item()], shard)
-                for name, value in zip(("d_loss", "wasserstein", "penalty", "d_classification", "g_loss",
-                                        "g_adversarial", "g_classification", "reconstruction"), recorded):
+                recorded = mean_across(
+                    [
+                        d_terms["total"],
+                        -d_terms["critic"],
+                        d_terms["penalty"],
+                        d_terms["classification"],
+                        g_value,
+                        losses["adversarial"].item(),
+                        losses["classification"].item(),
+                        losses["reconstruction"].item(),
+                    ],
+                    shard,
+                )
+                for name, value in zip(
+                    (
+                        "d_loss",
+                        "wasserstein",
+                        "penalty",
+                        "d_classification",
+                        "g_loss",
+                        "g_adversarial",
+                        "g_classification",
+                        "reconstruction",
+                    ),
+                    recorded,
+                ):
                     getattr(history, name).append(value)
             history.seconds += time.perf_counter() - began
             history.epoch_d_loss.append(sum(history.d_loss[-steps_per_epoch:]) / steps_per_epoch)
@@ -279,28 +324,38 @@ def train_pix2pix(
     shard.check_divides(batch_size)
     pairs = ResidentData((inputs, targets), device, shard)
     if objective.uses_discriminator and d_optimizer is None:
-        raise ValueError("This objective trains a discriminator: pass d_optimizer (or set adversarial_weight=0).")
+        raise ValueError(
+            "This objective trains a discriminator: pass d_optimizer (or set adversarial_weight=0)."
+        )
     steps_per_epoch = len(pairs) // batch_size
     if steps_per_epoch == 0:
-        raise ValueError(f"{len(pairs)} pairs do not fill one minibatch of {batch_size}; lower batch_size.")
+        raise ValueError(
+            f"{len(pairs)} pairs do not fill one minibatch of {batch_size}; lower batch_size."
+        )
     history = Pix2PixHistory(steps_per_epoch)
     objective.to(device).train()
     steps = wrap(MethodCalls(objective), shard, device, find_unused=True)
     with seeded_run(seed, device, rank=shard.rank) as (data_rng,):
         for epoch in progress(range(epochs), shard, desc=desc, unit="epoch"):
             began = time.perf_counter()
-            for step, index in enumerate(pairs.full_batches(data_rng, batch_size)):  # (batch_size,) index rows
+            for step, index in enumerate(
+                pairs.full_batches(data_rng, batch_size)
+            ):  # (batch_size,) index rows
                 x, y = pairs.rows(index)
                 d_value = 0.0
                 if objective.uses_discriminator:
                     loss = steps("discriminator_loss", x, y)
                     d_value = checked_loss(loss, "discriminator", epoch, step)
                     update(d_optimizer, loss)
-                with frozen(objective.discriminator.parameters()):  # G's step needs no gradients for D
+                with frozen(
+                    objective.discriminator.parameters()
+                ):  # G's step needs no gradients for D
                     losses = steps("generator_losses", x, y)
                     checked_loss(losses["total"], "generator", epoch, step)
                     update(g_optimizer, losses["total"])
-                d_value, adversarial, l1 = mean_across([d_value, losses["adversarial"].item(), losses["l1"].item()], shard)
+                d_value, adversarial, l1 = mean_across(
+                    [d_value, losses["adversarial"].item(), losses["l1"].item()], shard
+                )
                 if objective.uses_discriminator:
                     history.d_loss.append(d_value)
                 history.g_adversarial.append(adversarial)
@@ -308,7 +363,9 @@ def train_pix2pix(
             history.seconds += time.perf_counter() - began
             history.epoch_l1.append(sum(history.l1[-steps_per_epoch:]) / steps_per_epoch)
             if history.d_loss:
-                history.epoch_d_loss.append(sum(history.d_loss[-steps_per_epoch:]) / steps_per_epoch)
+                history.epoch_d_loss.append(
+                    sum(history.d_loss[-steps_per_epoch:]) / steps_per_epoch
+                )
             if epoch_metrics is not None and shard.is_main:
                 for name, value in measure(objective, epoch_metrics).items():
                     history.metrics.setdefault(name, []).append(value)

@@ -50,7 +50,11 @@ def explore(
     else:
         run_button.on_click(redraw)
     box = widgets.VBox([*controls, *([run_button] if run_button is not None else [])])
-    bundle = box._repr_mimebundle_()  # IPython's display protocol: the widget view and its text form
-    bundle["text/plain"] = note  # what a reader without a kernel sees instead of "VBox(children=..."
+    bundle = (
+        box._repr_mimebundle_()
+    )  # IPython's display protocol: the widget view and its text form
+    bundle["text/plain"] = (
+        note  # what a reader without a kernel sees instead of "VBox(children=..."
+    )
     display(bundle, raw=True)
     return box

@@ -17,7 +17,9 @@ _SMOKE_HOOK = "course_lib.viz.figures:add_smoke_mark"
 
 def add_smoke_mark(figure: plt.Figure) -> None:
     """Write ``SMOKE_MARK`` above everything else in ``figure`` (a matplotlib figure hook)."""
-    figure.text(0.5, 1.0, SMOKE_MARK, ha="center", va="bottom", color="crimson", fontsize=9, weight="bold")
+    figure.text(
+        0.5, 1.0, SMOKE_MARK, ha="center", va="bottom", color="crimson", fontsize=9, weight="bold"
+    )
 
 
 def show_profile(settings) -> None:
@@ -42,7 +44,11 @@ def image_grid(images: torch.Tensor, nrow: int = 8, padding: int = 1) -> np.ndar
     grid = torch.ones(c, nrows * (h + padding) - padding, ncol * (w + padding) - padding)
     for i in range(b):
         r, col = divmod(i, ncol)
-        grid[:, r * (h + padding) : r * (h + padding) + h, col * (w + padding) : col * (w + padding) + w] = images[i]
+        grid[
+            :,
+            r * (h + padding) : r * (h + padding) + h,
+            col * (w + padding) : col * (w + padding) + w,
+        ] = images[i]
     grid = grid.permute(1, 2, 0).numpy()  # (C, H', W') -> (H', W', C)
     return grid[..., 0] if c == 1 else grid
 
@@ -75,9 +81,13 @@ def show_images(
 def show_image_rows(rows: Mapping[str, torch.Tensor], scale: float = 0.45) -> plt.Figure:
     """One labelled row per entry, e.g. {"original": x, "reconstruction": x_hat}."""
     width = max(len(images) for images in rows.values())
-    fig, axes = plt.subplots(len(rows), 1, figsize=(scale * width + 1.2, scale * len(rows) * 1.15 + 0.2))
+    fig, axes = plt.subplots(
+        len(rows), 1, figsize=(scale * width + 1.2, scale * len(rows) * 1.15 + 0.2)
+    )
     for ax, (label, images) in zip(np.atleast_1d(axes), rows.items()):
-        ax.imshow(image_grid(images, nrow=width), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        ax.imshow(
+            image_grid(images, nrow=width), cmap="gray", vmin=0, vmax=1, interpolation="nearest"
+        )
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
@@ -127,7 +137,9 @@ def plot_latent_scatter(
     cmap = plt.get_cmap("tab10")
     for value in labels.unique().tolist():
         mask = labels == value
-        ax.scatter(codes[mask, 0], codes[mask, 1], s=3, alpha=0.6, color=cmap(value % 10), label=str(value))
+        ax.scatter(
+            codes[mask, 0], codes[mask, 1], s=3, alpha=0.6, color=cmap(value % 10), label=str(value)
+        )
     ax.set_xlabel("$z_1$")
     ax.set_ylabel("$z_2$")
     if title:
