@@ -21,14 +21,14 @@ from course_lib.runtime.config import active_profile
 from course_lib.runtime.distributed import Shard, sum_across, wrap
 from course_lib.runtime.speed import Speed, speed_for
 from course_lib.training.batches import ResidentData, as_tensors
-from course_lib.training.steps import check_finite, measure, progress
+from course_lib.training.steps import check_finite, measure, progress, update
 
 LossFn = Callable[..., torch.Tensor]
 History = dict[str, list[float]]
 
 
 class LossOf(nn.Module):
-    """``loss_fn(model, *batch)`` as a module, so that DistributedDataParallel can wrap one training step."""
+    """``loss_fn(model, *batch)`` as a module, so that DistributedDataParallel can wrap a step."""
 
     def __init__(self, model: nn.Module, loss_fn: LossFn):
         super().__init__()
@@ -114,57 +114,108 @@ def fit(
     shard = shard or Shard()
     speed = speed if speed is not None else speed_for(active_profile(), device)
     data = ResidentData(train_data, device, shard)
-    history: History = {"train_loss": [], "seconds": []}
-    if test_data is not None:
-        history["test_loss"] = []
-    start_epoch = 0
-    if checkpoint is not None and Path(checkpoint).exists():
-        state = load_checkpoint(checkpoint, model, optimizer)
-        start_epoch, history = state["epoch"], state["history"]
-        _restore_rng_state(state["rng"])
-        if shard.is_main:
-            print(f"{desc}: resumed from {checkpoint} after epoch {start_epoch}/{epochs}")
-
-    if shard.rank > 0:
-        # Every process arrives with the same global stream; give the others their own noise
-        # (a VAE's samples, dropout masks), as one process would draw different noise per row.
-        torch.manual_seed(torch.initial_seed() + shard.rank)
+    start_epoch, history = resume_or_start(checkpoint, model, optimizer, test_data is not None)
+    if start_epoch > 0 and shard.is_main:
+        print(f"{desc}: resumed from {checkpoint} after epoch {start_epoch}/{epochs}")
+    give_each_process_its_own_noise(shard)
     speed.prepare(model.to(device).train())
     step_loss = wrap(LossOf(model, loss_fn), shard, device)
     epoch_bar = progress(range(start_epoch, epochs), shard, desc=desc, unit="epoch")
     for epoch in epoch_bar:
         began = time.perf_counter()
-        running, seen = 0.0, 0
+        loss_sum, seen = 0.0, 0
         for step, index in enumerate(data.batches(epoch_generator(seed, epoch), batch_size)):
             batch = tuple(speed.layout(t) for t in data.rows(index))
             with speed.autocast(device):
                 loss = step_loss(*batch)
             value = check_finite(loss, epoch + 1, step)
-            if shard.distributed:
-                # DDP averages over processes; weight each part by its size so that the result is
-                # the mean over the global batch even when the parts differ by one example.
-                loss = loss * (len(batch[0]) * shard.world_size / len(index))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            running += value * len(batch[0])
-            seen += len(batch[0])
-        running, seen = sum_across([running, seen], shard)
-        history["train_loss"].append(running / seen)
-        if test_data is not None:
-            history["test_loss"].append(evaluate(model, loss_fn, test_data, device=device))
-        if epoch_metrics is not None and shard.is_main:
-            for key, value in measure(model, epoch_metrics).items():
-                history.setdefault(key, []).append(value)
+            update(optimizer, global_batch_loss(loss, len(batch[0]), len(index), shard))
+            loss_sum, seen = loss_sum + value * len(batch[0]), seen + len(batch[0])
+        loss_sum, seen = sum_across([loss_sum, seen], shard)
+        history["train_loss"].append(loss_sum / seen)
+        record_evaluations(history, model, loss_fn, test_data, epoch_metrics, device, shard)
         history["seconds"].append(time.perf_counter() - began)
         epoch_bar.set_postfix(loss=f"{history['train_loss'][-1]:.4g}")
         if checkpoint is not None and shard.is_main:
-            save_checkpoint(
-                checkpoint, model, optimizer, epoch=epoch + 1, history=history, rng=_rng_state()
-            )
+            save_epoch(checkpoint, model, optimizer, epoch + 1, history)
         if shard.is_main and ((epoch + 1) % log_every == 0 or epoch + 1 == epochs):
             print(_epoch_line(desc, epoch + 1, epochs, history))
     return history
+
+
+def resume_or_start(
+    checkpoint: str | os.PathLike | None,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    with_test_loss: bool,
+) -> tuple[int, History]:
+    """The epoch to start from and the history so far: from ``checkpoint`` if it exists.
+
+    Resuming restores the model, the optimiser and torch's random state as they were after the
+    saved epoch, so the rest of the run matches a run that never stopped.
+    """
+    if checkpoint is not None and Path(checkpoint).exists():
+        state = load_checkpoint(checkpoint, model, optimizer)
+        _restore_rng_state(state["rng"])
+        return state["epoch"], state["history"]
+    history: History = {"train_loss": [], "seconds": []}
+    if with_test_loss:
+        history["test_loss"] = []
+    return 0, history
+
+
+def save_epoch(
+    checkpoint: str | os.PathLike,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    epochs_done: int,
+    history: History,
+) -> None:
+    """Write everything ``resume_or_start`` needs to continue after ``epochs_done`` epochs."""
+    save_checkpoint(
+        checkpoint, model, optimizer, epoch=epochs_done, history=history, rng=_rng_state()
+    )
+
+
+def give_each_process_its_own_noise(shard: Shard) -> None:
+    """Offset torch's global random stream by the process rank (nothing in one process).
+
+    Every process arrives with the same global stream; the others get their own noise (a VAE's
+    samples, dropout masks), as one process would draw different noise for every row.
+    """
+    if shard.rank > 0:
+        torch.manual_seed(torch.initial_seed() + shard.rank)
+
+
+def global_batch_loss(
+    loss: torch.Tensor, part_size: int, batch_size: int, shard: Shard
+) -> torch.Tensor:
+    """The loss to differentiate so that the averaged gradient is that of the global batch mean.
+
+    DistributedDataParallel averages the processes' gradients with equal weights; weighting each
+    process's mean by the size of its part makes the result the mean over the whole minibatch,
+    even when the parts differ by one example. In one process the loss is unchanged.
+    """
+    if not shard.distributed:
+        return loss
+    return loss * (part_size * shard.world_size / batch_size)
+
+
+def record_evaluations(
+    history: History,
+    model: nn.Module,
+    loss_fn: LossFn,
+    test_data: torch.Tensor | Sequence[torch.Tensor] | None,
+    epoch_metrics: Callable[[nn.Module], dict[str, float]] | None,
+    device: torch.device | str,
+    shard: Shard,
+) -> None:
+    """Append the epoch's test loss and ``epoch_metrics`` (rank 0 only) to ``history``."""
+    if test_data is not None:
+        history["test_loss"].append(evaluate(model, loss_fn, test_data, device=device))
+    if epoch_metrics is not None and shard.is_main:
+        for key, value in measure(model, epoch_metrics).items():
+            history.setdefault(key, []).append(value)
 
 
 def _epoch_line(desc: str, epoch: int, epochs: int, history: History) -> str:

@@ -6,10 +6,11 @@ L_total = alpha L_content + beta L_style (``course_lib.losses.style``) and moves
 gradient. The content and style targets are extracted once, before the first step, without
 gradients.
 
-Any feature extractor works that is a callable ``extract(images, layers) -> {layer: (B, C, H, W)}``,
-such as the VGG-19 extractor of ``course_lib.models.vgg_features``. Gradients are taken with respect to
-the image only (``torch.autograd.grad``), so the extractor's own parameters never receive a
-``.grad``, whether or not they require one.
+Any feature extractor works that is a callable
+``extract(images, layers) -> {layer: (B, C, H, W)}``, such as the VGG-19 extractor of
+``course_lib.models.vgg_features``. Gradients are taken with respect to the image only
+(``torch.autograd.grad``), so the extractor's own parameters never receive a ``.grad``, whether
+or not they require one.
 
 The image is kept in [0, 1] by clamping it after every update (a projection back onto the box
 of valid images; the paper does not discuss the range). L-BFGS's line search may try points
@@ -18,7 +19,13 @@ clamp(x, 0, 1), with the gradient of that function (zero for the pixels outside,
 gives through a clamp, and also zero for a pixel on a bound that descent would push further
 out), so every image evaluated is valid and the line search sees the function actually
 optimised. For L-BFGS, the step that the optimiser remembers is then replaced by the
-step actually taken, so that its curvature pairs stay consistent with the clamped image.
+step actually taken, so that its curvature pairs stay consistent with the clamped image
+(``_remember_clamped_step`` explains why this needs the optimiser's internal state).
+
+``transfer`` reads as: check the settings, extract the targets once (``_targets``), build the
+objective (``_objective``) and the closure that evaluates it at the clamped image
+(``_ClampedClosure``, which also keeps the budget and records the trajectory in
+``_Trajectory``), then update until a stopping rule fires (``_optimise``).
 """
 
 from __future__ import annotations
@@ -131,6 +138,174 @@ def transfer(
     a progress bar over the evaluations (hidden anyway when ``COURSE_PROGRESS=off``). A NaN or
     infinite loss raises ``NonFiniteLossError``.
     """
+    lr = _checked_settings(optimizer, steps, max_seconds, lr)
+    _check_image(content, "content")
+    _check_image(style, "style")
+    _check_same_shape(style, content)
+    weights = _style_weights(style_layers)
+    began = time.perf_counter()
+    content = content.detach()
+    losses_of = _objective(
+        extract,
+        _targets(extract, content, style.detach().to(content.device), content_layer, weights),
+        alpha=alpha,
+        beta=beta,
+    )
+    image = _initial_image(init, content, seed).requires_grad_(True)
+    record = _Trajectory(began, callback, progress, steps)
+    closure = _ClampedClosure(image, losses_of, record, steps, max_seconds)
+    stop_reason, updates = _optimise(image, closure, optimizer, lr)
+    record.close()
+    with torch.no_grad():
+        final = losses_of(image.detach())
+    return TransferResult(
+        image=image.detach(),
+        history=record.history,
+        losses={name: float(value) for name, value in final._asdict().items()},
+        steps=len(record.history["total"]),
+        updates=updates,
+        seconds=time.perf_counter() - began,
+        stop_reason=stop_reason,
+    )
+
+
+def _optimise(
+    image: Tensor, closure: Callable[[], Tensor], optimizer: str, lr: float
+) -> tuple[str, int]:
+    """Update ``image`` in place until the closure stops it or L-BFGS converges.
+
+    Returns the stop reason and the number of updates kept. Every update is followed by the
+    projection back onto [0, 1]; an update cut short by the closure is undone.
+    """
+    opt, fresh, updates = _make_optimizer(optimizer, image, lr), True, 0
+    while True:
+        before = image.detach().clone()
+        try:
+            _step(opt, closure, optimizer)
+        except _Stop as stop:
+            with torch.no_grad():
+                image.copy_(before)  # drop an update that was cut short
+            return stop.reason, updates
+        with torch.no_grad():
+            image.clamp_(0.0, 1.0)
+        if optimizer == "adam":
+            updates += 1
+        elif not torch.equal(image.detach(), before):
+            updates += 1
+            _remember_clamped_step(opt, image, before)
+            fresh = False
+        elif fresh:
+            return "converged", updates
+        else:
+            # L-BFGS stood still: a zero gradient, a failed line search, or a memory distorted by
+            # clamping that proposes no descent direction. Start once more from steepest descent;
+            # if that does not move either, the image is a fixed point of the clamped iteration.
+            opt, fresh = _make_optimizer(optimizer, image, lr), True
+
+
+def _step(opt: torch.optim.Optimizer, closure: Callable[[], Tensor], optimizer: str) -> None:
+    """One update: L-BFGS calls the closure itself (its line search may call it again)."""
+    if optimizer == "lbfgs":
+        opt.step(closure)
+    else:
+        closure()
+        opt.step()
+
+
+class _ClampedClosure:
+    """The closure the optimisers call: the loss at clamp(image), its gradient in ``image.grad``.
+
+    It also enforces the budget (``_Stop`` before an evaluation beyond ``steps`` or after
+    ``max_seconds``) and hands every new evaluation to the trajectory record.
+    """
+
+    def __init__(
+        self,
+        image: Tensor,
+        losses_of: Callable[[Tensor], LossParts],
+        record: _Trajectory,
+        steps: int,
+        max_seconds: float | None,
+    ):
+        self.image, self.losses_of, self.record = image, losses_of, record
+        self.steps, self.max_seconds = steps, max_seconds
+        # (valid image, gradient, loss) of the last evaluation
+        self.last: tuple[Tensor, Tensor, Tensor] | None = None
+
+    def __call__(self) -> Tensor:
+        image = self.image
+        valid = image.detach().clamp(0.0, 1.0)
+        if self.last is not None and torch.equal(valid, self.last[0]):
+            # L-BFGS starts each update by evaluating the point its line search ended on, which
+            # clamping leaves unchanged or moves only to where the loss is the same: no new cost.
+            image.grad = _projected(self.last[1], image.detach())
+            return self.last[2]
+        self._check_budget()
+        valid.requires_grad_(True)
+        parts = self.losses_of(valid)
+        _check_finite(parts, self.record.evaluations)
+        self.record.add(parts, valid)
+        (gradient,) = torch.autograd.grad(parts.total, valid)
+        image.grad = _projected(gradient, image.detach())
+        self.last = (valid.detach(), gradient, parts.total.detach())
+        self.record.show_progress()
+        return parts.total.detach()
+
+    def _check_budget(self) -> None:
+        if self.record.evaluations >= self.steps:
+            raise _Stop("steps")
+        if self.max_seconds is not None and self.record.elapsed() >= self.max_seconds:
+            raise _Stop("time")
+
+
+class _Trajectory:
+    """The record of every loss evaluation: the history, the callback and the progress bar."""
+
+    def __init__(self, began: float, callback: Callback | None, progress: bool, steps: int):
+        self.began, self.callback = began, callback
+        self.history: dict[str, list[float]] = {
+            "total": [],
+            "content": [],
+            "style": [],
+            "seconds": [],
+        }
+        self.bar = (
+            progress_bar(None, total=steps, desc="style transfer", unit="eval")
+            if progress
+            else None
+        )
+        self.values: dict[str, float] = {}
+
+    @property
+    def evaluations(self) -> int:
+        return len(self.history["total"])
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.began
+
+    def add(self, parts: LossParts, image: Tensor) -> None:
+        """Append the losses of ``image`` and show them to the callback."""
+        self.values = {name: float(value.detach()) for name, value in parts._asdict().items()}
+        for name, value in self.values.items():
+            self.history[name].append(value)
+        self.history["seconds"].append(self.elapsed())
+        if self.callback is not None:
+            self.callback(self.evaluations - 1, image.detach().clone(), self.values)
+
+    def show_progress(self) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix(loss=f"{self.values['total']:.4g}")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _checked_settings(
+    optimizer: str, steps: int, max_seconds: float | None, lr: float | None
+) -> float:
+    """Check the optimiser settings and return the learning rate (``DEFAULT_LR`` if None)."""
     if optimizer not in DEFAULT_LR:
         raise ValueError(f"optimizer must be 'lbfgs' or 'adam', got {optimizer!r}.")
     if steps < 0:
@@ -140,133 +315,87 @@ def transfer(
     lr = DEFAULT_LR[optimizer] if lr is None else lr
     if lr <= 0:
         raise ValueError(f"lr must be positive, got {lr}.")
-    _check_image(content, "content")
-    _check_image(style, "style")
+    return lr
+
+
+def _check_same_shape(style: Tensor, content: Tensor) -> None:
     if style.shape != content.shape:
         raise ValueError(
-            f"The style image {tuple(style.shape)} must have the content image's shape {tuple(content.shape)}: "
-            "resize it (for example with torch.nn.functional.interpolate) before the transfer."
+            f"The style image {tuple(style.shape)} must have the content image's shape "
+            f"{tuple(content.shape)}: resize it (for example with "
+            "torch.nn.functional.interpolate) before the transfer."
         )
-    weights = (
-        dict(style_layers)
-        if isinstance(style_layers, Mapping)
-        else {layer: 1.0 for layer in style_layers}
-    )
+
+
+def _style_weights(style_layers: Sequence[str] | Mapping[str, float]) -> dict[str, float]:
+    """The weight w_l of every style layer: as given, or 1 / number of layers for a list."""
+    if isinstance(style_layers, Mapping):
+        weights = dict(style_layers)
+    else:
+        weights = {layer: 1.0 for layer in style_layers}
     if not weights:
         raise ValueError("style_layers must name at least one layer.")
     if not isinstance(style_layers, Mapping):
         weights = {layer: 1.0 / len(weights) for layer in weights}
-    layers = list(dict.fromkeys([content_layer, *weights]))  # each layer once, in order
+    return weights
 
-    began = time.perf_counter()
-    content = content.detach()
-    style = style.detach().to(content.device)
-    with torch.no_grad():
-        content_target = _layer(extract(content, [content_layer]), content_layer, "content")
-        style_targets = StyleTargets.from_features(extract(style, list(weights)), list(weights))
+
+@dataclass
+class _Targets:
+    """What the generated image is compared with, extracted once before the first step."""
+
+    content_layer: str
+    content: Tensor
+    style: StyleTargets
+    style_weights: dict[str, float]
+
+
+@torch.no_grad()
+def _targets(
+    extract: Extractor,
+    content: Tensor,
+    style: Tensor,
+    content_layer: str,
+    style_weights: dict[str, float],
+) -> _Targets:
+    """The content image's features at ``content_layer`` and the style image's Gram matrices."""
+    layers = list(style_weights)
+    return _Targets(
+        content_layer=content_layer,
+        content=_layer(extract(content, [content_layer]), content_layer, "content"),
+        style=StyleTargets.from_features(extract(style, layers), layers),
+        style_weights=style_weights,
+    )
+
+
+def _objective(
+    extract: Extractor, targets: _Targets, *, alpha: float, beta: float
+) -> Callable[[Tensor], LossParts]:
+    """image -> its losses (L_total, L_content, L_style) against ``targets``."""
+    # each layer once, in order
+    layers = list(dict.fromkeys([targets.content_layer, *targets.style_weights]))
 
     def losses_of(image: Tensor) -> LossParts:
-        features = extract(image, layers)
         return total_loss(
-            features,
-            content_target,
-            style_targets,
-            content_layer=content_layer,
+            extract(image, layers),
+            targets.content,
+            targets.style,
+            content_layer=targets.content_layer,
             alpha=alpha,
             beta=beta,
-            style_weights=weights,
+            style_weights=targets.style_weights,
         )
 
-    image = _initial_image(init, content, seed).requires_grad_(True)
-    history: dict[str, list[float]] = {"total": [], "content": [], "style": [], "seconds": []}
-    bar = progress_bar(None, total=steps, desc="style transfer", unit="eval") if progress else None
-    last: tuple[Tensor, Tensor, Tensor] | None = (
-        None  # (valid image, gradient, loss) of the last evaluation
-    )
+    return losses_of
 
-    def closure() -> Tensor:
-        """The loss at clamp(image) and, in image.grad, its gradient with respect to image."""
-        nonlocal last
-        valid = image.detach().clamp(0.0, 1.0)
-        if last is not None and torch.equal(valid, last[0]):
-            # L-BFGS starts each update by evaluating the point its line search ended on, which
-            # clamping leaves unchanged or moves only to where the loss is the same: no new cost.
-            image.grad = _projected(last[1], image.detach())
-            return last[2]
-        if len(history["total"]) >= steps:
-            raise _Stop("steps")
-        if max_seconds is not None and time.perf_counter() - began >= max_seconds:
-            raise _Stop("time")
-        valid.requires_grad_(True)
-        parts = losses_of(valid)
-        if not torch.isfinite(parts.total):
-            raise NonFiniteLossError(
-                f"The style-transfer loss became {parts.total.item()} at evaluation {len(history['total'])} "
-                f"(content {parts.content.item()}, style {parts.style.item()}). Lower lr, or alpha and beta "
-                "if the losses are huge."
-            )
-        values = {name: float(value.detach()) for name, value in parts._asdict().items()}
-        for name, value in values.items():
-            history[name].append(value)
-        history["seconds"].append(time.perf_counter() - began)
-        if callback is not None:
-            callback(len(history["total"]) - 1, valid.detach().clone(), values)
-        (gradient,) = torch.autograd.grad(parts.total, valid)
-        image.grad = _projected(gradient, image.detach())
-        last = (valid.detach(), gradient, parts.total.detach())
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix(loss=f"{values['total']:.4g}")
-        return parts.total.detach()
 
-    opt = _make_optimizer(optimizer, image, lr)
-    fresh = True  # the L-BFGS memory is empty
-    updates = 0
-    while True:
-        before = image.detach().clone()
-        try:
-            if optimizer == "lbfgs":
-                opt.step(closure)
-            else:
-                closure()
-                opt.step()
-        except _Stop as stop:
-            with torch.no_grad():
-                image.copy_(before)  # drop an update that was cut short
-            stop_reason = stop.reason
-            break
-        with torch.no_grad():
-            image.clamp_(0.0, 1.0)
-        if optimizer == "adam":
-            updates += 1
-            continue
-        if torch.equal(image.detach(), before):
-            # L-BFGS stood still: a zero gradient, a failed line search, or a memory distorted by
-            # clamping that proposes no descent direction. Start once more from steepest descent;
-            # if that does not move either, the image is a fixed point of the clamped iteration.
-            if fresh:
-                stop_reason = "converged"
-                break
-            opt, fresh = _make_optimizer(optimizer, image, lr), True
-            continue
-        updates += 1
-        _record_actual_step(opt, image, before)
-        fresh = False
-    if bar is not None:
-        bar.close()
-
-    result_image = image.detach()
-    with torch.no_grad():
-        final = losses_of(result_image)
-    return TransferResult(
-        image=result_image,
-        history=history,
-        losses={name: float(value) for name, value in final._asdict().items()},
-        steps=len(history["total"]),
-        updates=updates,
-        seconds=time.perf_counter() - began,
-        stop_reason=stop_reason,
-    )
+def _check_finite(parts: LossParts, evaluation: int) -> None:
+    if not torch.isfinite(parts.total):
+        raise NonFiniteLossError(
+            f"The style-transfer loss became {parts.total.item()} at evaluation {evaluation} "
+            f"(content {parts.content.item()}, style {parts.style.item()}). Lower lr, or alpha "
+            "and beta if the losses are huge."
+        )
 
 
 def _check_image(image: Tensor, name: str) -> None:
@@ -280,7 +409,8 @@ def _check_image(image: Tensor, name: str) -> None:
 def _layer(features: Mapping[str, Tensor], layer: str, which: str) -> Tensor:
     if layer not in features:
         raise ValueError(
-            f"The extractor returned no {layer!r} features for the {which} image; got {list(features)}."
+            f"The extractor returned no {layer!r} features for the {which} image; "
+            f"got {list(features)}."
         )
     return features[layer].detach()
 
@@ -289,7 +419,8 @@ def _initial_image(init: str | Tensor, content: Tensor, seed: int) -> Tensor:
     if isinstance(init, Tensor):
         if init.shape != content.shape:
             raise ValueError(
-                f"The initial image must have the content image's shape {tuple(content.shape)}, got {tuple(init.shape)}."
+                "The initial image must have the content image's shape "
+                f"{tuple(content.shape)}, got {tuple(init.shape)}."
             )
         return init.detach().to(device=content.device, dtype=content.dtype).clamp(0.0, 1.0).clone()
     if init == "content":
@@ -337,12 +468,21 @@ def _projected(gradient: Tensor, x: Tensor) -> Tensor:
     return gradient * passes
 
 
-def _record_actual_step(opt: torch.optim.Optimizer, image: Tensor, before: Tensor) -> None:
-    """Make L-BFGS remember the clamped step it actually took instead of the step it proposed.
+def _remember_clamped_step(opt: torch.optim.Optimizer, image: Tensor, before: Tensor) -> None:
+    """Make L-BFGS remember the step the image actually took, after clamping, not the one it chose.
 
-    LBFGS forms its next curvature pair from s = d * t (its stored direction and step length) and
-    the change of gradient. After clamping the actual step is image - before; storing
-    d = (image - before) / t makes s exactly that step.
+    Why: L-BFGS models the curvature from pairs (s, y), s a step and y the change of gradient
+    along it. ``torch.optim.LBFGS`` has no public way to be told the step: at the start of the
+    next ``step()`` it rebuilds s as ``state["d"] * state["t"]`` (the direction and the length
+    it chose) and pairs it with y = (gradient now) - (gradient then). Clamping has moved the
+    image elsewhere, so without this fix s and y describe two different moves and the memory
+    learns a wrong curvature: the results differ (notebook 10's numbers among them), and the
+    quasi-Newton direction can stop pointing downhill near the box's faces.
+
+    How: store d = (image - before) / t, so that d * t is exactly the clamped step. This writes
+    the optimiser's private state, relying on the two keys ``"d"`` and ``"t"`` of torch 2.x's
+    LBFGS (read back at the start of its ``step``); nothing else of its state is touched, and if
+    those keys are missing the function does nothing.
     """
     state = opt.state[image]
     t = state.get("t")

@@ -26,7 +26,7 @@ from course_lib.training.steps import progress
 
 @dataclass
 class RBMGradient:
-    """Ascent directions for the three parameter tensors (the update is learning_rate times these)."""
+    """Ascent directions for the three parameter tensors (an update is the rate times these)."""
 
     weight: torch.Tensor
     visible_bias: torch.Tensor
@@ -42,9 +42,8 @@ class CDStep:
 
     gradient: RBMGradient
     negative_visible: torch.Tensor  # v^k, (B, n_visible)
-    negative_hidden: (
-        torch.Tensor
-    )  # a binary h sample from p(h | v^k): where a persistent chain resumes
+    # a binary h sample from p(h | v^k): where a persistent chain resumes
+    negative_hidden: torch.Tensor
 
 
 @torch.no_grad()
@@ -57,17 +56,20 @@ def cd_gradient(
 ) -> CDStep:
     """The k-step contrastive-divergence gradient for the batch ``v0`` (B, n_visible).
 
-    Lines 4-11 of Algorithm 5.1, vectorised over the batch: sample h^0 from p(h | v^0), then k times
-    sample v^t from p(v | h^{t-1}) and h^t from p(h | v^t). With ``chain_hidden`` (persistent CD)
-    the negative chain resumes from those hidden states instead of from the data.
+    Lines 4-11 of Algorithm 5.1, vectorised over the batch: sample h^0 from p(h | v^0), then k
+    times sample v^t from p(v | h^{t-1}) and h^t from p(h | v^t). With ``chain_hidden``
+    (persistent CD) the negative chain resumes from those hidden states instead of the data.
     """
     if k < 1:
         raise ValueError(f"k (Gibbs steps per update) must be at least 1, got {k}.")
-    positive = rbm.hidden_probs(v0)  # p(h | v^0): (B, n_hidden)
+    # Positive phase (line 6 with t = 1): p(h | v^0), (B, n_hidden), and a sample h^0.
+    positive = rbm.hidden_probs(v0)
     h = bernoulli(positive, generator=generator) if chain_hidden is None else chain_hidden
+    # Lines 5-8: k Gibbs steps, v^t from p(v | h^{t-1}), then h^t from p(h | v^t).
     for _ in range(k):
         _, v = rbm.sample_visible(h, generator)
         negative, h = rbm.sample_hidden(v, generator)
+    # Lines 9-11: data statistics minus model statistics, v^k standing in for the model.
     n_data, n_model = len(v0), len(v)
     gradient = RBMGradient(
         weight=v0.t() @ positive / n_data - v.t() @ negative / n_model,  # <v h>_data - <v h>_model
@@ -128,7 +130,8 @@ def held_out_metrics(
     held_out: torch.Tensor, pseudo_rows: int = 200
 ) -> Callable[[BernoulliRBM], dict[str, float]]:
     """Per-epoch measurements on held-out rows: reconstruction error (all rows) and mean
-    pseudo-log-likelihood (the first ``pseudo_rows``, since it costs n_visible free energies a row)."""
+    pseudo-log-likelihood (the first ``pseudo_rows``: it costs n_visible free energies a row).
+    """
     check_binary(held_out, "held-out data")
     generator = torch.Generator(held_out.device).manual_seed(0)
 
@@ -178,39 +181,66 @@ def train_rbm(
     shard = shard or Shard()
     rbm.check_visible(data)
     check_binary(data, "training data")
-    device = data.device
-    generator = torch.Generator(device).manual_seed(seed + shard.rank)
+    gibbs_generator = torch.Generator(data.device).manual_seed(seed + shard.rank)
     order_generator = torch.Generator().manual_seed(seed)
     velocity = zero_velocity(rbm)
     chain = None
     if persistent:
-        start = data[
-            shard.part(torch.randint(len(data), (batch_size,), generator=order_generator)).to(
-                device
-            )
-        ]
-        chain = bernoulli(rbm.hidden_probs(start), generator=generator).detach()
-    history = RBMHistory()
-    steps_per_epoch = -(-len(data) // batch_size)
-    total_steps, step_number = epochs * steps_per_epoch, 0
-    for _ in progress(range(epochs), shard, desc=desc, leave=False):
+        chain = start_chains(rbm, data, batch_size, order_generator, gibbs_generator, shard)
+    total_steps = epochs * -(-len(data) // batch_size)  # ceil(N / B) updates per epoch
+    history, step_number = RBMHistory(), 0
+    for _ in progress(range(epochs), shard, desc=desc, leave=False):  # 2. repeat
         began = time.perf_counter()
         for index in torch.randperm(len(data), generator=order_generator).split(batch_size):
+            # 3-8. from a minibatch v^0, k Gibbs steps down to v^k, h^k
             local = shard.part(index)
-            step = cd_gradient(rbm, data[local.to(device)], k, generator, chain)
-            if persistent:
-                chain = step.negative_hidden
-            gradient = RBMGradient(
-                *average_across(step.gradient.as_tuple(), len(local) / len(index), shard)
-            )
-            rate = (
-                learning_rate * (1 - step_number / total_steps) if decay_to_zero else learning_rate
-            )
+            step = cd_gradient(rbm, data[local.to(data.device)], k, gibbs_generator, chain)
+            chain = step.negative_hidden if persistent else None
+            # 9-11. the update from <.>_data - <.>_model
+            gradient = mean_over_processes(step.gradient, len(local) / len(index), shard)
+            rate = step_size(learning_rate, step_number, total_steps, decay_to_zero)
             apply_gradient(rbm, gradient, rate, velocity, momentum, weight_decay)
             step_number += 1
         history.seconds += time.perf_counter() - began
-        history.record(epoch_metrics(rbm) if epoch_metrics else {})
+        history.record(epoch_metrics(rbm) if epoch_metrics else {})  # 13. until: epochs done
     return history
+
+
+@torch.no_grad()
+def start_chains(
+    rbm: BernoulliRBM,
+    data: torch.Tensor,
+    count: int,
+    order_generator: torch.Generator,
+    gibbs_generator: torch.Generator,
+    shard: Shard,
+) -> torch.Tensor:
+    """Hidden states of ``count`` persistent chains, started at random training rows.
+
+    The rows are drawn from the order generator, the same in every process, and each process
+    keeps its part of them.
+    """
+    rows = torch.randint(len(data), (count,), generator=order_generator)
+    start = data[shard.part(rows).to(data.device)]
+    return bernoulli(rbm.hidden_probs(start), generator=gibbs_generator)
+
+
+def mean_over_processes(gradient: RBMGradient, share: float, shard: Shard) -> RBMGradient:
+    """The batch-weighted mean of the processes' CD estimates (``gradient`` in one process).
+
+    CD-k is not the gradient of a loss, so DistributedDataParallel cannot average it: it takes
+    one all-reduce per step. ``share`` is this process's part of the minibatch.
+    """
+    return RBMGradient(*average_across(gradient.as_tuple(), share, shard))
+
+
+def step_size(
+    learning_rate: float, step_number: int, total_steps: int, decay_to_zero: bool
+) -> float:
+    """The learning rate of update ``step_number``: constant, or falling linearly to zero."""
+    if not decay_to_zero:
+        return learning_rate
+    return learning_rate * (1 - step_number / total_steps)
 
 
 @torch.no_grad()
@@ -222,9 +252,10 @@ def apply_gradient(
     momentum: float = 0.0,
     weight_decay: float = 0.0,
 ) -> None:
-    """One ascent step: parameter += lr * (gradient - decay * weight), through ``velocity`` if given.
+    """One ascent step: parameter += lr * (gradient - decay * weight), through ``velocity``.
 
-    With ``velocity`` (zeros shaped like weight, visible_bias, hidden_bias, updated in place):
+    Without ``velocity``, the step is applied directly. With ``velocity`` (zeros shaped like
+    weight, visible_bias, hidden_bias, updated in place):
     velocity = momentum * velocity + lr * (gradient - decay * weight); parameter += velocity.
     """
     for index, (parameter, direction) in enumerate(zip(_parameters(rbm), gradient.as_tuple())):
