@@ -16,7 +16,11 @@ from torch import nn
 
 from course_lib.data.faces import ATTRIBUTES, make_faces
 from course_lib.evaluation import attribute_judge
-from course_lib.evaluation.attribute_judge import JudgeRecipe, load_attribute_judge
+from course_lib.evaluation.attribute_judge import (
+    JudgeRecipe,
+    attribute_judge_file,
+    load_attribute_judge,
+)
 from course_lib.models.attribute_classifier import (
     AttributeClassifier,
     attribute_accuracy,
@@ -227,7 +231,7 @@ def test_cached_judge_is_a_plain_weights_only_checkpoint(cache):
 
 
 def test_a_corrupt_cache_file_raises_an_error_naming_it_and_the_fix(cache):
-    path = next(attribute_judge._candidate_paths(TINY))
+    path = next(attribute_judge_file(TINY).candidate_paths())
     path.write_bytes(b"not a checkpoint at all")
     with pytest.raises(CorruptCacheError) as info:
         load_attribute_judge(64, recipe=TINY)
@@ -238,7 +242,7 @@ def test_a_corrupt_cache_file_raises_an_error_naming_it_and_the_fix(cache):
 def test_a_file_of_another_recipe_is_kept_and_the_judge_trained_into_a_new_name(cache, capsys):
     other = dataclasses.replace(TINY, widths=(8, 8, 8, 8))
     other_path = load_attribute_judge(32, recipe=other).path
-    occupied = next(attribute_judge._candidate_paths(TINY))
+    occupied = next(attribute_judge_file(TINY).candidate_paths())
     os.replace(other_path, occupied)  # as if another recipe had written under this name
     before = occupied.read_bytes()
 

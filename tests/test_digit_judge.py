@@ -21,7 +21,12 @@ from torch import nn
 from course_lib.data import download
 from course_lib.data.mnist import MNISTData, load_mnist
 from course_lib.evaluation import digit_judge
-from course_lib.evaluation.digit_judge import QUICK_DIGIT_RECIPE, DigitJudge, load_digit_judge
+from course_lib.evaluation.digit_judge import (
+    QUICK_DIGIT_RECIPE,
+    DigitJudge,
+    digit_judge_file,
+    load_digit_judge,
+)
 from course_lib.models.digit_classifier import DigitClassifier, digit_loss
 from course_lib.runtime.cache import CorruptCacheError
 from course_lib.runtime.config import CACHE_DIR_ENV, DATA_DIR_ENV
@@ -234,7 +239,7 @@ def test_another_recipe_gets_another_file(cache):
 
 def test_a_file_of_another_recipe_is_kept_and_the_judge_trained_into_a_new_name(cache, capsys):
     other_path = load_digit_judge(recipe=dataclasses.replace(QUICK, widths=(4, 8))).path
-    occupied = next(digit_judge._candidate_paths(QUICK, quick_data().kind))
+    occupied = next(digit_judge_file(QUICK, quick_data().kind).candidate_paths())
     os.replace(other_path, occupied)  # as if another recipe had written under this name
     before = occupied.read_bytes()
 
@@ -247,7 +252,8 @@ def test_a_file_of_another_recipe_is_kept_and_the_judge_trained_into_a_new_name(
 def test_a_judge_trained_on_other_data_is_not_reused(cache, monkeypatch, tmp_path):
     if quick_data().kind == "digits-fallback":
         pytest.skip(
-            f"needs real MNIST (the shared data folder, or ${DATA_DIR_ENV}), to compare with the fallback"
+            f"needs real MNIST (the shared data folder, or ${DATA_DIR_ENV}), "
+            "to compare with the fallback"
         )
     first = load_digit_judge(recipe=QUICK)
     monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path))  # empty: the scikit-learn digits fallback
@@ -257,7 +263,7 @@ def test_a_judge_trained_on_other_data_is_not_reused(cache, monkeypatch, tmp_pat
 
 
 def test_a_corrupt_cache_file_raises_an_error_naming_it_and_the_fix(cache):
-    path = next(digit_judge._candidate_paths(QUICK, quick_data().kind))
+    path = next(digit_judge_file(QUICK, quick_data().kind).candidate_paths())
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(b"not a checkpoint at all")
     with pytest.raises(CorruptCacheError) as info:

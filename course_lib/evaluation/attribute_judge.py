@@ -5,48 +5,32 @@ edits, latent arithmetic, StarGAN translations). They all use the same judge: an
 ``AttributeClassifier`` trained on procedural faces by a fixed, seeded recipe. The first call
 trains it (about half a minute on two CPU cores) and saves it in ``cache_dir()``; later calls
 load that file. The file name carries a digest of the recipe, and the file records the recipe,
-so a judge from another recipe or renderer is never mistaken for this one (``course_lib.runtime.cache``).
+so a judge from another recipe or renderer is never mistaken for this one
+(``course_lib.evaluation.judging``).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from course_lib.data.faces import (
-    RENDERER_VERSION,
-    SUPPORTED_SIZES,
-    FaceData,
-    load_faces,
-)
+from course_lib.data.faces import RENDERER_VERSION, SUPPORTED_SIZES, load_faces
+from course_lib.evaluation.judging import CachedJudge, JudgeFile, TrainingRecipe, load_or_train
 from course_lib.models.attribute_classifier import (
     AttributeClassifier,
     attribute_accuracy,
     attribute_loss,
 )
-from course_lib.runtime.cache import (
-    CorruptCacheError,  # noqa: F401  (re-exported: callers catch it from here)
-    candidate_paths,
-    first_usable_path,
-    holds,
-    recipe_digest,
-)
-from course_lib.runtime.checkpoints import load_checkpoint, save_checkpoint
-from course_lib.runtime.config import one_cpu_thread, shown_path
+from course_lib.runtime.config import shown_path
 from course_lib.training.fit import fit
-
-NAME = "attribute judge"  # in cache messages
-RETRAIN_TIME = "about half a minute"
 
 
 @dataclass(frozen=True)
-class JudgeRecipe:
+class JudgeRecipe(TrainingRecipe):
     """Everything that determines the judge's weights. Change ``version`` when the code changes."""
 
     train_size: int = 10_000
@@ -66,12 +50,6 @@ class JudgeRecipe:
     renderer: str = RENDERER_VERSION
     version: str = "judge-1"
 
-    def as_dict(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "widths": list(self.widths)}
-
-    def digest(self) -> str:
-        return recipe_digest(self.as_dict())
-
 
 DEFAULT_RECIPE = JudgeRecipe()
 # For smoke runs only: trains in seconds, and its accuracy means little.
@@ -90,18 +68,19 @@ class Judge:
     path: Path
 
     def predict(self, images: torch.Tensor, batch_size: int = 1_000) -> dict[str, torch.Tensor]:
-        """Predicted labels (N,) int64 on the CPU for each attribute of images (N, 3, size, size)."""
+        """Predicted labels (N,) int64 on the CPU per attribute of images (N, 3, size, size)."""
         return {name: p.argmax(dim=1) for name, p in self.probabilities(images, batch_size).items()}
 
     @torch.no_grad()
     def probabilities(
         self, images: torch.Tensor, batch_size: int = 1_000
     ) -> dict[str, torch.Tensor]:
-        """Class probabilities (N, values) on the CPU for each attribute of images (N, 3, size, size)."""
+        """Class probabilities (N, values) on the CPU per attribute of images (N, 3, size, size)."""
         if images.dim() != 4 or tuple(images.shape[1:]) != (3, self.size, self.size):
             raise ValueError(
-                f"This judge expects faces of shape (N, 3, {self.size}, {self.size}), got {tuple(images.shape)}. "
-                f"Load a judge for your image size with load_attribute_judge(size=...)."
+                f"This judge expects faces of shape (N, 3, {self.size}, {self.size}), "
+                f"got {tuple(images.shape)}. "
+                "Load a judge for your image size with load_attribute_judge(size=...)."
             )
         device = next(self.model.parameters()).device
         parts = []
@@ -127,13 +106,26 @@ def load_attribute_judge(
     recipe or architecture is left alone and the judge is trained into a new file name.
     """
     _check_judge_size(size, recipe)
-    path = _cache_path(recipe)
-    if retrain or not path.exists():
-        return _train_and_cache(path, size, device, recipe)
-    model = _new_model(recipe)
-    state = load_checkpoint(path, model)
-    return _frozen_judge(
-        model, size, device, state["accuracy"], state["train_seconds"], recipe, path
+    judge = load_or_train(
+        attribute_judge_file(recipe),
+        lambda model: _train(model, device, recipe),
+        seed=recipe.train_seed,
+        device=device,
+        retrain=retrain,
+        training_note=f"{recipe.train_size:,} faces",
+    )
+    accuracy = dict(judge.record["accuracy"])
+    return Judge(judge.model, size, accuracy, _describe(judge, size, recipe), judge.path)
+
+
+def attribute_judge_file(recipe: JudgeRecipe) -> JudgeFile:
+    """Where the judge of ``recipe`` is cached (one file serves every face size)."""
+    return JudgeFile(
+        name="attribute judge",
+        stem=f"attribute_judge_{recipe.digest()}",
+        recipe=recipe.as_dict(),
+        new_model=lambda: AttributeClassifier(recipe.work_size, widths=recipe.widths),
+        retrain_time="about half a minute",
     )
 
 
@@ -145,50 +137,16 @@ def _check_judge_size(size: int, recipe: JudgeRecipe) -> None:
         )
 
 
-def _candidate_paths(recipe: JudgeRecipe) -> Iterator[Path]:
-    return candidate_paths(f"attribute_judge_{recipe.digest()}")
-
-
-def _cache_path(recipe: JudgeRecipe) -> Path:
-    """The first file name for ``recipe`` that is free or already holds this recipe's judge."""
-
-    def fits(state: dict[str, Any]) -> bool:
-        return holds(state, recipe.as_dict(), _new_model(recipe))
-
-    return first_usable_path(_candidate_paths(recipe), fits, NAME, RETRAIN_TIME)
-
-
-def _new_model(recipe: JudgeRecipe) -> AttributeClassifier:
-    return AttributeClassifier(recipe.work_size, widths=recipe.widths)
-
-
-def _train_and_cache(
-    path: Path, size: int, device: torch.device | str, recipe: JudgeRecipe
-) -> Judge:
-    print(
-        f"Training the attribute judge once ({recipe.train_size:,} faces); it will be cached at {shown_path(path)}"
-    )
-    began = time.perf_counter()
-    # Seeded weights and augmentation; the caller's random state and thread count are restored.
-    with torch.random.fork_rng(), one_cpu_thread():
-        train, test = load_faces(
-            recipe.train_size, recipe.test_size, recipe.work_size, recipe.data_seed
-        )
-        torch.manual_seed(recipe.train_seed)
-        model = _new_model(recipe)
-        _train(model, train, device, recipe)
-        accuracy = attribute_accuracy(model, test.images, test.attributes)
-    seconds = time.perf_counter() - began
-    save_checkpoint(
-        path, model.cpu(), recipe=recipe.as_dict(), accuracy=accuracy, train_seconds=seconds
-    )
-    return _frozen_judge(model, size, device, accuracy, seconds, recipe, path)
-
-
 def _train(
-    model: AttributeClassifier, train: FaceData, device: torch.device | str, recipe: JudgeRecipe
-) -> None:
-    """Adam at the recipe's learning rate, then a few epochs at a tenth of it."""
+    model: AttributeClassifier, device: torch.device | str, recipe: JudgeRecipe
+) -> dict[str, Any]:
+    """Train on blurred and noisy faces; return the accuracy per attribute on held-out faces.
+
+    Adam at the recipe's learning rate, then a few epochs at a tenth of it, to settle.
+    """
+    train, test = load_faces(
+        recipe.train_size, recipe.test_size, recipe.work_size, recipe.data_seed
+    )
     data = (train.images, *train.attributes.values())
     optimizer = torch.optim.Adam(model.parameters(), lr=recipe.learning_rate)
     kernel = _gaussian_kernel(recipe.blur_sigma).to(device)
@@ -219,6 +177,7 @@ def _train(
             log_every=epochs,
             desc=f"attribute judge, stage {stage + 1}",
         )
+    return {"accuracy": attribute_accuracy(model, test.images, test.attributes)}
 
 
 def _gaussian_kernel(sigma: float) -> torch.Tensor:
@@ -243,22 +202,14 @@ def _blur_and_noise(images: torch.Tensor, kernel: torch.Tensor, max_noise: float
     return (images + weight * (blurred - images) + noise).clamp(0.0, 1.0)
 
 
-def _frozen_judge(
-    model: AttributeClassifier,
-    size: int,
-    device: torch.device | str,
-    accuracy: dict[str, float],
-    seconds: float,
-    recipe: JudgeRecipe,
-    path: Path,
-) -> Judge:
-    model = model.to(device).eval().requires_grad_(False)
-    scores = ", ".join(f"{name} {value:.3f}" for name, value in accuracy.items())
-    source = (
+def _describe(judge: CachedJudge, size: int, recipe: JudgeRecipe) -> str:
+    """Where the judge comes from, how it was trained and how well it scores."""
+    record = judge.record
+    scores = ", ".join(f"{name} {value:.3f}" for name, value in record["accuracy"].items())
+    return (
         f"attribute classifier trained on {recipe.train_size:,} procedural faces at "
         f"{recipe.work_size}x{recipe.work_size} (load_faces seed {recipe.data_seed}, "
-        f"{recipe.epochs}+{recipe.fine_tune_epochs} epochs, {seconds:.0f} s); held-out accuracy on "
-        f"{recipe.test_size:,} faces: {scores}; judges {size}x{size} faces after area downsampling; "
-        f"cached at {shown_path(path)}"
+        f"{recipe.epochs}+{recipe.fine_tune_epochs} epochs, {record['train_seconds']:.0f} s); "
+        f"held-out accuracy on {recipe.test_size:,} faces: {scores}; judges {size}x{size} faces "
+        f"after area downsampling; cached at {shown_path(judge.path)}"
     )
-    return Judge(model, size, dict(accuracy), source, path)

@@ -6,44 +6,33 @@ Frechet distance in the judge's feature space. They all use the same judge: a ``
 trained by a fixed, seeded recipe on 12,000 of the official training images and scored on the
 10,000 official test images (with only a fallback source, on that source's train and held-out
 parts). The first call trains it (about half a minute on one CPU thread) and saves it in
-``cache_dir()``; later calls load it.
+``cache_dir()``; later calls load it (``course_lib.evaluation.judging``).
 
 The file name carries a digest of the recipe and the kind of data the judge was trained on
 (``MNISTData.kind``), and the file records both, so a judge trained on the scikit-learn digits
-fallback is never used once MNIST is available (see ``course_lib.runtime.cache``).
+fallback is never used once MNIST is available.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
 
 from course_lib.data.mnist import MNISTData, load_mnist
+from course_lib.evaluation.judging import CachedJudge, JudgeFile, TrainingRecipe, load_or_train
 from course_lib.models.digit_classifier import IMAGE_SHAPE, DigitClassifier, digit_loss
-from course_lib.runtime.cache import (
-    CorruptCacheError,  # noqa: F401  (re-exported: callers catch it from here)
-    candidate_paths,
-    first_usable_path,
-    holds,
-    recipe_digest,
-)
-from course_lib.runtime.checkpoints import load_checkpoint, save_checkpoint
-from course_lib.runtime.config import one_cpu_thread, shown_path
+from course_lib.runtime.config import shown_path
 from course_lib.training.fit import fit
 
-NAME = "digit judge"  # in cache messages
-RETRAIN_TIME = "about half a minute"
 PIXELS = IMAGE_SHAPE[0] * IMAGE_SHAPE[1] * IMAGE_SHAPE[2]  # 784, the length of a flattened digit
 
 
 @dataclass(frozen=True)
-class DigitJudgeRecipe:
+class DigitJudgeRecipe(TrainingRecipe):
     """Everything that determines the judge's weights. Change ``version`` when the code changes."""
 
     train_size: int = 12_000  # a seeded subset of the 60,000 training images (a fallback caps it)
@@ -58,12 +47,6 @@ class DigitJudgeRecipe:
     data_seed: int = 0
     train_seed: int = 0
     version: str = "digit-judge-2"
-
-    def as_dict(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "widths": list(self.widths)}
-
-    def digest(self) -> str:
-        return recipe_digest(self.as_dict())
 
 
 DEFAULT_DIGIT_RECIPE = DigitJudgeRecipe()
@@ -139,7 +122,10 @@ def _in_batches(
     batch_size: int,
     device: torch.device | str,
 ) -> torch.Tensor:
-    """``function`` (the model or its ``features``) on checked digits, run on ``device``, joined on the CPU."""
+    """``function`` (the model or its ``features``) on checked digits, run on ``device``.
+
+    The results are joined on the CPU.
+    """
     images = _as_digit_batch(images)
     return torch.cat(
         [function(batch.to(device, torch.float32)).cpu() for batch in images.split(batch_size)]
@@ -159,88 +145,58 @@ def load_digit_judge(
     into a new file name.
     """
     data = load_mnist(recipe.train_size, recipe.test_size, seed=recipe.data_seed)
-    path = _cache_path(recipe, data.kind)
-    if retrain or not path.exists():
-        return _train_and_cache(path, data, device, recipe)
-    model = _new_model(recipe)
-    state = load_checkpoint(path, model)
-    return _frozen_judge(
-        model, device, state["accuracy"], state["data"], state["train_seconds"], recipe, path
+    judge = load_or_train(
+        digit_judge_file(recipe, data.kind),
+        lambda model: _train(model, data, device, recipe),
+        seed=recipe.train_seed,
+        device=device,
+        retrain=retrain,
+        training_note=data.short_source,
     )
+    accuracy = judge.record["accuracy"]
+    return DigitJudge(judge.model, accuracy, _describe(judge, recipe), judge.path)
 
 
-def _candidate_paths(recipe: DigitJudgeRecipe, data_kind: str) -> Iterator[Path]:
-    return candidate_paths(f"digit_judge_{data_kind}_{recipe.digest()}")
-
-
-def _cache_path(recipe: DigitJudgeRecipe, data_kind: str) -> Path:
-    """The first file name for ``recipe`` that is free or already holds this recipe's judge."""
-
-    def fits(state: dict[str, Any]) -> bool:
-        return (
-            holds(state, recipe.as_dict(), _new_model(recipe))
-            and state.get("data_kind") == data_kind
-        )
-
-    return first_usable_path(_candidate_paths(recipe, data_kind), fits, NAME, RETRAIN_TIME)
-
-
-def _new_model(recipe: DigitJudgeRecipe) -> DigitClassifier:
-    return DigitClassifier(recipe.widths, recipe.feature_size)
-
-
-def _train_and_cache(
-    path: Path, data: MNISTData, device: torch.device | str, recipe: DigitJudgeRecipe
-) -> DigitJudge:
-    print(
-        f"Training the digit judge once ({data.short_source}); it will be cached at {shown_path(path)}"
-    )
-    began = time.perf_counter()
-    # Seeded weights and shuffling; the caller's random state and thread count are restored.
-    with torch.random.fork_rng(), one_cpu_thread():
-        torch.manual_seed(recipe.train_seed)
-        model = _new_model(recipe)
-        fit(
-            model,
-            digit_loss,
-            (data.train_images, data.train_labels),
-            optimizer=torch.optim.Adam(model.parameters(), lr=recipe.learning_rate),
-            epochs=recipe.epochs,
-            batch_size=recipe.batch_size,
-            seed=recipe.train_seed,
-            device=device,
-            log_every=recipe.epochs,
-            desc="digit judge",
-        )
-        model.eval()
-        predicted = _in_batches(model, data.test_images, 1_000, device).argmax(dim=1)
-    accuracy = (predicted == data.test_labels).float().mean().item()
-    seconds = time.perf_counter() - began
-    save_checkpoint(
-        path,
-        model.cpu(),
+def digit_judge_file(recipe: DigitJudgeRecipe, data_kind: str) -> JudgeFile:
+    """Where the judge of ``recipe``, trained on data of ``data_kind``, is cached."""
+    return JudgeFile(
+        name="digit judge",
+        stem=f"digit_judge_{data_kind}_{recipe.digest()}",
         recipe=recipe.as_dict(),
-        data_kind=data.kind,
-        data=data.short_source,
-        accuracy=accuracy,
-        train_seconds=seconds,
+        new_model=lambda: DigitClassifier(recipe.widths, recipe.feature_size),
+        retrain_time="about half a minute",
+        provenance={"data_kind": data_kind},
     )
-    return _frozen_judge(model, device, accuracy, data.short_source, seconds, recipe, path)
 
 
-def _frozen_judge(
-    model: DigitClassifier,
-    device: torch.device | str,
-    accuracy: float,
-    data: str,
-    seconds: float,
-    recipe: DigitJudgeRecipe,
-    path: Path,
-) -> DigitJudge:
-    model = model.to(device).eval().requires_grad_(False)
-    source = (
-        f"digit classifier trained on {data} (load_mnist seed {recipe.data_seed}; recipe "
-        f"{recipe.version} {recipe.digest()}: {recipe.epochs} epochs of Adam, {seconds:.0f} s); "
-        f"accuracy {accuracy:.3f} on the test part of that data; cached at {shown_path(path)}"
+def _train(
+    model: DigitClassifier, data: MNISTData, device: torch.device | str, recipe: DigitJudgeRecipe
+) -> dict[str, Any]:
+    """Adam on the training digits; returns the data's name and the accuracy on its test part."""
+    fit(
+        model,
+        digit_loss,
+        (data.train_images, data.train_labels),
+        optimizer=torch.optim.Adam(model.parameters(), lr=recipe.learning_rate),
+        epochs=recipe.epochs,
+        batch_size=recipe.batch_size,
+        seed=recipe.train_seed,
+        device=device,
+        log_every=recipe.epochs,
+        desc="digit judge",
     )
-    return DigitJudge(model, accuracy, source, path)
+    model.eval()
+    predicted = _in_batches(model, data.test_images, 1_000, device).argmax(dim=1)
+    accuracy = (predicted == data.test_labels).float().mean().item()
+    return {"data": data.short_source, "accuracy": accuracy}
+
+
+def _describe(judge: CachedJudge, recipe: DigitJudgeRecipe) -> str:
+    """Where the judge comes from, how it was trained and how well it scores."""
+    record = judge.record
+    return (
+        f"digit classifier trained on {record['data']} (load_mnist seed {recipe.data_seed}; "
+        f"recipe {recipe.version} {recipe.digest()}: {recipe.epochs} epochs of Adam, "
+        f"{record['train_seconds']:.0f} s); accuracy {record['accuracy']:.3f} on the test part "
+        f"of that data; cached at {shown_path(judge.path)}"
+    )

@@ -2,7 +2,8 @@
 
 One shared trunk (Conv-BN-ReLU blocks, each halving the resolution, then global average pooling)
 feeds one linear head per attribute. Trained on the procedural faces it becomes the course's
-frozen judge (``course_lib.evaluation.attribute_judge``), which scores attribute edits and translations.
+frozen judge (``course_lib.evaluation.attribute_judge``), which scores attribute edits and
+translations.
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ class AttributeClassifier(nn.Module):
         n_down = (size // SMALLEST_MAP).bit_length() - 1  # stride-2 blocks from size down to 4
         if len(widths) < n_down + 1:
             raise ValueError(
-                f"size {size} needs {n_down + 1} widths (one stem + {n_down} blocks), got {len(widths)}."
+                f"size {size} needs {n_down + 1} widths (one stem + {n_down} blocks), "
+                f"got {len(widths)}."
             )
         self.size = size
         self.attributes = {name: tuple(values) for name, values in attributes.items()}
@@ -64,8 +66,8 @@ class AttributeClassifier(nn.Module):
         expected = (3, self.size, self.size)
         if images.dim() != 4 or tuple(images.shape[1:]) != expected:
             raise ValueError(
-                f"AttributeClassifier expects images of shape (B, {', '.join(map(str, expected))}), "
-                f"got {tuple(images.shape)}."
+                "AttributeClassifier expects images of shape "
+                f"(B, {', '.join(map(str, expected))}), got {tuple(images.shape)}."
             )
 
     def features(self, images: torch.Tensor) -> torch.Tensor:

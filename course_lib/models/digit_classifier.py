@@ -2,8 +2,8 @@
 
 Two Conv-ReLU-MaxPool blocks (28 -> 14 -> 7) and a linear layer give a feature vector; a linear
 head turns it into ten logits. Trained on MNIST it becomes the course's frozen digit judge
-(``course_lib.evaluation.digit_judge``), which scores generated digits, and its feature vector is the space
-in which real and generated digits can be compared by a Frechet distance.
+(``course_lib.evaluation.digit_judge``), which scores generated digits, and its feature vector is
+the space in which real and generated digits can be compared by a Frechet distance.
 """
 
 from __future__ import annotations
@@ -49,8 +49,9 @@ class DigitClassifier(nn.Module):
     def check_input(self, images: torch.Tensor) -> None:
         if images.dim() != 4 or tuple(images.shape[1:]) != IMAGE_SHAPE:
             raise ValueError(
-                f"DigitClassifier expects images of shape (B, 1, 28, 28), got {tuple(images.shape)}. "
-                "Fix: reshape flattened digits (B, 784) with images.view(-1, 1, 28, 28)."
+                "DigitClassifier expects images of shape (B, 1, 28, 28), "
+                f"got {tuple(images.shape)}. Fix: reshape flattened digits (B, 784) with "
+                "images.view(-1, 1, 28, 28)."
             )
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
