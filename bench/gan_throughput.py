@@ -1,9 +1,9 @@
 """DCGAN training throughput (images per second), written to bench/RESULTS_GAN.md.
 
-One training step is one discriminator step and one generator step of ``course_lib.training.adversarial``
-(Algorithm 5.2 with k = 1), on data held in memory on the device. Throughput counts the real
-images the discriminator sees per second of training, after one warm-up epoch. Runs on the CPU,
-and on CUDA too whenever it is available.
+One training step is one discriminator step and one generator step of
+``course_lib.training.adversarial`` (Algorithm 5.2 with k = 1), on data held in memory on the
+device. Throughput counts the real images the discriminator sees per second of training, after one
+warm-up epoch. Runs on the CPU, and on CUDA too whenever it is available.
 
     make bench-gan
     .venv/bin/python bench/gan_throughput.py --images 2000
@@ -78,10 +78,12 @@ def main() -> None:
         "",
         f"Written by `make bench-gan` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}.",
         f"Machine: {machine_description()}; torch threads {torch.get_num_threads()}.",
-        f"One epoch of {args.images:,} images after a warm-up epoch; latent size {LATENT}; Adam; data in device memory.",
+        f"One epoch of {args.images:,} images after a warm-up epoch; latent size {LATENT}; Adam; "
+        "data in device memory.",
         "Images per second = real images seen by the discriminator per second of training (k = 1).",
         "",
-        "| data | image size | channels | width | batch | device | images/s | seconds per 8,000-image epoch |",
+        "| data | image size | channels | width | batch | device | images/s | seconds per "
+        "8,000-image epoch |",
         "| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: |",
     ]
     for name, size, channels, width, batch in SETTINGS:
@@ -90,7 +92,8 @@ def main() -> None:
             print(f"bench-gan: {name} {size}px, batch {batch} on {device} ...", flush=True)
             rate = images_per_second(data, size, channels, width, batch, device)
             lines.append(
-                f"| {name} | {size} | {channels} | {width} | {batch} | {device} | {rate:,.0f} | {8000 / rate:.1f} |"
+                f"| {name} | {size} | {channels} | {width} | {batch} | {device} | {rate:,.0f} | "
+                f"{8000 / rate:.1f} |"
             )
     path = ROOT / "bench" / "RESULTS_GAN.md"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -42,7 +42,8 @@ def now() -> str:
 
 
 def earlier_rows(path: Path = RESULTS) -> list[tuple[str, str, float, str]]:
-    """(notebook, profile, seconds, measured) rows of a previous RESULTS.md; none if it has no such table."""
+    """(notebook, profile, seconds, measured) rows of a previous RESULTS.md; none if it has no such
+    table."""
     if not path.exists():
         return []
     rows = []
@@ -54,7 +55,8 @@ def earlier_rows(path: Path = RESULTS) -> list[tuple[str, str, float, str]]:
 
 
 def merged(new_rows, old_rows, existing: list[str]) -> list[tuple[str, str, float, str]]:
-    """New rows replace old rows of the same (notebook, profile); rows of notebooks that no longer exist go."""
+    """New rows replace old rows of the same (notebook, profile); rows of notebooks that no longer
+    exist go."""
     rows = {(row[0], row[1]): row for row in old_rows if row[0] in existing}
     rows.update({(row[0], row[1]): row for row in new_rows})
     return sorted(rows.values(), key=lambda row: (row[0], list(BUDGETS).index(row[1])))
@@ -93,34 +95,43 @@ def write_results(notebook_rows, clone_row) -> Path:
         "",
         f"Written by `make bench` on {now()}.",
         f"Machine: {machine_description()}. Data: {data_setting()}.",
-        "Each notebook ran top to bottom in a fresh kernel; times are wall-clock seconds. A partial run",
-        "(`--notebooks`) keeps the other rows from the previous file, with the time they were measured.",
+        "Each notebook ran top to bottom in a fresh kernel; times are wall-clock seconds. A "
+        "partial run",
+        "(`--notebooks`) keeps the other rows from the previous file, with the time they were "
+        "measured.",
         "",
         "| notebook | profile | seconds | budget (s) | verdict | measured |",
         "| --- | --- | ---: | ---: | --- | --- |",
     ]
     for name, profile, seconds, measured in notebook_rows:
         lines.append(
-            f"| {name} | {profile} | {seconds:.1f} | {BUDGETS[profile]} | {verdict(seconds, BUDGETS[profile])} | {measured} |"
+            f"| {name} | {profile} | {seconds:.1f} | {BUDGETS[profile]} | "
+            f"{verdict(seconds, BUDGETS[profile])} | {measured} |"
         )
     if clone_row is not None:
         seconds, returncode = clone_row
         status = "passed" if returncode == 0 else f"FAILED (exit {returncode})"
         lines += [
             "",
-            "| test command from a fresh clone (installs included) | seconds | budget (s) | result |",
+            "| test command from a fresh clone (installs included) | seconds | budget (s) | "
+            "result |",
             "| --- | ---: | ---: | --- |",
-            f"| `git clone` + `make test` | {seconds:.0f} | {TEST_COMMAND_BUDGET} | {status}, {verdict(seconds, TEST_COMMAND_BUDGET)} |",
+            f"| `git clone` + `make test` | {seconds:.0f} | {TEST_COMMAND_BUDGET} | {status}, "
+            f"{verdict(seconds, TEST_COMMAND_BUDGET)} |",
             "",
-            "The clone builds its own `.venv`; pip reuses this machine's download cache, so a first",
+            "The clone builds its own `.venv`; pip reuses this machine's download cache, so a "
+            "first",
             "install on a new machine adds the download time of the wheels.",
         ]
     lines += [
         "",
-        "Notebooks 03-06 load the frozen attribute and digit classifiers from the cache (`.cache/` or",
-        "`$COURSE_CACHE_DIR`). On a machine without that cache, the first cpu run trains them first:",
+        "Notebooks 03-06 load the frozen attribute and digit classifiers from the cache "
+        "(`.cache/` or",
+        "`$COURSE_CACHE_DIR`). On a machine without that cache, the first cpu run trains them "
+        "first:",
         "about 58 s for the attribute judge and 11-13 s for the digit judge on this machine.",
-        "Other benchmarks: `make bench-rbm` (bench/RESULTS_RBM.md), `make bench-gan` (bench/RESULTS_GAN.md),",
+        "Other benchmarks: `make bench-rbm` (bench/RESULTS_RBM.md), `make bench-gan` "
+        "(bench/RESULTS_GAN.md),",
         "`make bench-wgan` (bench/RESULTS_WGAN.md).",
     ]
     RESULTS.write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -1,4 +1,5 @@
-"""Training throughput of the course's training functions against the usual tutorial way, side by side.
+"""Training throughput of the course's training functions against the usual tutorial way, side by
+side.
 
 For every model family of the course, one measurement trains the same model (same class, same
 initial weights, same optimiser and hyper-parameters, same batch size, same number of images)
@@ -88,8 +89,9 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "bench" / "RESULTS_THROUGHPUT.md"
 MODELS = ("ae", "vae", "rbm", "dcgan", "wgan-gp", "cyclegan", "stargan", "gatys")
 SEED = 0
-# The course's speed switches off: on CUDA the gpu profile would make fit and train_gan run bfloat16 autocast and
-# channels_last, other step maths than the tutorial way's float32 (on the CPU they are always off).
+# The course's speed switches off: on CUDA the gpu profile would make fit and train_gan run bfloat16
+# autocast and channels_last, other step maths than the tutorial way's float32
+# (on the CPU they are always off).
 FLOAT32 = Speed()
 
 # Hyper-parameters of the notebooks (cpu profile where the notebooks' sizes depend on it).
@@ -145,7 +147,8 @@ QUICK_SCALE = Scale(
 
 @dataclass(frozen=True)
 class Row:
-    """One line of the table. ``unit`` is "images/s" (higher is better) or "s/iteration" (lower is)."""
+    """One line of the table. ``unit`` is "images/s" (higher is better) or "s/iteration"
+    (lower is)."""
 
     model: str
     what: str
@@ -167,7 +170,8 @@ class Row:
 
 
 def to_pixels(images: torch.Tensor) -> np.ndarray:
-    """Float images (N, C, H, W) in [0, 1] -> uint8 pixels (N, H, W) for grey or (N, H, W, 3) for RGB.
+    """Float images (N, C, H, W) in [0, 1] -> uint8 pixels (N, H, W) for grey or (N, H, W, 3) for
+    RGB.
 
     MNIST is stored as k / 255 already, so it survives unchanged; rendered faces and MNIST-M are
     rounded to the nearest of the 256 levels, for both paths alike.
@@ -181,7 +185,8 @@ def to_pixels(images: torch.Tensor) -> np.ndarray:
 
 
 def course_tensor(pixels: np.ndarray, signed: bool) -> torch.Tensor:
-    """The in-memory float tensor (N, C, H, W) the course trains on, made exactly as ToTensor makes items."""
+    """The in-memory float tensor (N, C, H, W) the course trains on, made exactly as ToTensor makes
+    items."""
     levels = torch.from_numpy(pixels)
     if levels.dim() == 3:
         levels = levels.unsqueeze(1)  # (N, H, W) -> (N, 1, H, W)
@@ -227,14 +232,16 @@ def tutorial_loader(
 
 
 def mnist_pixels(count: int, binarized: bool = False) -> tuple[np.ndarray, torch.Tensor, str]:
-    """The first ``count`` training digits of the notebooks' MNIST subset, their labels and their source."""
+    """The first ``count`` training digits of the notebooks' MNIST subset, their labels and their
+    source."""
     data = (binarized_mnist if binarized else load_mnist)(count, 1, seed=SEED)
     name = data_name(data.short_source) + (" binarized" if binarized else "")
     return to_pixels(data.train_images), data.train_labels, name
 
 
 def data_name(short_source: str) -> str:
-    """The data source without its counts: "MNIST", "MNIST offline pool" or "NOT MNIST: digits fallback"."""
+    """The data source without its counts: "MNIST", "MNIST offline pool" or "NOT MNIST: digits
+    fallback"."""
     return short_source.split(",")[0]
 
 
@@ -252,12 +259,14 @@ def synchronize(device: str) -> None:
 
 
 def whole(count: int, unit: int) -> int:
-    """``count`` rounded down to whole units (minibatches, or k critic minibatches), at least one."""
+    """``count`` rounded down to whole units (minibatches, or k critic minibatches), at least
+    one."""
     return max(unit, count - count % unit)
 
 
 def usable(requested: int, available: int, unit: int) -> int:
-    """Images to train on: as many as asked, or as the source holds (MNIST's offline pool has 8,000), in whole units."""
+    """Images to train on: as many as asked, or as the source holds
+    (MNIST's offline pool has 8,000), in whole units."""
     return whole(min(requested, available), unit)
 
 
@@ -269,7 +278,8 @@ def compare(
     repeats: int,
     device: str,
 ) -> tuple[float, float]:
-    """(course, tutorial) images per second; each path trains on ``count`` images, best of ``repeats``.
+    """(course, tutorial) images per second; each path trains on ``count`` images, best of
+    ``repeats``.
 
     A path is called with a number of images and returns how many it trained on. Both paths
     are warmed up on ``warm`` images first (allocations, kernel choice, the loader's first
@@ -288,7 +298,8 @@ def compare(
             best[path] = min(best[path], time.perf_counter() - began)
             if images != count:
                 raise RuntimeError(
-                    f"A path trained on {images} images instead of {count}: the comparison is unfair."
+                    f"A path trained on {images} images instead of {count}: the comparison is "
+                    "unfair."
                 )
     return count / best[course], count / best[tutorial]
 
@@ -335,7 +346,8 @@ def course_fit_epoch(
 def tutorial_fit_epoch(
     model: nn.Module, loss_of, optimizer, loader: DataLoader, device: str
 ) -> int:
-    """The tutorials' loop: move each batch, compute the loss, step; ``loss_of(model, x)`` as in the notebooks."""
+    """The tutorials' loop: move each batch, compute the loss, step; ``loss_of(model, x)`` as in the
+    notebooks."""
     images = 0
     for x, _ in loader:
         x = x.to(device)
@@ -432,7 +444,8 @@ def measure_vae(device: str, scale: Scale) -> list[Row]:
 def tutorial_cd_step(
     rbm: BernoulliRBM, v0: torch.Tensor, k: int, generator: torch.Generator
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """CD-k ascent directions (weight, visible bias, hidden bias) for the batch v0 (B, n_visible)."""
+    """CD-k ascent directions (weight, visible bias, hidden bias) for the batch v0
+    (B, n_visible)."""
     positive, h = rbm.sample_hidden(v0, generator)
     for _ in range(k):
         _, v = rbm.sample_visible(h, generator)
@@ -669,8 +682,8 @@ def measure_gan(device: str, scale: Scale, wasserstein: bool) -> list[Row]:
     if wasserstein:
         name = f"WGAN-GP (DCGAN G + layer-norm critic, width {GAN_WIDTH})"
         what = (
-            f"{source}; 28 px, batch {GAN_BATCH}, {count:,} images ({plural(steps, 'generator step')}, each after "
-            f"{d_steps} critic steps)"
+            f"{source}; 28 px, batch {GAN_BATCH}, {count:,} images "
+            f"({plural(steps, 'generator step')}, each after {d_steps} critic steps)"
         )
     else:
         name = f"DCGAN (width {GAN_WIDTH})"
@@ -681,7 +694,8 @@ def measure_gan(device: str, scale: Scale, wasserstein: bool) -> list[Row]:
 
 
 # ---------------------------------------------------------------------------------------------
-# CycleGAN (notebook 09): MNIST (grey) <-> MNIST-M style (RGB), LSGAN losses, cycle weight 10, pool 50
+# CycleGAN (notebook 09): MNIST (grey) <-> MNIST-M style (RGB), LSGAN losses, cycle weight 10, pool
+# 50
 
 
 def cyclegan_networks() -> tuple[nn.Module, nn.Module, nn.Module, nn.Module]:
@@ -697,7 +711,8 @@ def cyclegan_networks() -> tuple[nn.Module, nn.Module, nn.Module, nn.Module]:
 def tutorial_cycle_generator_loss(
     g_ab, g_ba, d_a, d_b, real_a, real_b
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(both generators' loss, G(a), F(b)): least-squares adversarial terms plus lambda times the cycle L1."""
+    """(both generators' loss, G(a), F(b)): least-squares adversarial terms plus lambda times the
+    cycle L1."""
     fake_b, fake_a = g_ab(real_a), g_ba(real_b)
     score_b, score_a = d_b(fake_b), d_a(fake_a)
     adversarial = F.mse_loss(score_b, torch.ones_like(score_b)) + F.mse_loss(
@@ -788,19 +803,21 @@ def measure_cyclegan(device: str, scale: Scale) -> list[Row]:
 
     rates = compare(course, tutorial, CYCLE_BATCH, count, scale.repeats, device)
     what = (
-        f"{data_name(mnist.short_source)} split into MNIST / MNIST-M style; 28 px, width {CYCLE_WIDTH}, "
-        f"{CYCLE_BLOCKS} blocks, batch {CYCLE_BATCH}, {count:,} images of each domain "
-        f"({plural(count // CYCLE_BATCH, 'step')})"
+        f"{data_name(mnist.short_source)} split into MNIST / MNIST-M style; 28 px, width "
+        f"{CYCLE_WIDTH}, {CYCLE_BLOCKS} blocks, batch {CYCLE_BATCH}, {count:,} images of each "
+        f"domain ({plural(count // CYCLE_BATCH, 'step')})"
     )
     return [Row("CycleGAN (1 <-> 3 channels)", what, device, "images/s", *rates)]
 
 
 # ---------------------------------------------------------------------------------------------
-# StarGAN (notebook 09): cartoon faces with two label sets, WGAN-GP + classification + reconstruction
+# StarGAN (notebook 09): cartoon faces with two label sets, WGAN-GP + classification +
+# reconstruction
 
 
 def tutorial_label_loss(logits: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
-    """-log D_cls(labels | x) over each example's own labels: hair colour and glasses, or expression."""
+    """-log D_cls(labels | x) over each example's own labels: hair colour and glasses, or
+    expression."""
     own = condition[:, MASK].argmax(1)  # 0: hair colour and glasses are labelled, 1: expression
     hair = F.cross_entropy(
         logits[:, HAIR_COLOUR], condition[:, HAIR_COLOUR].argmax(1), reduction="none"
@@ -842,7 +859,8 @@ def tutorial_stargan_g_loss(generator, discriminator, real, condition, target) -
 
 
 def random_targets(condition: torch.Tensor) -> torch.Tensor:
-    """Random target labels within each example's own data set (the course's sampler, on the CPU batch)."""
+    """Random target labels within each example's own data set
+    (the course's sampler, on the CPU batch)."""
     return random_target_conditions(condition[:, MASK].argmax(1))
 
 
@@ -924,8 +942,8 @@ def measure_stargan(device: str, scale: Scale) -> list[Row]:
     steps = count // (STAR_BATCH * STAR_D_STEPS)
     what = (
         f"cartoon faces, two label sets; {STAR_SIZE} px, width {STAR_WIDTH}, {STAR_BLOCKS} blocks, "
-        f"batch {STAR_BATCH}, {count:,} images ({plural(steps, 'generator step')}, each after {STAR_D_STEPS} "
-        "D steps)"
+        f"batch {STAR_BATCH}, {count:,} images ({plural(steps, 'generator step')}, each after "
+        f"{STAR_D_STEPS} D steps)"
     )
     return [Row("StarGAN", what, device, "images/s", *rates)]
 
@@ -954,7 +972,8 @@ def gram(x: torch.Tensor) -> torch.Tensor:
 
 
 class StyleLoss(nn.Module):
-    """A transparent layer that records Gatys's E_l = sum (G - A)^2 / (4 N^2 M^2) against the style's Gram matrix."""
+    """A transparent layer that records Gatys's E_l = sum (G - A)^2 / (4 N^2 M^2) against the
+    style's Gram matrix."""
 
     def __init__(self, target_features: torch.Tensor):
         super().__init__()
@@ -980,7 +999,8 @@ class Normalisation(nn.Module):
 
 
 def tutorial_vgg(extractor: VGGFeatures) -> nn.Sequential:
-    """torchvision's VGG-19 layers (weights=None) with the extractor's weights copied in and average pooling."""
+    """torchvision's VGG-19 layers (weights=None) with the extractor's weights copied in and average
+    pooling."""
     with torch.device(
         "meta"
     ):  # the weights come from the extractor: no need to draw VGG's 140 M random ones
@@ -1002,7 +1022,8 @@ def tutorial_style_model(
     content_layer: str,
     style_layers: tuple[str, ...],
 ) -> tuple[nn.Sequential, list[ContentLoss], list[StyleLoss]]:
-    """The tutorial's network: VGG copied layer by layer, loss layers after the chosen ReLUs, cut after the last."""
+    """The tutorial's network: VGG copied layer by layer, loss layers after the chosen ReLUs, cut
+    after the last."""
     model = nn.Sequential(Normalisation().to(content.device))
     content_losses, style_losses = [], []
     block, conv = 1, 0
@@ -1042,7 +1063,8 @@ def tutorial_style_loss(
 def tutorial_transfer(
     features: nn.Sequential, content: torch.Tensor, style: torch.Tensor, steps: int
 ) -> int:
-    """The tutorial's L-BFGS loop (with the course's optimiser settings); returns the loss evaluations done."""
+    """The tutorial's L-BFGS loop (with the course's optimiser settings); returns the loss
+    evaluations done."""
     model, content_losses, style_losses = tutorial_style_model(
         features, content, style, CONTENT_LAYER, STYLE_LAYERS
     )
@@ -1096,7 +1118,8 @@ def course_transfer(
 
 
 def timed_run(run: Callable[[int], int], steps: int, device: str) -> tuple[float, int]:
-    """(seconds, loss evaluations) of ``run(steps)``; an L-BFGS step may overshoot ``steps`` by a few."""
+    """(seconds, loss evaluations) of ``run(steps)``; an L-BFGS step may overshoot ``steps`` by a
+    few."""
     synchronize(device)
     began = time.perf_counter()
     evaluations = run(steps)
@@ -1105,7 +1128,8 @@ def timed_run(run: Callable[[int], int], steps: int, device: str) -> tuple[float
 
 
 def measure_gatys(device: str, scale: Scale) -> list[Row]:
-    # The paper's layers; notebook 10 also extracts conv5_2 for its content reconstructions, which the timing omits.
+    # The paper's layers; notebook 10 also extracts conv5_2 for its content reconstructions, which
+    # the timing omits.
     extractor = VGGFeatures(PAPER_LAYERS, weights="random", pooling="avg", seed=SEED).to(device)
     features = tutorial_vgg(extractor)
     rows = []
@@ -1129,8 +1153,9 @@ def measure_gatys(device: str, scale: Scale) -> list[Row]:
 
         course(2)  # warm-up
         tutorial(2)
-        # The cost of one more iteration: runs of n and 2n evaluations, (best 2n time - best n time) / n,
-        # so that each side's set-up (target features, the course's final evaluation) drops out.
+        # The cost of one more iteration: runs of n and 2n evaluations, (best 2n time - best n time)
+        # / n, so that each side's set-up (target features, the course's final evaluation) drops
+        # out.
         n = scale.gatys_steps
         best = {(path, steps): math.inf for path in (course, tutorial) for steps in (n, 2 * n)}
         evaluations: dict[tuple[Callable, int], int] = {}
@@ -1149,8 +1174,9 @@ def measure_gatys(device: str, scale: Scale) -> list[Row]:
             for path in (course, tutorial)
         }
         what = (
-            f"scikit-image 'chelsea' (content) and 'coffee' (style), {size} x {size} px; random-weight VGG-19, "
-            f"L-BFGS; seconds per loss evaluation from runs of {n} and {2 * n}, set-up excluded"
+            f"scikit-image 'chelsea' (content) and 'coffee' (style), {size} x {size} px; "
+            f"random-weight VGG-19, L-BFGS; seconds per loss evaluation from runs of {n} and "
+            f"{2 * n}, set-up excluded"
         )
         name = f"Gatys style transfer, {size} px"
         rows.append(
@@ -1188,21 +1214,24 @@ def report(rows: list[Row], scale: Scale, quick: bool) -> str:
         "",
         f"Machine: {machine_description()}; torch threads {torch.get_num_threads()}.",
         "",
-        "Ratios within a few percent of 1 are ties: repeated runs on this machine move single rows by about"
-        " that much.",
+        "Ratios within a few percent of 1 are ties: repeated runs on this machine move single "
+        "rows by about that much.",
         "",
-        "Both paths train the same model from the same initial weights with the same optimiser, batch size, step"
-        " maths and number of images; the course's speed switches (bfloat16 autocast and channels_last on CUDA in"
-        " the gpu profile) are off, so both paths compute in float32. Images/s counts the real images trained on"
-        " (for GANs: the images the discriminator or critic sees, k = 5 critic steps per generator step for WGAN-GP"
-        " and StarGAN; for CycleGAN: images of each domain). Each path is warmed up, then timed"
-        f" {scale.repeats} time(s) in alternation with the other, and the best time counts"
-        " (`torch.cuda.synchronize()` around every timing on CUDA). Gatys style transfer gives the seconds one more loss"
-        " evaluation (one forward and backward pass) costs, from runs of n and 2n evaluations (set-up excluded on"
-        " both sides), and uses VGG-19 with random weights"
-        " (`weights=None`; there is no internet here) in both paths: the cost is that of the pretrained network.",
+        "Both paths train the same model from the same initial weights with the same optimiser, "
+        "batch size, step maths and number of images; the course's speed switches "
+        "(bfloat16 autocast and channels_last on CUDA in the gpu profile) are off, so both paths "
+        "compute in float32. Images/s counts the real images trained on "
+        "(for GANs: the images the discriminator or critic sees, k = 5 critic steps per "
+        "generator step for WGAN-GP and StarGAN; for CycleGAN: images of each "
+        f"domain). Each path is warmed up, then timed {scale.repeats} time(s) in alternation with "
+        "the other, and the best time counts (`torch.cuda.synchronize()` around every timing on "
+        "CUDA). Gatys style transfer gives the seconds one more loss evaluation (one forward and "
+        "backward pass) costs, from runs of n and 2n evaluations (set-up excluded on both "
+        "sides), and uses VGG-19 with random weights (`weights=None`; there is no internet "
+        "here) in both paths: the cost is that of the pretrained network.",
         "",
-        "| model | what one measurement trains on | device | course | tutorial way | course / tutorial |",
+        "| model | what one measurement trains on | device | course | tutorial way | course / "
+        "tutorial |",
         "| --- | --- | --- | ---: | ---: | ---: |",
     ]
     for row in rows:
@@ -1212,11 +1241,13 @@ def report(rows: list[Row], scale: Scale, quick: bool) -> str:
         )
     lines += [
         "",
-        "Course / tutorial above 1 means the course path is faster. The course path is the course's own training"
-        " function as the notebooks call it, on one in-memory float tensor moved to the device once; the tutorial"
-        " way is a torchvision-style `Dataset` of uint8 images converted per item (PIL, `ToTensor`, `Normalize`),"
-        " a default `DataLoader(shuffle=True)` and a hand-written loop with `.to(device)` per batch (for Gatys, VGG"
-        " rebuilt as an `nn.Sequential` with loss layers inserted, the whole truncated network run every iteration).",
+        "Course / tutorial above 1 means the course path is faster. The course path is the "
+        "course's own training function as the notebooks call it, on one in-memory float tensor "
+        "moved to the device once; the tutorial way is a torchvision-style `Dataset` of uint8 "
+        "images converted per item (PIL, `ToTensor`, `Normalize`), a default "
+        "`DataLoader(shuffle=True)` and a hand-written loop with `.to(device)` per batch "
+        "(for Gatys, VGG rebuilt as an `nn.Sequential` with loss layers inserted, the whole "
+        "truncated network run every iteration).",
     ]
     return "\n".join(lines) + "\n"
 
@@ -1256,8 +1287,9 @@ def run(models: Iterable[str], scale: Scale) -> list[Row]:
             for row in MEASURES[name](device, scale):
                 rows.append(row)
                 print(
-                    f"bench-throughput: {row.model} on {device}: course {format_value(row.course, row.unit)}, "
-                    f"tutorial {format_value(row.tutorial, row.unit)}, ratio {row.ratio:.2f}",
+                    f"bench-throughput: {row.model} on {device}: course "
+                    f"{format_value(row.course, row.unit)}, tutorial "
+                    f"{format_value(row.tutorial, row.unit)}, ratio {row.ratio:.2f}",
                     flush=True,
                 )
             print(

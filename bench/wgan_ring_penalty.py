@@ -1,4 +1,5 @@
-"""WGAN-GP on the ring of eight Gaussians: penalty weight and step-size schedule, written to bench/RESULTS_WGAN.md.
+"""WGAN-GP on the ring of eight Gaussians: penalty weight and step-size schedule, written to
+bench/RESULTS_WGAN.md.
 
 Notebook 07 trains its ring WGAN-GP with lambda = 0.1 (the value of Gulrajani et al.'s own code for
 2-D data; the paper's lambda = 10 is for images) and drops the learning rate to a fifth for the last
@@ -50,7 +51,8 @@ def toy_mlp(inputs: int, outputs: int) -> nn.Sequential:
 def trajectory(
     penalty_weight: float, steps: int, drop: bool
 ) -> list[tuple[int, int, float, float, float]]:
-    """(generator steps, modes covered, high-quality share, mean radius, seconds) every REPORT_EVERY steps.
+    """(generator steps, modes covered, high-quality share, mean radius, seconds) every REPORT_EVERY
+    steps.
 
     With ``drop``, the rate falls to RATE / DROP_FACTOR once two thirds of ``steps`` are done."""
     ring = ring_of_gaussians(POINTS, seed=0)
@@ -100,22 +102,29 @@ def write_results(results: dict[tuple[float, bool], list]) -> Path:
     lines = [
         "# WGAN-GP on the ring of eight Gaussians: penalty weight and step-size schedule",
         "",
-        f"Written by `make bench-wgan` ({Path(__file__).name}) on {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}.",
+        f"Written by `make bench-wgan` ({Path(__file__).name}) on "
+        f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}.",
         f"Machine: {machine_description()}.",
-        f"Ring of 8 Gaussians (radius 2, std 0.02), {POINTS:,} points; notebook 07's networks (3 x 128 ReLU, 2-D noise);",
-        f"Adam {RATE:g}, betas (0.5, 0.9), {CRITIC_STEPS} critic steps per generator step, batch {BATCH}; schedule",
-        f"'constant', or 'drop': the rate falls to {RATE / DROP_FACTOR:g} for the last third of the steps (notebook 07's).",
-        "Measured on 2,000 samples: modes covered (of 8), high-quality share (within 3 std of a centre),",
+        f"Ring of 8 Gaussians (radius 2, std 0.02), {POINTS:,} points; notebook 07's networks "
+        "(3 x 128 ReLU, 2-D noise);",
+        f"Adam {RATE:g}, betas (0.5, 0.9), {CRITIC_STEPS} critic steps per generator step, batch "
+        f"{BATCH}; schedule",
+        f"'constant', or 'drop': the rate falls to {RATE / DROP_FACTOR:g} for the last third of "
+        "the steps (notebook 07's).",
+        "Measured on 2,000 samples: modes covered (of 8), high-quality share "
+        "(within 3 std of a centre),",
         "mean distance of the samples from the origin (the data's is 2.00).",
         "",
-        "| lambda | schedule | generator steps | modes covered | high-quality share | mean radius | training s |",
+        "| lambda | schedule | generator steps | modes covered | high-quality share | mean "
+        "radius | training s |",
         "| ---: | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for (weight, drop), rows in results.items():
         for step, modes, share, radius, seconds in rows:
             schedule = "drop" if drop else "constant"
             lines.append(
-                f"| {weight:g} | {schedule} | {step:,} | {modes} | {share:.1%} | {radius:.2f} | {seconds:.0f} |"
+                f"| {weight:g} | {schedule} | {step:,} | {modes} | {share:.1%} | {radius:.2f} | "
+                f"{seconds:.0f} |"
             )
     path = ROOT / "bench" / "RESULTS_WGAN.md"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -1,12 +1,14 @@
-"""Build the Jupyter Book offline: ``python scripts/build_book.py [--out DIR]``; the HTML lands in DIR/html.
+"""Build the Jupyter Book offline: ``python scripts/build_book.py [--out DIR]``; the HTML lands in
+DIR/html.
 
 Three steps (after checking ``COURSE_REPOSITORY_URL``, see below):
 
 1. MathJax 3 is fetched once with ``npm pack`` into the git-ignored cache ``book/_vendor/``, checked
    against a pinned SHA-512, and its ``es5/`` files are unpacked where ``book/_config.yml`` expects
    them. (Sphinx's default MathJax comes from a CDN, which an offline reader cannot reach.)
-2. ``notebooks/*.ipynb`` are copied into ``book/notebooks/`` (git-ignored): Sphinx only reads sources
-   under ``book/``. A copy, not a symlink, so the build sees exactly one tree on every platform.
+2. ``notebooks/*.ipynb`` are copied into ``book/notebooks/`` (git-ignored): Sphinx only reads
+   sources under ``book/``. A copy, not a symlink, so the build sees exactly one tree on every
+   platform.
 3. Jupyter Book builds with warnings as errors (``-W --keep-going``) from the notebooks' stored
    outputs; nothing is executed.
 
@@ -44,7 +46,10 @@ VENDOR = BOOK / "_vendor"  # download cache (git-ignored)
 
 MATHJAX_VERSION = "3.2.2"
 # dist.integrity of mathjax@3.2.2 on registry.npmjs.org (`npm view mathjax@3.2.2 dist.integrity`).
-MATHJAX_INTEGRITY = "sha512-Bt+SSVU8eBG27zChVewOicYs7Xsdt40qm4+UpHyX7k0/O9NliPc+x77k1/FEsPsjKPZGJvtRZM1vO+geW0OhGw=="
+MATHJAX_INTEGRITY = (
+    "sha512-Bt+SSVU8eBG27zChVewOicYs7Xsdt40qm4+UpHyX7k0/"
+    "O9NliPc+x77k1/FEsPsjKPZGJvtRZM1vO+geW0OhGw=="
+)
 MATHJAX_TARBALL = VENDOR / f"mathjax-{MATHJAX_VERSION}.tgz"
 # html_extra_path in _config.yml copies _vendor/html_extra/ into the output root, so this folder
 # becomes _static/mathjax/ there, where Sphinx resolves mathjax_path "mathjax/tex-chtml.js".
@@ -54,7 +59,8 @@ MATHJAX_STAMP = VENDOR / "mathjax.unpacked"  # records which verified tarball MA
 # The one setting that turns on the launch buttons; .github/workflows/book.yml fills it in.
 REPOSITORY_ENV = "COURSE_REPOSITORY_URL"
 # Colab opens notebooks only from github.com, and sphinx-book-theme's Binder and Colab links expect
-# https://github.com/OWNER/REPO, so nothing else is accepted. OWNER and REPO follow GitHub's name rules.
+# https://github.com/OWNER/REPO, so nothing else is accepted. OWNER and REPO follow GitHub's name
+# rules.
 GITHUB_REPOSITORY_URL = re.compile(
     r"https://github\.com/(?P<owner>[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)/(?P<repo>[A-Za-z0-9._-]+)"
 )
@@ -80,9 +86,9 @@ def download_mathjax() -> None:
     """``npm pack`` the pinned MathJax tarball into the cache, or explain how to get it offline."""
     npm = shutil.which("npm")
     manual = (
-        f"Without npm or network, put mathjax-{MATHJAX_VERSION}.tgz (integrity {MATHJAX_INTEGRITY}) "
-        f"into {VENDOR}/ yourself, e.g. from a machine that has both: "
-        f"`npm pack mathjax@{MATHJAX_VERSION} --pack-destination {VENDOR}`."
+        f"Without npm or network, put mathjax-{MATHJAX_VERSION}.tgz "
+        f"(integrity {MATHJAX_INTEGRITY}) into {VENDOR}/ yourself, e.g. from a machine that has "
+        f"both: `npm pack mathjax@{MATHJAX_VERSION} --pack-destination {VENDOR}`."
     )
     if npm is None:
         raise BuildError(f"npm is not installed (apt-get install npm). {manual}")
@@ -188,7 +194,8 @@ def check_toc() -> None:
 
 # ---------------------------------------------------------------------------------- launch buttons
 def repository_url(environ: dict[str, str] | None = None) -> str | None:
-    """The validated ``COURSE_REPOSITORY_URL`` (without a trailing slash), or None when unset or empty."""
+    """The validated ``COURSE_REPOSITORY_URL`` (without a trailing slash), or None when unset or
+    empty."""
     raw = (os.environ if environ is None else environ).get(REPOSITORY_ENV, "").strip()
     if not raw:
         return None
@@ -220,7 +227,8 @@ def derive_config(config: dict, repo_url: str | None) -> dict:
 
 
 def book_config(out: Path, environ: dict[str, str] | None = None) -> Path:
-    """The configuration file to build with: book/_config.yml itself, or its derived copy in ``out``."""
+    """The configuration file to build with: book/_config.yml itself, or its derived copy in
+    ``out``."""
     repo_url = repository_url(environ)
     path = out / "_config.derived.yml"
     if repo_url is None:
@@ -229,8 +237,8 @@ def book_config(out: Path, environ: dict[str, str] | None = None) -> Path:
     config = yaml.safe_load((BOOK / "_config.yml").read_text(encoding="utf-8"))
     out.mkdir(parents=True, exist_ok=True)
     header = (
-        f"# Written by scripts/build_book.py from book/_config.yml for {REPOSITORY_ENV}={repo_url}.\n"
-        "# Do not edit: it is rewritten by every build.\n"
+        "# Written by scripts/build_book.py from book/_config.yml for "
+        f"{REPOSITORY_ENV}={repo_url}.\n# Do not edit: it is rewritten by every build.\n"
     )
     path.write_text(
         header
@@ -258,7 +266,8 @@ def build_html(out: Path, config: Path = BOOK / "_config.yml") -> Path:
         builder="html",
         warningiserror=True,  # -W
         keep_going=True,  # --keep-going: report every warning, then fail
-        freshenv=True,  # re-read every page, so warnings of unchanged pages are not hidden by the cache
+        # re-read every page, so warnings of unchanged pages are not hidden by the cache
+        freshenv=True,
     )
     if isinstance(result, Exception) or result:
         raise BuildError(f"Sphinx failed ({result!r}); the warnings above say where.")

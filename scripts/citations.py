@@ -1,4 +1,5 @@
-"""Citations that read the same in JupyterLab, the book and the slides: author-year links to the paper.
+"""Citations that read the same in JupyterLab, the book and the slides: author-year links to the
+paper.
 
 JupyterLab's MyST renderer (jupyterlab-myst) cannot resolve a ``{cite}`key``` role, because it has
 no bibliography: it shows the bare key with a warning sign. So the notebooks cite in plain
@@ -7,10 +8,11 @@ Markdown, with the text and the link made from ``book/references.bib`` (the entr
 
 * parenthetical: ``the VAE ([Kingma and Welling, 2014](https://doi.org/...))``;
 * inside parentheses already: ``(see also [Bourlard and Kamp, 1988](https://doi.org/...))``;
-* narrative, where the text already names the authors: ``[Burda et al. (2016)](https://doi.org/...)``.
+* narrative, where the text already names the authors:
+  ``[Burda et al. (2016)](https://doi.org/...)``.
 
     python scripts/citations.py --write   # turn {cite} roles in the notebooks into such links
-    python scripts/citations.py           # check: no roles left, every citation link matches the .bib
+    python scripts/citations.py           # check: no roles left, every link matches the .bib
 
 The check is also a test (tests/test_book.py), so a changed .bib entry and its citations cannot
 drift apart.
@@ -31,7 +33,8 @@ ROOT = Path(__file__).resolve().parent.parent
 REFERENCES = ROOT / "book" / "references.bib"
 NOTEBOOKS = ROOT / "notebooks"
 
-# A role, with the words before it (a narrative citation repeats the authors) and the character after.
+# A role, with the words before it (a narrative citation repeats the authors) and the character
+# after.
 CITE_ROLE = re.compile(
     r"(?P<before>[^\s({`]+(?: [^\s({`]+){0,2} )?\{cite(?::\w+)?\}`(?P<keys>[^`]+)`(?=(?P<after>.?))"
 )
@@ -76,14 +79,16 @@ def load_references(path: Path = REFERENCES) -> dict[str, Reference]:
             link = entry.fields["url"]
         else:
             raise ValueError(
-                f"{path}: entry {key} has neither a doi nor a url field; add one so citations can link to it."
+                f"{path}: entry {key} has neither a doi nor a url field; add one so citations can "
+                "link to it."
             )
         references[key] = Reference(key, authors, entry.fields["year"], link)
     return references
 
 
 def citation(keys: str, references: dict[str, Reference], before: str = "", after: str = "") -> str:
-    """The Markdown for ``{before}{cite}`keys`{after}`` (see the module docstring for the three forms)."""
+    """The Markdown for ``{before}{cite}`keys`{after}``
+    (see the module docstring for the three forms)."""
     cited = []
     for key in (part.strip() for part in keys.split(",")):
         if key not in references:
@@ -104,7 +109,8 @@ def with_links(markdown: str, references: dict[str, Reference]) -> str:
 
 
 def problems(markdown: str, references: dict[str, Reference]) -> list[str]:
-    """What is wrong with the citations of ``markdown``: roles left, or links that disagree with the .bib."""
+    """What is wrong with the citations of ``markdown``: roles left, or links that disagree with the
+    .bib."""
     found = [
         f"a {{cite}} role ({match[0].strip()}), which JupyterLab shows raw"
         for match in CITE_ROLE.finditer(markdown)

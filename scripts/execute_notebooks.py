@@ -1,4 +1,5 @@
-"""Re-execute notebooks in place in a chosen profile: ``make execute NB=01_autoencoder PROFILE=cpu``.
+"""Re-execute notebooks in place in a chosen profile:
+``make execute NB=01_autoencoder PROFILE=cpu``.
 
 A notebook is written back only when every cell ran; on an error the stored file is left as it was.
 """

@@ -1,11 +1,12 @@
-"""Build a reveal.js lecture deck per notebook that opens offline: ``python scripts/make_slides.py``.
+"""Build a reveal.js lecture deck per notebook that opens offline:
+``python scripts/make_slides.py``.
 
 Usage: ``make_slides.py [--out DIR] [--write-metadata] [NOTEBOOK ...]`` (default: every notebook
 into ``book/_build/slides/``; open ``DIR/<notebook>.slides.html`` in a browser, from disk).
 
 * Slides follow each cell's ``metadata.slideshow.slide_type``, which must agree with the rule in
-  ``course_lib.authoring.slides``; ``--write-metadata`` first stores the rule's types (a new notebook needs
-  this once). Only that metadata is written, never sources or outputs.
+  ``course_lib.authoring.slides``; ``--write-metadata`` first stores the rule's types
+  (a new notebook needs this once). Only that metadata is written, never sources or outputs.
 * Decks show the stored outputs; nothing is executed.
 * Nothing is loaded from the network when a deck is shown. reveal.js and MathJax come from the npm
   registry as pinned tarballs, checked against their SHA-512 (``npm pack``, the way the book gets
@@ -57,7 +58,8 @@ class NpmTarball:
 
     @property
     def filename(self) -> str:
-        return f"{self.name}-{self.version}.tgz"  # npm pack's name, so the book's cached MathJax is shared
+        # npm pack's name, so the book's cached MathJax is shared
+        return f"{self.name}-{self.version}.tgz"
 
 
 REVEAL = NpmTarball(
@@ -246,8 +248,8 @@ def build(paths: list[Path], out: Path) -> list[Path]:
     if stale:
         details = "; ".join(f"{name}: {len(p)} cells, e.g. {p[0]}" for name, p in stale.items())
         raise SlidesError(
-            f"slide metadata disagrees with the rule in course_lib/authoring/slides.py ({details}). "
-            "Run `python scripts/make_slides.py --write-metadata` to store it."
+            "slide metadata disagrees with the rule in course_lib/authoring/slides.py "
+            f"({details}). Run `python scripts/make_slides.py --write-metadata` to store it."
         )
     out.mkdir(parents=True, exist_ok=True)
     install_assets(out)

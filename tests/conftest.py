@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 
 import matplotlib
+from lab_session import CHROMIUM_ARGS, chromium_executable
 
 import course_lib  # noqa: F401  (import-order guard, see above)
 from course_lib.data.mnist import MIRRORS_ENV
@@ -37,7 +38,8 @@ def quiet_progress(monkeypatch):
 
 @pytest.fixture
 def offline_data_dir(monkeypatch, tmp_path):
-    """The configured data folder, else an empty read-only one: loaders then use their offline fallback."""
+    """The configured data folder, else an empty read-only one: loaders then use their offline
+    fallback."""
     import os
 
     from course_lib.runtime.config import DATA_DIR_ENV
@@ -50,3 +52,19 @@ def offline_data_dir(monkeypatch, tmp_path):
     empty.chmod(0o555)  # not writable, so nothing is downloaded into it
     monkeypatch.setenv(DATA_DIR_ENV, str(empty))
     return str(empty)
+
+
+@pytest.fixture(scope="module")
+def chromium_page():
+    """A Playwright page in headless Chromium, 1400 x 1000 pixels, shared by the tests of a
+    module."""
+    executable = chromium_executable()
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="playwright is not installed (make env pins it)"
+    )
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            yield browser.new_page(viewport={"width": 1400, "height": 1000})
+        finally:
+            browser.close()

@@ -1,10 +1,12 @@
-"""JupyterLab as a student gets it, on a scratch copy of one notebook, and a browser page to drive it.
+"""JupyterLab as a student gets it, on a scratch copy of one notebook, and a browser page to drive
+it.
 
 ``lab_session`` starts ``jupyter lab`` with the settings ``make lab`` uses (``LAB_SETTINGS_ARGS``)
 on a free port with a random token, in a scratch folder with its own HOME and Jupyter folders (so
-nothing is read from or written to the user's), and stops it by its process id. ``chromium_page``
-is a Playwright page in Debian's Chromium; it skips, saying why, where Chromium or Playwright is
-missing. tests/test_lab_config.py checks that the Makefile's lab target passes ``LAB_SETTINGS_ARGS``.
+nothing is read from or written to the user's), and stops it by its process id. The
+``chromium_page`` fixture (tests/conftest.py) drives Debian's Chromium with ``CHROMIUM_ARGS``; it
+skips, saying why, where Chromium or Playwright is missing. tests/test_lab_config.py checks that
+the Makefile's lab target passes ``LAB_SETTINGS_ARGS``.
 """
 
 from __future__ import annotations
@@ -109,7 +111,8 @@ def _stop(process: subprocess.Popen) -> None:
 
 @contextmanager
 def lab_session(notebook: Path, scratch: Path, profile: str = "smoke") -> Iterator[LabSession]:
-    """JupyterLab serving a copy of ``notebook`` in ``scratch``, with the course's settings and profile."""
+    """JupyterLab serving a copy of ``notebook`` in ``scratch``, with the course's settings and
+    profile."""
     work, home = scratch / "work", scratch / "home"
     work.mkdir(parents=True)
     home.mkdir()
@@ -163,25 +166,11 @@ def lab_session(notebook: Path, scratch: Path, profile: str = "smoke") -> Iterat
 
 
 def chromium_executable() -> str:
-    """Debian's Chromium (Playwright's own browser download is not used); skips where there is none."""
+    """Debian's Chromium (Playwright's own browser download is not used); skips where there is
+    none."""
     found = shutil.which("chromium") or shutil.which("chromium-browser")
     if found is None:
         pytest.skip(
             "chromium not installed; .ci/run installs it with apt (apt-get install -y chromium)"
         )
     return found
-
-
-@pytest.fixture(scope="module")
-def chromium_page():
-    """A Playwright page in headless Chromium, 1400 x 1000 pixels, shared by the tests of a module."""
-    executable = chromium_executable()
-    sync_api = pytest.importorskip(
-        "playwright.sync_api", reason="playwright is not installed (make env pins it)"
-    )
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        try:
-            yield browser.new_page(viewport={"width": 1400, "height": 1000})
-        finally:
-            browser.close()

@@ -28,6 +28,7 @@ def needs_shared(*paths: Path) -> pytest.MarkDecorator:
     missing = [path for path in paths if not path.is_file()]
     return pytest.mark.skipif(
         bool(missing),
-        reason=f"needs real data that is not here ({', '.join(p.name for p in missing)} missing from "
+        reason=f"needs real data that is not here ({', '.join(p.name for p in missing)} missing "
+        "from "
         f"{SHARED_DATA}); set ${DATA_DIR_ENV} to the shared data folder to run this test",
     )

@@ -1,4 +1,5 @@
-"""bench/throughput.py compares like with like: same pixel values, same losses, same steps, same image counts."""
+"""bench/throughput.py compares like with like: same pixel values, same losses, same steps, same
+image counts."""
 
 from __future__ import annotations
 
@@ -69,7 +70,8 @@ def test_autoencoder_loops_take_the_same_step():
     torch.manual_seed(0)
     course_model = ConvAutoencoder(4)
     tutorial_model = copy.deepcopy(course_model)
-    # SGD: an update linear in the gradient, so equal gradients give equal weights (Adam's first step would not).
+    # SGD: an update linear in the gradient, so equal gradients give equal weights
+    # (Adam's first step would not).
     throughput.course_fit_epoch(
         course_model,
         throughput.mse_loss,
@@ -186,7 +188,8 @@ def test_stargan_losses_agree():
         objective.generator, objective.discriminator, real, condition, target
     )
     torch.testing.assert_close(tutorial_g, course_g)
-    # The targets the tutorial loop draws stay within each example's own data set, like the course's.
+    # The targets the tutorial loop draws stay within each example's own data set, like the
+    # course's.
     assert torch.equal(throughput.random_targets(condition)[:, 11:], condition[:, 11:])
 
 

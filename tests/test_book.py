@@ -80,7 +80,8 @@ def soup(text: str) -> BeautifulSoup:
 
 
 def pages(html: Path) -> list[str]:
-    """Every built page, relative to the HTML root; theme assets under _static/ etc. are not pages."""
+    """Every built page, relative to the HTML root; theme assets under _static/ etc. are not
+    pages."""
     return sorted(
         p.relative_to(html).as_posix()
         for p in html.rglob("*.html")
@@ -428,7 +429,8 @@ def bibliography_keys() -> list[str]:
 
 
 def cited_keys(page: str) -> set[str]:
-    """Keys a page cites: notebooks with author-year links (scripts/citations.py), book pages with {cite} roles."""
+    """Keys a page cites: notebooks with author-year links (scripts/citations.py), book pages with
+    {cite} roles."""
     if page.startswith("notebooks/"):
         citations = load_script("citations")
         notebook = json.loads((ROOT / f"{page}.ipynb").read_text(encoding="utf-8"))
@@ -686,7 +688,8 @@ def test_instructor_page_shows_the_benchmark_table_for_every_notebook(html: Path
     notebooks = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     missing = [name for name in notebooks if f"{name} cpu" not in " ".join(table_text.split())]
     assert not missing, (
-        f"the instructor page's timing table (bench/RESULTS.md) has no cpu row for {missing}; run make bench"
+        f"the instructor page's timing table (bench/RESULTS.md) has no cpu row for {missing}; run "
+        "make bench"
     )
 
 
@@ -698,13 +701,14 @@ def test_instructor_page_shows_the_benchmark_table_for_every_notebook(html: Path
     ],
 )
 def test_search_finds_key_terms(html: Path, browser, serve, term: str, page: str):
-    """The book's search page (JavaScript over searchindex.js) lists the chapter that teaches the term."""
+    """The book's search page (JavaScript over searchindex.js) lists the chapter that teaches the
+    term."""
     dom = browser(serve(html) + "search.html?q=" + quote_plus(term))
     found = [link.get("href", "") for link in soup(dom).select("ul.search li a")]
     assert any(href.startswith(page) for href in found), f"searching {term!r} listed {found[:5]}"
 
 
-# ------------------------------------------------------- the browser, driven: clicks and screenshots
+# ------------------------------------------------------ the browser, driven: clicks and screenshots
 # Dump-dom shows a page but cannot act on it. These checks drive one headless Chromium over the
 # DevTools protocol (a websocket; websocket-client comes with jupyter_server and is pinned in
 # constraints.txt) to click as a mouse does and to save screenshots for a person to look at.
@@ -729,7 +733,9 @@ SCREENSHOT_MAX_HEIGHT = (
 SETTLED_JS = """Promise.all([
   window.MathJax && MathJax.startup ? MathJax.startup.promise : null,
   document.fonts.ready,
-  ...[...document.images].map(img => img.complete ? null : new Promise(done => img.onload = img.onerror = done)),
+  ...[...document.images].map(img => img.complete
+    ? null
+    : new Promise(done => img.onload = img.onerror = done)),
 ]).then(() => true)"""
 
 
@@ -787,7 +793,8 @@ class DevTools:
         )
 
     def send(self, method: str, **params):
-        """Call a protocol method and return its result (events that arrive meanwhile are dropped)."""
+        """Call a protocol method and return its result
+        (events that arrive meanwhile are dropped)."""
         self.last_id += 1
         self.socket.send(json.dumps({"id": self.last_id, "method": method, "params": params}))
         while True:
@@ -924,7 +931,8 @@ def test_solutions_are_hidden_until_clicked(html: Path, devtools: DevTools, site
 
 
 def test_screenshots_of_key_pages(devtools: DevTools, site: str):
-    """Full-page screenshots, after MathJax, fonts and images settled, into book/_build/screenshots/."""
+    """Full-page screenshots, after MathJax, fonts and images settled, into
+    book/_build/screenshots/."""
     from PIL import Image
 
     for name, page in KEY_PAGES.items():
@@ -937,6 +945,85 @@ def test_screenshots_of_key_pages(devtools: DevTools, site: str):
             darkest, lightest = image.convert("L").getextrema()
             assert lightest - darkest > 100, f"{path} is blank"
     print(f"screenshots in {SCREENSHOTS}")
+
+
+# ------------------------------------------------------------------- the code column of the book
+# A code cell's input is a <pre> that scrolls sideways when a line is wider than the text column,
+# so the end of a long line is hidden until the reader scrolls. notebooks/ruff.toml keeps the
+# notebooks' code lines within the number of characters that CODE_COLUMN_JS measures here.
+CODE_INPUTS = "article .cell_input pre"
+# Characters of the code font that fit in the first code cell's content box (padding excluded).
+CODE_COLUMN_JS = """(() => {
+  const pre = document.querySelector(%s);
+  const style = getComputedStyle(pre);
+  const room = pre.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+  const probe = document.createElement('span');
+  probe.textContent = 'x'.repeat(100);
+  pre.appendChild(probe);
+  const charWidth = probe.getBoundingClientRect().width / 100;
+  probe.remove();
+  return Math.floor(room / charWidth + 1e-6);
+})()""" % json.dumps(CODE_INPUTS)
+# For every code input that scrolls sideways: its first line wider than the content box.
+CLIPPED_CODE_JS = """[...document.querySelectorAll(%s)]
+  .filter(pre => pre.scrollWidth > pre.clientWidth)
+  .map(pre => {
+    const lines = pre.textContent.split('\\n');
+    const style = getComputedStyle(pre);
+    const room = pre.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+    const probe = document.createElement('span');
+    pre.appendChild(probe);
+    const wide = lines.find(line => {
+      probe.textContent = line;
+      return probe.getBoundingClientRect().width > room;
+    });
+    probe.remove();
+    return wide ?? lines[0];
+  })""" % json.dumps(CODE_INPUTS)
+
+
+def notebook_line_length() -> int:
+    """The line length notebooks/ruff.toml sets for the notebooks' code cells."""
+    import tomllib
+
+    return tomllib.loads((ROOT / "notebooks" / "ruff.toml").read_text(encoding="utf-8"))[
+        "line-length"
+    ]
+
+
+def test_no_code_line_is_clipped(html: Path, devtools: DevTools, site: str):
+    """At the viewport of the other browser checks, every line of every code cell fits its box:
+    no code input scrolls sideways, so no reader misses the end of a line."""
+    problems = []
+    notebook_pages = [page for page in pages(html) if page.startswith("notebooks/")]
+    assert notebook_pages
+    for page in notebook_pages:
+        devtools.open(site + page)
+        assert devtools.evaluate(SETTLED_JS, await_promise=True)
+        clipped = devtools.evaluate(CLIPPED_CODE_JS)
+        if clipped:
+            problems.append(
+                f"{page}: {len(clipped)} code cell(s) scroll sideways; the first clipped line "
+                f"({len(clipped[0])} characters) is {clipped[0].strip()!r}"
+            )
+    assert not problems, (
+        f"code lines wider than the book's code column ({notebook_line_length()} characters, "
+        "notebooks/ruff.toml); run `ruff format notebooks` and shorten the strings and comments "
+        "that `ruff check notebooks` reports:\n" + "\n".join(problems)
+    )
+
+
+def test_notebook_line_length_fits_the_code_column(devtools: DevTools, site: str):
+    """notebooks/ruff.toml's line length is no wider than the code column the book shows."""
+    devtools.open(site + "notebooks/01_autoencoder.html")
+    assert devtools.evaluate(SETTLED_JS, await_promise=True)
+    fits = devtools.evaluate(CODE_COLUMN_JS)
+    assert 40 <= fits <= 200, f"measured {fits} characters per code line: the probe is broken"
+    assert notebook_line_length() <= fits, (
+        f"notebooks/ruff.toml allows {notebook_line_length()} characters per line, but a code "
+        f"cell of the book shows {fits} at {VIEWPORT[0]} x {VIEWPORT[1]} pixels; set "
+        f"line-length = {fits} there and run `ruff format notebooks`."
+    )
 
 
 def has_text_alternative(img) -> bool:
@@ -961,14 +1048,16 @@ def test_alt_text_check_tells_a_description_from_a_path():
     assert has_text_alternative(soup(f'<img src="{path}" alt="Loss curves of G and D">').img)
     assert has_text_alternative(
         soup(
-            f'<figure><img src="{path}" alt="{path}"><figcaption><p><span class="caption-number">Fig. 1 '
-            '</span><span class="caption-text">Samples after 100 epochs.</span></p></figcaption></figure>'
+            f'<figure><img src="{path}" alt="{path}"><figcaption><p>'
+            '<span class="caption-number">Fig. 1 </span>'
+            '<span class="caption-text">Samples after 100 epochs.</span></p></figcaption></figure>'
         ).img
     )
     assert not has_text_alternative(
         soup(
-            f'<figure><img src="{path}" alt="{path}"><figcaption><p><span class="caption-number">Fig. 1 '
-            '</span><span class="caption-text"> </span></p></figcaption></figure>'
+            f'<figure><img src="{path}" alt="{path}"><figcaption><p>'
+            '<span class="caption-number">Fig. 1 </span>'
+            '<span class="caption-text"> </span></p></figcaption></figure>'
         ).img
     )
 

@@ -1,4 +1,5 @@
-"""Citations in the notebooks: author-year links made from book/references.bib (scripts/citations.py).
+"""Citations in the notebooks: author-year links made from book/references.bib
+(scripts/citations.py).
 
 JupyterLab cannot resolve a {cite} role, so the notebooks carry plain Markdown links; these tests
 check the text and links against the .bib file, read here with pybtex independently of the script's
@@ -47,8 +48,8 @@ def test_every_entry_links_to_its_doi_or_its_url():
 def test_the_three_forms_of_a_citation():
     kingma, burda = REFERENCES["kingma2014auto"], REFERENCES["burda2016importance"]
     text = (
-        "The VAE {cite}`kingma2014auto` is a model. Burda et al. {cite}`burda2016importance` bound it "
-        "(see also {cite}`kingma2014auto,burda2016importance`)."
+        "The VAE {cite}`kingma2014auto` is a model. Burda et al. {cite}`burda2016importance` "
+        "bound it (see also {cite}`kingma2014auto,burda2016importance`)."
     )
     assert citations.with_links(text, REFERENCES) == (
         f"The VAE ([Kingma and Welling, 2014]({kingma.link})) is a model. "

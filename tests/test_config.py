@@ -1,4 +1,5 @@
-"""Run profiles, settings, the data directory, device choice and seeding (course_lib.runtime.config)."""
+"""Run profiles, settings, the data directory, device choice and seeding
+(course_lib.runtime.config)."""
 
 from __future__ import annotations
 

@@ -39,7 +39,10 @@ def with_value(labels: dict[str, torch.Tensor], name: str, value: str) -> dict[s
 
 def rows_of(v0: float, v1: float, size: int = SIZE) -> slice:
     """Pixel rows whose centres lie between face coordinates v0 and v1 (centred face, scale 1)."""
-    to_pixel = lambda v: (faces.FACE_CENTRE_Y + faces.FACE_SCALE * v + 1.0) * size / 2.0 - 0.5  # noqa: E731
+
+    def to_pixel(v: float) -> float:
+        return (faces.FACE_CENTRE_Y + faces.FACE_SCALE * v + 1.0) * size / 2.0 - 0.5
+
     return slice(
         int(torch.tensor(to_pixel(v0)).ceil()), int(torch.tensor(to_pixel(v1)).floor()) + 1
     )

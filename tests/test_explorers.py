@@ -1,4 +1,5 @@
-"""Explorers: the picture is an ordinary output that controls redraw in place; no raw widget text."""
+"""Explorers: the picture is an ordinary output that controls redraw in place; no raw widget
+text."""
 
 from __future__ import annotations
 

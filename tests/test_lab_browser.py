@@ -1,4 +1,5 @@
-"""The student's environment in a real browser: notebook 03 in JupyterLab, opened fresh and after Run All.
+"""The student's environment in a real browser: notebook 03 in JupyterLab, opened fresh and after
+Run All.
 
 A JupyterLab server (tests/lab_session.py: the settings of `make lab`, the smoke profile) serves a
 scratch copy of the notebook, and Playwright drives Debian's Chromium the way a student would: open
@@ -15,7 +16,7 @@ import time
 from dataclasses import dataclass
 
 import pytest
-from lab_session import ROOT, chromium_page, lab_session  # noqa: F401  (chromium_page is a fixture)
+from lab_session import ROOT, lab_session
 
 NOTEBOOK = ROOT / "notebooks" / "03_variational_autoencoder.ipynb"
 SCREENSHOTS = ROOT / "tests" / "_screenshots" / "lab"
@@ -34,10 +35,12 @@ SOLUTION_IN_SOURCE = re.compile(
 )  # ```{admonition} Solution, :::{dropdown} Solution
 CELLS = ".jp-NotebookPanel .jp-Notebook .jp-Cell"
 
-# The page's text as a student reads it: editors hold the Markdown and code sources, not what is shown.
+# The page's text as a student reads it: editors hold the Markdown and code sources, not what is
+# shown.
 SHOWN_TEXT_JS = """(root) => {
     const copy = root.cloneNode(true);
-    copy.querySelectorAll('.jp-InputArea-editor, style, script').forEach((hidden) => hidden.remove());
+    copy.querySelectorAll('.jp-InputArea-editor, style, script')
+        .forEach((hidden) => hidden.remove());
     return copy.textContent;
 }"""
 READY_JS = (
@@ -62,7 +65,8 @@ RUNNING_JS = (
     ".some((prompt) => prompt.textContent.includes('*'))"
 )
 FINISHED_JS = """() => {
-    const prompts = Array.from(document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputPrompt'));
+    const prompts = Array.from(
+        document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputPrompt'));
     const status = document.querySelector('.jp-Notebook-ExecutionIndicator');
     return status !== null && status.dataset.status === 'idle'
         && prompts.every((prompt) => !prompt.textContent.includes('*'));
@@ -76,9 +80,12 @@ SOLUTIONS_JS = """() => Array.from(document.querySelectorAll('.jp-Notebook .myst
 ERRORS_JS = """() => Array.from(document.querySelectorAll(
         '.jp-Notebook .jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]'))
     .map((output) => output.textContent)
-    .filter((text) => /Traceback \\(most recent call last\\)|^\\s*Cell In\\[\\d+\\], line \\d+/m.test(text))"""
-# jupyterlab-myst marks a citation or cross-reference it cannot resolve with a warning sign and a title.
-UNRESOLVED_JS = """() => Array.from(document.querySelectorAll('.jp-Notebook .myst .text-yellow-600[title]'))
+    .filter((text) =>
+        /Traceback \\(most recent call last\\)|^\\s*Cell In\\[\\d+\\], line \\d+/m.test(text))"""
+# jupyterlab-myst marks a citation or cross-reference it cannot resolve with a warning sign and a
+# title.
+UNRESOLVED_JS = """() => Array.from(
+        document.querySelectorAll('.jp-Notebook .myst .text-yellow-600[title]'))
     .map((mark) => `${mark.title}: ${mark.textContent}`)"""
 DRAWN_IMAGES_JS = (
     "(root) => Array.from(root.querySelectorAll('.jp-OutputArea-output img'))"
@@ -176,7 +183,8 @@ def lab(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def page(chromium_page, lab):
-    chromium_page.set_viewport_size({"width": 1400, "height": 1600})  # the explorer cell fits whole
+    # Tall enough that the explorer cell fits whole.
+    chromium_page.set_viewport_size({"width": 1400, "height": 1600})
     chromium_page.goto(lab.notebook_url())
     return chromium_page
 
@@ -188,7 +196,8 @@ def explorer() -> int:
 
 @pytest.fixture(scope="module")
 def fresh(page, explorer) -> Seen:
-    """The notebook just opened: every cell attached, Markdown rendered, the kernel started and idle."""
+    """The notebook just opened: every cell attached, Markdown rendered, the kernel started and
+    idle."""
     wait_for(
         page,
         READY_JS,
@@ -220,11 +229,13 @@ def after_run_all(fresh, page, explorer) -> Seen:
 # ------------------------------------------------------------------------------------ opened fresh
 def test_opens_with_the_course_kernel_and_no_pop_up(fresh):
     assert fresh.kernel_label == COURSE_KERNEL_LABEL, (
-        f"the notebook started kernel {fresh.kernel_label!r}; `make env` installs {COURSE_KERNEL_LABEL!r}"
+        f"the notebook started kernel {fresh.kernel_label!r}; `make env` installs "
+        f"{COURSE_KERNEL_LABEL!r}"
     )
     assert fresh.dialogs == [], f"a dialog asked the student something on opening: {fresh.dialogs}"
     assert fresh.toasts == [], (
-        f"pop-ups on a fresh launch: {fresh.toasts}; lab/overrides.json should turn news and update checks off"
+        f"pop-ups on a fresh launch: {fresh.toasts}; lab/overrides.json should turn news and "
+        "update checks off"
     )
 
 
@@ -248,7 +259,8 @@ def test_solutions_start_collapsed(fresh):
     )
     assert in_source > 0, f"{NOTEBOOK.name} has no Solution boxes; update SOLUTION_IN_SOURCE"
     assert len(fresh.solutions) == in_source, (
-        f"{in_source} Solution boxes in the source, {len(fresh.solutions)} rendered as collapsible boxes"
+        f"{in_source} Solution boxes in the source, {len(fresh.solutions)} rendered as collapsible "
+        "boxes"
     )
     shown = [box for box in fresh.solutions if box["open"] or box["bodyShown"]]
     assert shown == [], (
@@ -273,10 +285,12 @@ def test_run_all_runs_every_code_cell_in_order(after_run_all):
 
 def test_run_all_used_the_smoke_profile_and_says_its_numbers_mean_nothing(after_run_all):
     assert "profile 'smoke'" in after_run_all.text, (
-        "the notebook did not report \"profile 'smoke'\" although lab_session sets COURSE_PROFILE=smoke"
+        "the notebook did not report \"profile 'smoke'\" although lab_session sets "
+        "COURSE_PROFILE=smoke"
     )
     assert "SMOKE RUN: numbers and pictures are meaningless" in after_run_all.text, (
-        "a smoke run must say on screen that its numbers mean nothing (course_lib.viz.figures.show_profile)"
+        "a smoke run must say on screen that its numbers mean nothing "
+        "(course_lib.viz.figures.show_profile)"
     )
 
 
@@ -295,8 +309,8 @@ def test_explorer_slider_redraws_the_face(after_run_all, page, explorer):
         handle.press("ArrowRight")  # one slider step each, along one latent dimension
     try:
         page.wait_for_function(
-            "([root, before]) => { const now = (%s)(root); return now.length > 0 && now[0] !== before; }"
-            % DRAWN_IMAGES_JS,
+            "([root, before]) => { const now = (%s)(root); return now.length > 0 && now[0] !== "
+            "before; }" % DRAWN_IMAGES_JS,
             arg=[cell(page, explorer).element_handle(), after_run_all.explorer_images[0]],
             timeout=REDRAW_TIMEOUT_S * 1000,
             polling=250,

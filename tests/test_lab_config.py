@@ -29,7 +29,8 @@ def overrides() -> dict:
 
 
 def plugin_schema(plugin_id: str) -> dict:
-    """The settings schema of a JupyterLab plugin: core ones in the app folder, extensions' beside them."""
+    """The settings schema of a JupyterLab plugin: core ones in the app folder, extensions' beside
+    them."""
     package, plugin = plugin_id.split(":")
     candidates = [Path(get_app_dir()) / "schemas" / package / f"{plugin}.json"]
     candidates += [
@@ -61,7 +62,8 @@ def test_overrides_name_real_settings_with_valid_values():
 
 
 def test_venv_app_settings_hold_nothing_that_make_lab_would_hide():
-    """make lab reads lab/ instead of the venv's app settings folder, so anything there would be ignored."""
+    """make lab reads lab/ instead of the venv's app settings folder, so anything there would be
+    ignored."""
     venv_settings = Path(get_app_dir()) / "settings"
     hidden = [
         name
@@ -106,7 +108,8 @@ def test_make_lab_passes_the_settings_and_no_profile(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     profile, *arguments = record.read_text(encoding="utf-8").splitlines()
     assert profile == "", (
-        f"make lab passed COURSE_PROFILE={profile!r}; it must be empty so course_lib picks cpu or gpu"
+        f"make lab passed COURSE_PROFILE={profile!r}; it must be empty so course_lib picks cpu or "
+        "gpu"
     )
     assert arguments[0] == "lab"
     missing = [argument for argument in LAB_SETTINGS_ARGS if argument not in arguments]

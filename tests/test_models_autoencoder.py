@@ -1,4 +1,5 @@
-"""Autoencoders for 28 x 28 images: shapes, ranges, the seed architecture, errors, linearity, overfitting."""
+"""Autoencoders for 28 x 28 images: shapes, ranges, the seed architecture, errors, linearity,
+overfitting."""
 
 from __future__ import annotations
 
@@ -81,12 +82,16 @@ def test_seed_architecture():
     assert [(c.in_channels, c.out_channels) for c in convs] == [(1, 8), (8, 16), (16, 32)]
     assert all(c.kernel_size == (3, 3) and c.stride == (2, 2) for c in convs)
     assert [m.num_features for m in layers_of(model.encoder, nn.BatchNorm2d)] == [16]
-    assert [(l.in_features, l.out_features) for l in layers_of(model.encoder, nn.Linear)] == [
+    assert [
+        (layer.in_features, layer.out_features) for layer in layers_of(model.encoder, nn.Linear)
+    ] == [
         (288, 128),
         (128, d),
     ]
 
-    assert [(l.in_features, l.out_features) for l in layers_of(model.decoder, nn.Linear)] == [
+    assert [
+        (layer.in_features, layer.out_features) for layer in layers_of(model.decoder, nn.Linear)
+    ] == [
         (d, 128),
         (128, 288),
     ]

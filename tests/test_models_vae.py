@@ -1,4 +1,5 @@
-"""VAEs: the reparameterisation trick, shapes and interface of every model, errors, tiny overfits."""
+"""VAEs: the reparameterisation trick, shapes and interface of every model, errors, tiny
+overfits."""
 
 from __future__ import annotations
 

@@ -39,7 +39,8 @@ def committed_files() -> list[str]:
 
 
 def notebook_texts(text: str) -> list[str]:
-    """The sources and the text outputs of a notebook (images are left out: base64 can hold any letters)."""
+    """The sources and the text outputs of a notebook
+    (images are left out: base64 can hold any letters)."""
     notebook = json.loads(text)
     texts = []
     for cell in notebook["cells"]:
@@ -92,6 +93,7 @@ def test_no_committed_text_file_names_a_home_work_or_temporary_folder():
     assert offenders == {}, (
         "Committed files name folders of the machine that wrote them: "
         + "; ".join(f"{name}: {', '.join(sorted(set(paths)))}" for name, paths in offenders.items())
-        + ". Print locations with course_lib.runtime.config.shown_path, and find the shared folder with "
+        + ". Print locations with course_lib.runtime.config.shown_path, and find the "
+        "shared folder with "
         "tests/shared_data.py."
     )

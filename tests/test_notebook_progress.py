@@ -1,9 +1,11 @@
-"""Every cell that took longer than about 5 s in a notebook's stored cpu run shows progress when run live.
+"""Every cell that took longer than about 5 s in a notebook's stored cpu run shows progress when run
+live.
 
 The stored run's cell timings (nbclient writes them into each cell's metadata) say which cells are
-slow. Such a cell must call something that draws a tqdm bar (``course_lib.training.steps.progress``, or a
-course function that uses it), directly or through a function defined earlier in the notebook.
-The bars are hidden in the stored outputs (``COURSE_PROGRESS=off``), so they are checked in the code.
+slow. Such a cell must call something that draws a tqdm bar
+(``course_lib.training.steps.progress``, or a course function that uses it), directly or through a
+function defined earlier in the notebook. The bars are hidden in the stored outputs
+(``COURSE_PROGRESS=off``), so they are checked in the code.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The GitHub Pages workflow builds the book with the project's own target and publishes that output."""
+"""The GitHub Pages workflow builds the book with the project's own target and publishes that
+output."""
 
 import re
 from pathlib import Path

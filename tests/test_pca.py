@@ -1,4 +1,5 @@
-"""PCA against scikit-learn and an eigen-decomposition in float64; principal angles against known geometry."""
+"""PCA against scikit-learn and an eigen-decomposition in float64; principal angles against known
+geometry."""
 
 from __future__ import annotations
 

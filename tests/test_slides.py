@@ -1,4 +1,5 @@
-"""Lecture decks: every notebook stores the slide rule's metadata, and its reveal.js deck works offline.
+"""Lecture decks: every notebook stores the slide rule's metadata, and its reveal.js deck works
+offline.
 
 The decks are built once per module with scripts/make_slides.py into a temporary folder. Static
 checks read the HTML; the browser checks open every deck from file:// in headless Chromium with
@@ -61,8 +62,9 @@ def notebook(*cells: tuple[str, str]) -> nbformat.NotebookNode:
 
 
 def expected_slides(nb: nbformat.NotebookNode) -> tuple[int, int]:
-    """(slides, slides + subslides) of a deck, counted from the stored metadata: each shown cell that
-    is a slide or subslide opens one, and so does each ## or ### heading inside a markdown cell."""
+    """(slides, slides + subslides) of a deck, counted from the stored metadata: each shown cell
+    that is a slide or subslide opens one, and so does each ## or ### heading inside a markdown
+    cell."""
     slides = total = 0
     for cell in nb.cells:
         kind = cell.metadata["slideshow"]["slide_type"]
@@ -306,7 +308,8 @@ class Shown:
 
 
 def page_requests(net_log: Path) -> list[str]:
-    """URLs that a page opened from file:// requested; Chromium's own background calls are left out."""
+    """URLs that a page opened from file:// requested; Chromium's own background calls are left
+    out."""
     log = json.loads(net_log.read_text(encoding="utf-8"))
     start = log["constants"]["logEventTypes"]["URL_REQUEST_START_JOB"]
     return sorted(
@@ -395,7 +398,8 @@ def deck_problems(shown: Shown, expected: tuple[int, int]) -> list[str]:
         return [f"reveal.js did not start: {probe.get('error')}", *shown.requests, *shown.errors]
     if (probe["slides"], probe["total"]) != expected:
         problems.append(
-            f"(slides, slides + subslides) = {(probe['slides'], probe['total'])}, metadata says {expected}"
+            f"(slides, slides + subslides) = {(probe['slides'], probe['total'])}, metadata says "
+            f"{expected}"
         )
     problems += [f"network request: {url}" for url in shown.requests]
     problems += [f"script error: {error}" for error in shown.errors]

@@ -41,7 +41,8 @@ def student_edition(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """A copy of ``notebook`` with each solution block replaced by ``ANSWER_PLACE``.
 
     Raises a ValueError when the notebook has no solution block (nothing to hide: the wrong file,
-    or a changed solution format that would otherwise leak every answer) or is already a student copy.
+    or a changed solution format that would otherwise leak every
+    answer) or is already a student copy.
     """
     if notebook.metadata.get(EDITION_MARK):
         raise ValueError(
@@ -49,8 +50,9 @@ def student_edition(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
         )
     if not solution_blocks(notebook):
         raise ValueError(
-            "No exercise solutions found (expected blocks that open with ```{admonition} Solution). "
-            "Is this a course notebook? If the solution format changed, update course_lib.authoring.editions.SOLUTION_BLOCK."
+            "No exercise solutions found (expected blocks that open with ```{admonition} "
+            "Solution). Is this a course notebook? If the solution format changed, update "
+            "course_lib.authoring.editions.SOLUTION_BLOCK."
         )
     copy = nbformat.from_dict(notebook)  # a deep copy: the original stays untouched
     for cell in copy.cells:
@@ -61,7 +63,8 @@ def student_edition(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
 
 
 def write_student_editions(source: Path, target: Path) -> list[Path]:
-    """Write the student edition of every ``NN_*.ipynb`` in ``source`` into ``target``; return the paths.
+    """Write the student edition of every ``NN_*.ipynb`` in ``source`` into ``target``; return the
+    paths.
 
     ``target`` must differ from ``source``. An existing file in ``target`` is replaced only if it is
     a student edition itself, so a notebook someone saved there by hand is never overwritten.
@@ -82,8 +85,8 @@ def write_student_editions(source: Path, target: Path) -> list[Path]:
             EDITION_MARK
         ):
             raise FileExistsError(
-                f"{destination} exists and is not a student edition (perhaps a student's own work); "
-                "move it away or choose another output folder."
+                f"{destination} exists and is not a student edition "
+                "(perhaps a student's own work); move it away or choose another output folder."
             )
         nbformat.write(student_edition(nbformat.read(path, as_version=4)), destination)
         written.append(destination)

@@ -64,14 +64,16 @@ def main() -> int:
     extra_cuda = cuda_packages()
     if extra_cuda and not has_nvidia_gpu():
         problems.append(
-            f"CUDA packages are installed on a machine with no NVIDIA GPU: {', '.join(extra_cuda)}. "
-            "Remove .venv and run 'make env' again (torch must come from the pinned CPU wheel)."
+            "CUDA packages are installed on a machine with no NVIDIA GPU: "
+            f"{', '.join(extra_cuda)}. Remove .venv and run 'make env' again "
+            "(torch must come from the pinned CPU wheel)."
         )
     for problem in problems:
         print(f"env_check: {problem}", file=sys.stderr)
     if not problems:
         print(
-            f"env_check: {len(pinned_requirements())} pinned packages match; no stray CUDA packages."
+            f"env_check: {len(pinned_requirements())} pinned packages match; no stray CUDA "
+            "packages."
         )
     return 1 if problems else 0
 

@@ -40,19 +40,27 @@ class ExecutionResult:
 def machine_description() -> str:
     cpu = platform.processor() or platform.machine()
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return f"{os.cpu_count()} CPU cores ({cpu}), {device}, torch {torch.__version__}, Python {platform.python_version()}"
+    return (
+        f"{os.cpu_count()} CPU cores ({cpu}), {device}, torch {torch.__version__}, Python "
+        f"{platform.python_version()}"
+    )
 
 
 def data_setting() -> str:
-    """The data folder setting for a results file, relative to the repository (no machine's folders)."""
+    """The data folder setting for a results file, relative to the repository
+    (no machine's folders)."""
     configured = os.environ.get(DATA_DIR_ENV, "").strip()
     if not configured:
         return f"`{DATA_DIR_ENV}` unset (the repository's `data/`)"
-    return f"`{DATA_DIR_ENV}={os.path.relpath(Path(configured).resolve(), REPO_ROOT)}` (relative to the repository)"
+    return (
+        f"`{DATA_DIR_ENV}={os.path.relpath(Path(configured).resolve(), REPO_ROOT)}` "
+        "(relative to the repository)"
+    )
 
 
 def execute_notebook(path: str | os.PathLike, profile: str, timeout: int = 1800) -> ExecutionResult:
-    """Execute ``path`` in ``profile`` without touching the file; raise CellExecutionError on failure."""
+    """Execute ``path`` in ``profile`` without touching the file; raise CellExecutionError on
+    failure."""
     path = Path(path)
     check_profile(profile)
     notebook = nbformat.read(path, as_version=4)

@@ -1,14 +1,15 @@
-"""Lecture slides from the course notebooks: which cell opens a slide, and what a deck shows of a cell.
+"""Lecture slides from the course notebooks: which cell opens a slide, and what a deck shows of a
+cell.
 
-The rule (``slide_types``) is stored in each notebook as ``metadata.slideshow.slide_type``, the field
-that Jupyter's property inspector, RISE and ``nbconvert --to slides`` read:
+The rule (``slide_types``) is stored in each notebook as ``metadata.slideshow.slide_type``, the
+field that Jupyter's property inspector, RISE and ``nbconvert --to slides`` read:
 
 * a ``# `` or ``## `` heading opens a slide (a column of the deck), a ``### `` heading a subslide;
 * a code cell opens a subslide of its own, so its code and figure get a whole screen below the text;
 * text right after a code cell is a fragment (it appears on the next click, after the figure was
   discussed); other text continues the slide it is on;
-* the "Setup" section (imports, device, settings) and the code of the closing sections (the cell that
-  prints the run time) are plumbing, not lecture material, and are skipped.
+* the "Setup" section (imports, device, settings) and the code of the closing sections
+  (the cell that prints the run time) are plumbing, not lecture material, and are skipped.
 
 ``lecture_notebook`` prepares a copy for the deck without touching the stored notebook: a markdown
 cell that holds further headings is cut at them, so each heading still opens a slide; MyST syntax
@@ -76,8 +77,8 @@ def _markdown_type(part: str, section: str, after_code: bool) -> str:
 def _parts(notebook: nbformat.NotebookNode) -> Iterator[tuple[int, int, str, str]]:
     """(cell index, part index, part source, slide type) for every part of every cell, in order.
 
-    Code and raw cells are one part each; markdown cells are cut by ``split_at_headings``. The rule's
-    state is the current ``## `` section and whether the previous shown cell was code."""
+    Code and raw cells are one part each; markdown cells are cut by ``split_at_headings``. The
+    rule's state is the current ``## `` section and whether the previous shown cell was code."""
     section, after_code = "", False
     for index, cell in enumerate(notebook.cells):
         if cell.cell_type != "markdown":
@@ -109,14 +110,16 @@ def stored_type(cell: nbformat.NotebookNode) -> str | None:
 def mismatches(notebook: nbformat.NotebookNode) -> list[str]:
     """One line for each cell whose stored slide type differs from the rule; [] when all agree."""
     return [
-        f"cell {index} ({cell.cell_type}, {cell.source[:40]!r}): stored {stored_type(cell)!r}, rule {kind!r}"
+        f"cell {index} ({cell.cell_type}, {cell.source[:40]!r}): stored {stored_type(cell)!r}, "
+        f"rule {kind!r}"
         for index, (cell, kind) in enumerate(zip(notebook.cells, slide_types(notebook)))
         if stored_type(cell) != kind
     ]
 
 
 def apply_slide_types(notebook: nbformat.NotebookNode) -> int:
-    """Store the rule's slide type in every cell's metadata, in place; return how many cells changed."""
+    """Store the rule's slide type in every cell's metadata, in place; return how many cells
+    changed."""
     changed = 0
     for cell, kind in zip(notebook.cells, slide_types(notebook)):
         if stored_type(cell) != kind:
@@ -158,7 +161,8 @@ def _markdown_cell(source: str, kind: str) -> nbformat.NotebookNode:
 
 
 def lecture_notebook(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """A copy of the notebook ready for ``nbconvert --to slides`` (the stored notebook is unchanged).
+    """A copy of the notebook ready for ``nbconvert --to slides``
+    (the stored notebook is unchanged).
 
     Stored slide types are kept, so the deck follows the notebook's metadata; what this adds is the
     cutting of markdown cells at inner headings, plain Markdown for MyST, and solutions as notes."""

@@ -1,4 +1,5 @@
-"""Principal component analysis and subspace comparison, the baseline autoencoders are measured against."""
+"""Principal component analysis and subspace comparison, the baseline autoencoders are measured
+against."""
 
 from __future__ import annotations
 
@@ -28,7 +29,8 @@ def fit_pca(x: torch.Tensor, k: int) -> PCA:
     flat = x.flatten(1).double()  # (N, D); float64 so that small eigen-gaps are resolved
     if not 1 <= k <= min(flat.shape):
         raise ValueError(
-            f"k must be between 1 and {min(flat.shape)} for data of shape {tuple(flat.shape)}, got {k}."
+            f"k must be between 1 and {min(flat.shape)} for data of shape {tuple(flat.shape)}, got "
+            f"{k}."
         )
     mean = flat.mean(0)
     _, singular_values, vh = torch.linalg.svd(flat - mean, full_matrices=False)

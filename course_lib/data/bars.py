@@ -23,7 +23,8 @@ def bars_and_stripes_patterns(size: int = 3) -> torch.Tensor:
 
 
 def bars_and_stripes(n: int, size: int = 3, seed: int = 0) -> torch.Tensor:
-    """``n`` patterns drawn uniformly (with replacement) from ``bars_and_stripes_patterns(size)``."""
+    """``n`` patterns drawn uniformly (with replacement) from
+    ``bars_and_stripes_patterns(size)``."""
     patterns = bars_and_stripes_patterns(size)
     index = torch.randint(len(patterns), (n,), generator=torch.Generator().manual_seed(seed))
     return patterns[index]

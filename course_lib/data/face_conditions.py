@@ -51,7 +51,8 @@ DATASET_NAMES = ("hair colour and glasses (CelebA-like)", "expression (RaFD-like
 
 
 def check_conditions(condition: Tensor) -> Tensor:
-    """The data set (B,) int64 of each condition row of ``condition`` (B, 13), after checking the layout.
+    """The data set (B,) int64 of each condition row of ``condition`` (B, 13), after checking the
+    layout.
 
     A valid row has a one-hot mask, a one-hot entry for each one-hot group of its data set, 0 or 1
     for a binary group, and zeros in the other data set's entries. Raises a ValueError that says
@@ -63,16 +64,17 @@ def check_conditions(condition: Tensor) -> Tensor:
         or not condition.is_floating_point()
     ):
         raise ValueError(
-            f"Conditions must be float tensors of shape (B, {CONDITION_SIZE}) ({N_LABELS} labels and a "
-            f"{N_DATASETS}-entry mask), got {condition.dtype} {tuple(condition.shape)}. Build them with "
-            "target_condition or condition_from_attributes."
+            f"Conditions must be float tensors of shape (B, {CONDITION_SIZE}) "
+            f"({N_LABELS} labels and a {N_DATASETS}-entry mask), got {condition.dtype} "
+            f"{tuple(condition.shape)}. Build them with target_condition or "
+            "condition_from_attributes."
         )
     binary = (condition == 0) | (condition == 1)
     mask = condition[:, MASK]
     if not (binary[:, MASK].all(dim=1) & (mask.sum(dim=1) == 1)).all():
         raise ValueError(
-            f"The mask (entries {MASK.start}-{MASK.stop - 1}) of every condition must be one-hot over the "
-            f"{N_DATASETS} data sets."
+            f"The mask (entries {MASK.start}-{MASK.stop - 1}) of every condition must be one-hot "
+            f"over the {N_DATASETS} data sets."
         )
     dataset = mask.argmax(dim=1)
     for group in GROUPS:
@@ -83,8 +85,9 @@ def check_conditions(condition: Tensor) -> Tensor:
             valid &= ~own | (entries.sum(dim=1) == 1)
         if not valid.all():
             raise ValueError(
-                f"Invalid {group.attribute} entries ({group.columns.start}-{group.columns.stop - 1}) in some "
-                f"conditions: data set {group.dataset} must give {'0 or 1' if group.binary else 'a one-hot vector'} "
+                f"Invalid {group.attribute} entries "
+                f"({group.columns.start}-{group.columns.stop - 1}) in some conditions: data set "
+                f"{group.dataset} must give {'0 or 1' if group.binary else 'a one-hot vector'} "
                 "there, and the other data set zeros."
             )
     return dataset

@@ -93,7 +93,8 @@ class DomainFaces:
 
 
 def assign_datasets(n: int, seed: int = 0) -> Tensor:
-    """(n,) int64: a random half of the faces (n // 2 of them) in data set 0, the others in data set 1."""
+    """(n,) int64: a random half of the faces (n // 2 of them) in data set 0, the others in data set
+    1."""
     stream_seed = np.random.SeedSequence([seed, ASSIGNMENT_STREAM]).generate_state(1)[0]
     generator = torch.Generator().manual_seed(int(stream_seed))
     dataset = torch.ones(n, dtype=torch.long)
@@ -102,7 +103,8 @@ def assign_datasets(n: int, seed: int = 0) -> Tensor:
 
 
 def condition_from_attributes(attributes: dict[str, Tensor], dataset: Tensor) -> Tensor:
-    """Conditions (N, 13) for faces with labels ``attributes`` (name -> (N,) int64) in data sets ``dataset`` (N,).
+    """Conditions (N, 13) for faces with labels ``attributes`` (name -> (N,) int64) in data sets
+    ``dataset`` (N,).
 
     Each face gets the labels of its own data set's groups and the mask one-hot(dataset); the
     entries of the other data set stay zero. Labels of attributes that no data set uses are ignored.
@@ -110,7 +112,8 @@ def condition_from_attributes(attributes: dict[str, Tensor], dataset: Tensor) ->
     dataset = torch.as_tensor(dataset).long().reshape(-1)
     if len(dataset) and (dataset.min() < 0 or dataset.max() >= N_DATASETS):
         raise ValueError(
-            f"dataset entries must be 0 or 1, got values from {int(dataset.min())} to {int(dataset.max())}."
+            f"dataset entries must be 0 or 1, got values from {int(dataset.min())} to "
+            f"{int(dataset.max())}."
         )
     condition = torch.zeros(len(dataset), CONDITION_SIZE)
     for group in GROUPS:
@@ -121,7 +124,8 @@ def condition_from_attributes(attributes: dict[str, Tensor], dataset: Tensor) ->
         labels = torch.as_tensor(attributes[group.attribute]).long().reshape(-1)
         if labels.shape != dataset.shape:
             raise ValueError(
-                f"attributes[{group.attribute!r}] has {len(labels)} labels for {len(dataset)} faces; give one per face."
+                f"attributes[{group.attribute!r}] has {len(labels)} labels for {len(dataset)} "
+                "faces; give one per face."
             )
         condition[:, group.columns] = _encode(group, labels) * (dataset == group.dataset).unsqueeze(
             1
@@ -131,7 +135,8 @@ def condition_from_attributes(attributes: dict[str, Tensor], dataset: Tensor) ->
 
 
 def _encode(group: LabelGroup, labels: Tensor) -> Tensor:
-    """Labels (N,) as the group's entries (N, width): the label itself for a binary group, one-hot otherwise."""
+    """Labels (N,) as the group's entries (N, width): the label itself for a binary group, one-hot
+    otherwise."""
     if group.binary:
         return labels.float().unsqueeze(1)
     return F.one_hot(labels, group.width).float()
@@ -150,7 +155,8 @@ def two_label_sets(n: int, size: int = 32, seed: int = 0) -> DomainFaces:
 
 
 def target_condition(dataset: int, n: int | None = None, **values: str | int) -> Tensor:
-    """The condition (13,) that asks for the attribute ``values`` of ``dataset``; (n, 13) copies with ``n``.
+    """The condition (13,) that asks for the attribute ``values`` of ``dataset``; (n, 13) copies
+    with ``n``.
 
     Every attribute of the data set must be given, by value name or index, e.g.
     ``target_condition(0, hair_colour="blond", glasses="no")`` or
@@ -175,8 +181,8 @@ def target_condition(dataset: int, n: int | None = None, **values: str | int) ->
     missing = [name for name in own if name not in values]
     if missing:
         raise ValueError(
-            f"A condition of data set {dataset} needs a value for every one of its attributes ({', '.join(own)}); "
-            f"missing: {', '.join(missing)}."
+            f"A condition of data set {dataset} needs a value for every one of its attributes "
+            f"({', '.join(own)}); missing: {', '.join(missing)}."
         )
     condition = torch.zeros(CONDITION_SIZE)
     for group in GROUPS:
@@ -188,7 +194,8 @@ def target_condition(dataset: int, n: int | None = None, **values: str | int) ->
 
 
 def random_target_conditions(dataset: Tensor, generator: torch.Generator | None = None) -> Tensor:
-    """Random target conditions (B, 13) for examples of data sets ``dataset`` (B,), on ``dataset``'s device.
+    """Random target conditions (B, 13) for examples of data sets ``dataset`` (B,), on ``dataset``'s
+    device.
 
     Each example's target lies in its own data set's label space, as in the paper: uniform over
     the values of each of its data set's attributes (glasses on or off with probability 1/2), the
@@ -198,7 +205,8 @@ def random_target_conditions(dataset: Tensor, generator: torch.Generator | None 
     """
     if dataset.dim() != 1 or dataset.is_floating_point():
         raise ValueError(
-            f"dataset must be an integer tensor of shape (B,), got {dataset.dtype} {tuple(dataset.shape)}."
+            f"dataset must be an integer tensor of shape (B,), got {dataset.dtype} "
+            f"{tuple(dataset.shape)}."
         )
     labels = {
         group.attribute: torch.randint(
@@ -210,8 +218,8 @@ def random_target_conditions(dataset: Tensor, generator: torch.Generator | None 
 
 
 def condition_attributes(condition: Tensor) -> dict[str, Tensor]:
-    """The labels (B,) int64 that conditions (B, 13) ask for, -1 where the row's data set does not label
-    the attribute (for comparing with the judge's predictions)."""
+    """The labels (B,) int64 that conditions (B, 13) ask for, -1 where the row's data set does not
+    label the attribute (for comparing with the judge's predictions)."""
     dataset = check_conditions(condition)
     labels = {}
     for group in GROUPS:

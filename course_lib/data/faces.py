@@ -1,4 +1,5 @@
-"""Procedural cartoon faces with known attributes: the course's offline stand-in for the Cartoon Set.
+"""Procedural cartoon faces with known attributes: the course's offline stand-in for the Cartoon
+Set.
 
 The seed paper trained its VAE on Google's Cartoon Set, procedurally drawn faces with labelled
 attributes. These faces follow the same idea at course scale: every face is a stack of soft shapes
@@ -80,7 +81,8 @@ FACE_SCALE = 1.12  # the layout below, enlarged to fill the frame
 FACE_AXES = torch.tensor([[0.48, 0.52], [0.43, 0.57], [0.38, 0.62]])  # (a, b) per face_shape
 EYE_X, EYE_Y = 0.18, -0.06
 MOUTH_Y = 0.27
-# Per expression: eye half-axes, pupil radius, eyebrow height and tilt (positive raises the inner ends).
+# Per expression: eye half-axes, pupil radius, eyebrow height and tilt
+# (positive raises the inner ends).
 EYE_AXES = torch.tensor([[0.075, 0.09], [0.075, 0.06], [0.075, 0.085], [0.075, 0.08], [0.09, 0.11]])
 PUPIL_RADIUS = torch.tensor([0.04, 0.04, 0.04, 0.035, 0.032])
 BROW_Y = torch.tensor([-0.255, -0.265, -0.26, -0.235, -0.31])
@@ -121,7 +123,8 @@ def attribute_index(name: str, value: str | int) -> int:
     if isinstance(value, str):
         if value not in values:
             raise ValueError(
-                f"Unknown value {value!r} for attribute {name!r}; valid values: {', '.join(values)}."
+                f"Unknown value {value!r} for attribute {name!r}; valid values: "
+                f"{', '.join(values)}."
             )
         return values.index(value)
     is_index = isinstance(value, int | np.integer) and not isinstance(value, bool)
@@ -142,7 +145,8 @@ def _check_count(n: int) -> int:
 def _check_size(size: int) -> int:
     if size not in SUPPORTED_SIZES or isinstance(size, bool):
         raise ValueError(
-            f"Unsupported face image size {size!r}; supported sizes: {', '.join(map(str, SUPPORTED_SIZES))}."
+            f"Unsupported face image size {size!r}; supported sizes: "
+            f"{', '.join(map(str, SUPPORTED_SIZES))}."
         )
     return int(size)
 
@@ -153,8 +157,8 @@ def _check_labels(attributes: Mapping[str, Tensor]) -> Labels:
     missing = [name for name in ATTRIBUTES if name not in attributes]
     if unknown or missing:
         raise ValueError(
-            f"Attributes must have exactly the keys {', '.join(ATTRIBUTES)}; "
-            f"missing: {', '.join(missing) or 'none'}; unknown: {', '.join(sorted(unknown)) or 'none'}."
+            f"Attributes must have exactly the keys {', '.join(ATTRIBUTES)}; missing: "
+            f"{', '.join(missing) or 'none'}; unknown: {', '.join(sorted(unknown)) or 'none'}."
         )
     labels = {name: torch.as_tensor(attributes[name]).long().reshape(-1) for name in ATTRIBUTES}
     lengths = {len(t) for t in labels.values()}
@@ -166,7 +170,8 @@ def _check_labels(attributes: Mapping[str, Tensor]) -> Labels:
         if values.min() < 0 or values.max() >= len(ATTRIBUTES[name]):
             raise ValueError(
                 f"Labels of {name!r} must lie in 0..{len(ATTRIBUTES[name]) - 1} "
-                f"({', '.join(ATTRIBUTES[name])}), got {values.min().item()}..{values.max().item()}."
+                f"({', '.join(ATTRIBUTES[name])}), got "
+                f"{values.min().item()}..{values.max().item()}."
             )
     return labels
 
@@ -174,7 +179,8 @@ def _check_labels(attributes: Mapping[str, Tensor]) -> Labels:
 def _check_nuisance(nuisance: Mapping[str, Tensor], n: int) -> dict[str, Tensor]:
     if set(nuisance) != set(NUISANCE_RANGES):
         raise ValueError(
-            f"Nuisance must have exactly the keys {', '.join(NUISANCE_RANGES)}, got {', '.join(nuisance)}."
+            f"Nuisance must have exactly the keys {', '.join(NUISANCE_RANGES)}, got "
+            f"{', '.join(nuisance)}."
         )
     checked = {
         name: torch.as_tensor(nuisance[name]).float().reshape(-1) for name in NUISANCE_RANGES
@@ -189,14 +195,16 @@ def _check_nuisance(nuisance: Mapping[str, Tensor], n: int) -> dict[str, Tensor]
 
 
 def _stream(seed: int, stream: int) -> torch.Generator:
-    # Attributes use stream 0 and nuisance stream 1 of a seed, so the two never share random numbers.
+    # Attributes use stream 0 and nuisance stream 1 of a seed, so the two never share random
+    # numbers.
     return torch.Generator().manual_seed(2 * int(seed) + stream)
 
 
 def sample_attributes(
     n: int, seed: int = 0, generator: torch.Generator | None = None, **fixed: str | int
 ) -> Labels:
-    """Uniformly random labels for ``n`` faces; ``fixed`` pins attributes, e.g. ``expression="happy"``.
+    """Uniformly random labels for ``n`` faces; ``fixed`` pins attributes, e.g.
+    ``expression="happy"``.
 
     Every attribute is drawn before the pinned ones are overwritten, so pinning an attribute
     keeps the other attributes of the same seed: the same people, now all happy.
@@ -573,7 +581,8 @@ def make_faces(n: int, size: int = 64, seed: int = 0, **fixed: str | int) -> Fac
 def load_faces(
     train_size: int, test_size: int, size: int = 64, seed: int = 0
 ) -> tuple[FaceData, FaceData]:
-    """A training and a held-out set, drawn from the distinct seeds ``2 seed`` and ``2 seed + 1``."""
+    """A training and a held-out set, drawn from the distinct seeds ``2 seed`` and
+    ``2 seed + 1``."""
     return make_faces(train_size, size, 2 * seed), make_faces(test_size, size, 2 * seed + 1)
 
 

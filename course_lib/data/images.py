@@ -46,7 +46,8 @@ Tensor = torch.Tensor
 
 @dataclass(frozen=True)
 class Painting:
-    """One of the course's paintings: its file in ``course_lib/data/paintings/`` and that file's digest."""
+    """One of the course's paintings: its file in ``course_lib/data/paintings/`` and that file's
+    digest."""
 
     file: str
     title: str
@@ -81,7 +82,8 @@ PAINTINGS: dict[str, Painting] = {
 
 @dataclass(frozen=True)
 class BundledPhotograph:
-    """A colour photograph inside scikit-image's ``data/`` folder, with the pinned version's digest."""
+    """A colour photograph inside scikit-image's ``data/`` folder, with the pinned version's
+    digest."""
 
     file: str
     sha256: str
@@ -153,7 +155,8 @@ def _decode(data: bytes, size: int | None, where: object) -> Tensor:
 
 
 def to_pil(image: Tensor) -> Image.Image:
-    """A (1, 3, H, W) or (3, H, W) float RGB tensor -> a PIL RGB image (values clamped to [0, 1])."""
+    """A (1, 3, H, W) or (3, H, W) float RGB tensor -> a PIL RGB image
+    (values clamped to [0, 1])."""
     if not isinstance(image, Tensor):
         raise TypeError(f"to_pil expects a torch.Tensor, got {type(image).__name__}.")
     if image.ndim == 4:

@@ -105,7 +105,8 @@ class MNISTData:
 
     @property
     def short_source(self) -> str:
-        """A few words to quote beside a number, e.g. 'MNIST, 12,000 of 60,000 training images; official test set'."""
+        """A few words to quote beside a number, e.g. 'MNIST, 12,000 of 60,000 training images;
+        official test set'."""
         n_train, n_test = len(self.train_labels), len(self.test_labels)
         if self.kind == "full":
             test = (
@@ -126,7 +127,8 @@ class MNISTData:
 
 
 def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
-    """Read an idx file (the MNIST format), gzipped or raw, into an array of its stored type and shape.
+    """Read an idx file (the MNIST format), gzipped or raw, into an array of its stored type and
+    shape.
 
     Raises ``FileNotFoundError`` for a missing file and ``CorruptDataError`` (naming the file)
     when a gzip stream is damaged or the idx header does not match the contents.
@@ -136,7 +138,8 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
 
 
 def _idx_bytes(path: Path) -> bytes:
-    """The idx bytes of ``path``: decompressed when the file is gzip (by its magic bytes), else as stored."""
+    """The idx bytes of ``path``: decompressed when the file is gzip (by its magic bytes), else as
+    stored."""
     stored = path.read_bytes()
     if not stored.startswith(GZIP_MAGIC):
         return stored
@@ -173,7 +176,8 @@ def _corrupt_idx(path: Path, problem: str) -> CorruptDataError:
 
 
 def official_name(path: Path) -> str:
-    """The official file a copy stands for: ``raw/t10k-images-idx3-ubyte.gz`` -> ``t10k-images-idx3-ubyte``."""
+    """The official file a copy stands for: ``raw/t10k-images-idx3-ubyte.gz`` ->
+    ``t10k-images-idx3-ubyte``."""
     return path.name.removesuffix(".gz")
 
 
@@ -229,7 +233,8 @@ def _verified_present(raw_dir: Path) -> set[str]:
 
 
 def mirrors() -> tuple[str, ...]:
-    """The folder URLs to download from: ``$COURSE_MNIST_MIRRORS`` when set, else ``MNIST_MIRRORS``."""
+    """The folder URLs to download from: ``$COURSE_MNIST_MIRRORS`` when set, else
+    ``MNIST_MIRRORS``."""
     configured = os.environ.get(MIRRORS_ENV, "").split()
     return tuple(url if url.endswith("/") else url + "/" for url in configured) or MNIST_MIRRORS
 
@@ -243,7 +248,8 @@ def _download_missing(raw_dir: Path, missing: list[str]) -> None:
 
 
 def _download(raw_dir: Path, name: str) -> bool:
-    """Fetch ``<name>.gz`` from the first mirror that serves the official bytes; print one line on failure."""
+    """Fetch ``<name>.gz`` from the first mirror that serves the official bytes; print one line on
+    failure."""
     destination = raw_dir / f"{name}.gz"
     reasons = []
     for mirror in mirrors():
@@ -262,7 +268,8 @@ def _download(raw_dir: Path, name: str) -> bool:
 
 
 def _official_content_check(partial: Path, destination: Path) -> None:
-    """Raise ``ValueError`` unless the downloaded ``partial`` holds the idx bytes of ``destination``'s file."""
+    """Raise ``ValueError`` unless the downloaded ``partial`` holds the idx bytes of
+    ``destination``'s file."""
     name = official_name(destination)
     actual = hashlib.sha256(_idx_bytes(partial)).hexdigest()
     if actual != MNIST_SHA256[name]:
@@ -330,7 +337,8 @@ def _shuffled(count: int, seed: int) -> torch.Tensor:
 
 
 def _chosen_rows(available: int, size: int, seed: int) -> torch.Tensor:
-    """All rows in the official order, or the first ``size`` of a seeded shuffle (nested across sizes)."""
+    """All rows in the official order, or the first ``size`` of a seeded shuffle
+    (nested across sizes)."""
     if size == available:
         return torch.arange(available)
     return _shuffled(available, seed)[:size]
@@ -402,8 +410,9 @@ def _offline_pool(
     cut = (train_size or 0) > n_train or (test_size or 0) > n_test
     source = (
         f"MNIST offline pool: {n_train:,} train / {n_test:,} held-out images drawn (seed {seed}) "
-        f"from the {len(labels):,} official MNIST test images, because the training files are "
-        f"not in {shown_path(raw_dir)}; not the standard split, so not comparable with published results"
+        f"from the {len(labels):,} official MNIST test images, because the training files are not "
+        f"in {shown_path(raw_dir)}; not the standard split, so not comparable with published "
+        "results"
         + (f" ({train_size or n_train:,} / {test_size or n_test:,} were asked for)" if cut else "")
     )
     tensors = _split_pool(images, labels, OFFLINE_POOL_TRAIN, (n_train, n_test), seed)

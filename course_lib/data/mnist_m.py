@@ -157,17 +157,17 @@ def _verified_bytes(photo: Photograph) -> bytes:
             f"at {path}" if path is not None else f"because package {photo.package!r} is not found"
         )
         raise FileNotFoundError(
-            f"The MNIST-M photograph {name} of {photo.distribution} (installed: {installed}) is missing "
-            f"{where}. {_fix(photo)}"
+            f"The MNIST-M photograph {name} of {photo.distribution} (installed: {installed}) is "
+            f"missing {where}. {_fix(photo)}"
         )
     data = path.read_bytes()
     digest = hashlib.sha256(data).hexdigest()
     if digest != photo.sha256:
         raise CorruptDataError(
-            f"The MNIST-M photograph {name} of {photo.distribution} (installed: {installed}) at {path} "
-            f"has SHA-256 {digest}, but {photo.distribution} {photo.version} ships {photo.sha256}: "
-            f"the file is damaged or from another version, and would change every MNIST-M image. "
-            f"{_fix(photo)}"
+            f"The MNIST-M photograph {name} of {photo.distribution} (installed: {installed}) at "
+            f"{path} has SHA-256 {digest}, but {photo.distribution} {photo.version} ships "
+            f"{photo.sha256}: the file is damaged or from another version, and would change every "
+            f"MNIST-M image. {_fix(photo)}"
         )
     return data
 
@@ -196,10 +196,12 @@ def load_photographs() -> tuple[Tensor, ...]:
 
 
 def _check_digits(images: Tensor, name: str) -> Tensor:
-    """``images`` as float32, after checking it is a (N, 1, H, W) floating-point tensor in [0, 1]."""
+    """``images`` as float32, after checking it is a (N, 1, H, W) floating-point tensor in
+    [0, 1]."""
     _require(
         isinstance(images, Tensor),
-        f"{name} must be a torch.Tensor, got {type(images).__name__}; convert with torch.as_tensor.",
+        f"{name} must be a torch.Tensor, got {type(images).__name__}; convert with "
+        "torch.as_tensor.",
     )
     _require(
         images.ndim == 4,
@@ -273,7 +275,8 @@ def digit_domains(images: Tensor, labels: Tensor, seed: int = 0) -> DigitDomains
     _require(
         isinstance(labels, Tensor) and labels.ndim == 1 and len(labels) == len(images),
         f"labels must be a 1-D tensor with one label per image: got {len(images)} images and "
-        f"labels of shape {tuple(labels.shape) if isinstance(labels, Tensor) else type(labels).__name__}.",
+        "labels of shape "
+        f"{tuple(labels.shape) if isinstance(labels, Tensor) else type(labels).__name__}.",
     )
     n = len(images)
     _require(n >= 2, f"Need at least 2 images to fill both domains, got {n}.")

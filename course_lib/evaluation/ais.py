@@ -10,8 +10,8 @@ for 0 = beta_0 < beta_1 < ... < beta_K = 1. Each chain carries an importance wei
 accumulates log p*_{beta_k}(v) - log p*_{beta_{k-1}}(v), and takes one Gibbs step that leaves
 p_{beta_k} invariant. The mean weight is an unbiased estimate of Z_B / Z_A. Because the mean of
 weights is unbiased, its log underestimates log Z on average (Jensen), so AIS likelihoods tend to
-be slightly optimistic; with enough temperatures the gap is small, which ``course_lib.evaluation.rbm_exact``
-lets the tests and the notebook check.
+be slightly optimistic; with enough temperatures the gap is small, which
+``course_lib.evaluation.rbm_exact`` lets the tests and the notebook check.
 """
 
 from __future__ import annotations
@@ -40,14 +40,16 @@ class AISResult:
 
     def describe(self) -> str:
         return (
-            f"log Z = {self.log_z:.2f} (3 s.e. interval {self.log_z_low:.2f} .. {self.log_z_high:.2f}; "
-            f"{len(self.log_weights)} chains, {self.n_temperatures:,} temperatures, {self.seconds:.1f} s)"
+            f"log Z = {self.log_z:.2f} (3 s.e. interval {self.log_z_low:.2f} .. "
+            f"{self.log_z_high:.2f}; {len(self.log_weights)} chains, {self.n_temperatures:,} "
+            f"temperatures, {self.seconds:.1f} s)"
         )
 
 
 def temperature_schedule(n: int) -> torch.Tensor:
     """n + 1 inverse temperatures from 0 to 1, spaced like Salakhutdinov & Murray's 14,500:
-    about 3% of the steps on [0, 0.5], 28% on [0.5, 0.9] and 69% on [0.9, 1], where p changes fastest."""
+    about 3% of the steps on [0, 0.5], 28% on [0.5, 0.9] and 69% on [0.9, 1], where p changes
+    fastest."""
     if n < 3:
         raise ValueError(f"AIS needs at least 3 temperatures, got {n}.")
     first = max(1, round(n * 500 / 14_500))
@@ -90,7 +92,8 @@ def ais_log_partition(
     base_bias: torch.Tensor | None = None,
     generator: torch.Generator | None = None,
 ) -> AISResult:
-    """Estimate log Z of ``rbm`` with ``n_chains`` independent AIS runs over ``n_temperatures`` steps.
+    """Estimate log Z of ``rbm`` with ``n_chains`` independent AIS runs over ``n_temperatures``
+    steps.
 
     ``base_bias`` are the base-rate model's visible biases (``base_rate_bias(train_data)`` is a good
     choice: the closer A is to B, the fewer temperatures are needed); zeros by default.

@@ -49,9 +49,9 @@ def conditional_accuracy(
 
     acc_c = (1 / n) sum_i [judge(G(z_i, c)) = c] for n = ``n_per_class`` codes z_i ~ N(0, I) per
     class c; ``overall`` is the mean of acc_c. A generator that ignores its label scores about
-    1 / n_classes (10% for digits). ``judge`` is a ``course_lib.evaluation.digit_judge.DigitJudge`` (anything
-    with ``predict(images in [0, 1]) -> labels``); the generator's outputs are taken to lie in
-    (-1, 1) and mapped to [0, 1] first. ``generator_rng`` fixes the codes.
+    1 / n_classes (10% for digits). ``judge`` is a ``course_lib.evaluation.digit_judge.DigitJudge``
+    (anything with ``predict(images in [0, 1]) -> labels``); the generator's outputs are taken to
+    lie in (-1, 1) and mapped to [0, 1] first. ``generator_rng`` fixes the codes.
     """
     n_classes = generator.n_classes
     labels = torch.arange(n_classes).repeat_interleave(
@@ -71,7 +71,8 @@ def label_grid(
     device: torch.device | str = "cpu",
     generator_rng: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """A label-by-sample grid: images (n_classes * n_per_class, C, H, W) in [0, 1], row c holding class c.
+    """A label-by-sample grid: images (n_classes * n_per_class, C, H, W) in [0, 1], row c holding
+    class c.
 
     Column j uses the same code z_j in every row, so a column shows what z carries (style: slant,
     stroke width) and a row what y carries (the class). Show it with

@@ -33,7 +33,8 @@ def laplacian_variance(images: torch.Tensor) -> torch.Tensor:
 def _check_image_pair(x: torch.Tensor, y: torch.Tensor) -> None:
     if x.shape != y.shape or x.dim() != 4:
         raise ValueError(
-            f"Expected two image batches of the same shape (N, C, H, W), got {tuple(x.shape)} and {tuple(y.shape)}."
+            f"Expected two image batches of the same shape (N, C, H, W), got {tuple(x.shape)} and "
+            f"{tuple(y.shape)}."
         )
 
 
@@ -58,7 +59,8 @@ def gaussian_window(
 
 
 def _local_mean(images: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
-    """Gaussian-weighted mean over every fully inside window: (M, 1, H, W) -> (M, 1, H - 2r, W - 2r).
+    """Gaussian-weighted mean over every fully inside window: (M, 1, H, W) ->
+    (M, 1, H - 2r, W - 2r).
 
     The 2-D Gaussian is separable, so two 1-D passes replace one 11 x 11 convolution.
     """
@@ -75,7 +77,8 @@ def ssim(
     With Gaussian-weighted local statistics (11 taps, sigma 1.5) mu_x, mu_y, sigma_x^2, sigma_y^2,
     sigma_xy around every pixel,
 
-        SSIM = (2 mu_x mu_y + C1)(2 sigma_xy + C2) / ((mu_x^2 + mu_y^2 + C1)(sigma_x^2 + sigma_y^2 + C2)),
+        SSIM = (2 mu_x mu_y + C1)(2 sigma_xy + C2) /
+        ((mu_x^2 + mu_y^2 + C1)(sigma_x^2 + sigma_y^2 + C2)),
 
     C1 = (0.01 L)^2, C2 = (0.03 L)^2 with L = data_range, averaged over the positions where the
     window lies fully inside the image, then over channels. Same conventions as scikit-image's

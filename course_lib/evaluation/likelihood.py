@@ -56,7 +56,8 @@ def _check_binary(x: torch.Tensor) -> None:
     if not ((x == 0) | (x == 1)).all():
         raise ValueError(
             "Likelihoods under a Bernoulli decoder need binary images (values 0 or 1): for grey "
-            "images BCE is not a log-density. Use binarized data, e.g. course_lib.data.mnist.binarized_mnist."
+            "images BCE is not a log-density. Use binarized data, e.g. "
+            "course_lib.data.mnist.binarized_mnist."
         )
 
 

@@ -29,8 +29,9 @@ def all_states(
 def _check_size(n: int) -> None:
     if not 1 <= n <= MAX_ENUMERATED_UNITS:
         raise ValueError(
-            f"Exact enumeration lists 2^{n} states; it is limited to 1..{MAX_ENUMERATED_UNITS} units "
-            "on the smaller layer. For bigger models estimate log Z with course_lib.evaluation.ais."
+            f"Exact enumeration lists 2^{n} states; it is limited to 1..{MAX_ENUMERATED_UNITS} "
+            "units on the smaller layer. For bigger models estimate log Z with "
+            "course_lib.evaluation.ais."
         )
 
 
@@ -39,7 +40,8 @@ def _double(rbm: BernoulliRBM) -> BernoulliRBM:
 
 
 def _state_chunks(n: int, device: torch.device, chunk: int = 2**15) -> Iterator[torch.Tensor]:
-    """All 2^n states in float64, ``chunk`` rows at a time, so 2^24 states never sit in memory at once."""
+    """All 2^n states in float64, ``chunk`` rows at a time, so 2^24 states never sit in memory at
+    once."""
     _check_size(n)
     bits = 2 ** torch.arange(n - 1, -1, -1, device=device)  # most significant bit first
     for start in range(0, 2**n, chunk):

@@ -3,8 +3,8 @@
 Image quality (notebook 06): ``frechet_distance`` compares Gaussians fitted to two sets of
 feature vectors, the statistic behind FID (Heusel et al. 2017, ``heusel2017gans``).
 ``classifier_frechet_distance`` takes the features from the course's own frozen digit classifier
-(``course_lib.evaluation.digit_judge``), NOT from Inception-v3, so it is a digit-classifier Frechet distance,
-not FID, and its values cannot be compared with published FID numbers.
+(``course_lib.evaluation.digit_judge``), NOT from Inception-v3, so it is a digit-classifier Frechet
+distance, not FID, and its values cannot be compared with published FID numbers.
 
 Mode collapse (notebook 05): ``mode_coverage`` counts how many components of a 2-D Gaussian
 mixture (``course_lib.data.toy``) receive high-quality samples, and what share of the samples is
@@ -87,9 +87,9 @@ def frechet_distance(features_a: torch.Tensor, features_b: torch.Tensor) -> floa
     the squared 2-Wasserstein distance between N(mu_a, S_a) and N(mu_b, S_b), returned without
     the square root, as FID is. It is 0 for equal statistics, symmetric, and for diagonal
     covariances reduces to sum_i (mu_a,i - mu_b,i)^2 + (sigma_a,i - sigma_b,i)^2. Heusel et al.
-    (2017, ``heusel2017gans``) proposed it on Inception-v3 features as the FID. Computed here in float64
-    via the symmetric form (S_a^{1/2} S_b S_a^{1/2})^{1/2} (see ``_trace_sqrt_product``); rounding
-    can leave a tiny negative total, which is reported as 0.
+    (2017, ``heusel2017gans``) proposed it on Inception-v3 features as the FID. Computed here in
+    float64 via the symmetric form (S_a^{1/2} S_b S_a^{1/2})^{1/2} (see ``_trace_sqrt_product``);
+    rounding can leave a tiny negative total, which is reported as 0.
 
     The value depends on the feature space: in this course it is the feature space of the
     course's own small digit classifier (``classifier_frechet_distance``), NOT Inception-v3, so
@@ -101,7 +101,8 @@ def frechet_distance(features_a: torch.Tensor, features_b: torch.Tensor) -> floa
     b = _as_feature_matrix(features_b, "features_b")
     if a.shape[1] != b.shape[1]:
         raise ValueError(
-            f"The two feature sets must have the same feature size d, got {a.shape[1]} and {b.shape[1]}."
+            f"The two feature sets must have the same feature size d, got {a.shape[1]} and "
+            f"{b.shape[1]}."
         )
     mean_a, cov_a = _mean_and_covariance(a)
     mean_b, cov_b = _mean_and_covariance(b)
@@ -114,7 +115,8 @@ def _checked_unit_images(images: torch.Tensor, name: str) -> torch.Tensor:
     """``images`` with rounding slightly outside [0, 1] clipped, or a ValueError naming the fix."""
     if not images.is_floating_point():
         raise ValueError(
-            f"{name} must hold float pixels in [0, 1], got {images.dtype}. Fix: divide uint8 pixels by 255."
+            f"{name} must hold float pixels in [0, 1], got {images.dtype}. Fix: divide uint8 "
+            "pixels by 255."
         )
     if images.numel() == 0:
         raise ValueError(f"{name} holds no images.")
@@ -173,10 +175,12 @@ class ModeCoverage:
     min_count: int
 
     def summary(self) -> str:
-        """One line for a notebook, e.g. '6 of 8 modes covered (>= 13 high-quality samples each); ...'."""
+        """One line for a notebook, e.g. '6 of 8 modes covered (>= 13 high-quality samples each);
+        ...'."""
         return (
-            f"{self.modes_covered} of {self.n_modes} modes covered (>= {self.min_count} high-quality "
-            f"samples each); {self.high_quality_share:.1%} of samples within {self.threshold:g} std of a centre"
+            f"{self.modes_covered} of {self.n_modes} modes covered "
+            f"(>= {self.min_count} high-quality samples each); {self.high_quality_share:.1%} of "
+            f"samples within {self.threshold:g} std of a centre"
         )
 
 
@@ -209,7 +213,8 @@ def mode_coverage(
     threshold: float = 3.0,
     min_count: int | None = None,
 ) -> ModeCoverage:
-    """Modes covered and share of high-quality samples, for samples (N, D) of a mixture with centres (k, D).
+    """Modes covered and share of high-quality samples, for samples (N, D) of a mixture with centres
+    (k, D).
 
     Each sample is assigned to its nearest centre; it is high quality when that distance is at
     most ``threshold`` * ``std`` (the boundary counts as inside), with ``std`` the per-coordinate
@@ -226,8 +231,8 @@ def mode_coverage(
     modes = torch.as_tensor(centres).detach().to("cpu", torch.float64)
     if points.dim() != 2 or modes.dim() != 2 or points.shape[1] != modes.shape[1]:
         raise ValueError(
-            f"Expected samples (N, D) and centres (k, D) with the same D, got {tuple(points.shape)} "
-            f"and {tuple(modes.shape)}."
+            "Expected samples (N, D) and centres (k, D) with the same D, got "
+            f"{tuple(points.shape)} and {tuple(modes.shape)}."
         )
     if len(points) == 0 or len(modes) == 0:
         raise ValueError(
@@ -265,7 +270,8 @@ def mode_coverage_of(
     """``mode_coverage`` of ``samples`` against the centres and std of a toy mixture."""
     if data.centres is None or data.std is None:
         raise ValueError(
-            "This toy data set has no mixture components (two spirals?); use a ring or grid of Gaussians."
+            "This toy data set has no mixture components (two spirals?); use a ring or grid of "
+            "Gaussians."
         )
     return mode_coverage(samples, data.centres, data.std, threshold, min_count)
 
@@ -278,7 +284,7 @@ def em_distance_1d(points_a: torch.Tensor, points_b: torch.Tensor) -> torch.Tens
     """
     if points_a.dim() != 1 or points_a.shape != points_b.shape:
         raise ValueError(
-            f"em_distance_1d needs two 1-D samples of the same size, got shapes {tuple(points_a.shape)} "
-            f"and {tuple(points_b.shape)}."
+            "em_distance_1d needs two 1-D samples of the same size, got shapes "
+            f"{tuple(points_a.shape)} and {tuple(points_b.shape)}."
         )
     return (points_a.sort().values - points_b.sort().values).abs().mean()

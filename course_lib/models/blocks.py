@@ -21,7 +21,8 @@ def instance_norm(channels: int) -> nn.InstanceNorm2d:
 
 
 class ResidualBlock(nn.Module):
-    """x + F(x), F = conv 3x3 -> InstanceNorm -> ReLU -> conv 3x3 -> InstanceNorm; shape (B, C, H, W) kept.
+    """x + F(x), F = conv 3x3 -> InstanceNorm -> ReLU -> conv 3x3 -> InstanceNorm; shape
+    (B, C, H, W) kept.
 
     Reflection padding keeps the map's size without the dark frame that zero padding draws along
     the borders of generated images.
@@ -87,8 +88,9 @@ def resnet_translator(
     """
     if min(in_channels, out_channels, width) < 1 or n_down < 0 or n_blocks < 0:
         raise ValueError(
-            f"resnet_translator needs positive channel counts and width and non-negative n_down and n_blocks, got "
-            f"in_channels={in_channels}, out_channels={out_channels}, width={width}, n_down={n_down}, n_blocks={n_blocks}."
+            "resnet_translator needs positive channel counts and width and non-negative n_down "
+            f"and n_blocks, got in_channels={in_channels}, out_channels={out_channels}, "
+            f"width={width}, n_down={n_down}, n_blocks={n_blocks}."
         )
     if stem_padding not in STEM_PADDINGS:
         raise ValueError(

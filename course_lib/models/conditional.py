@@ -44,23 +44,25 @@ def as_condition(y: torch.Tensor, n_classes: int, batch: int, model: str) -> tor
     if y.dim() == 1 and not y.is_floating_point() and not y.is_complex():
         if len(y) and (y.min() < 0 or y.max() >= n_classes):
             raise ValueError(
-                f"{model} takes class labels in [0, {n_classes - 1}] ({n_classes} classes), got labels from "
-                f"{int(y.min())} to {int(y.max())}. Draw labels with torch.randint({n_classes}, (B,)), or "
-                f"build the model with n_classes large enough for your data."
+                f"{model} takes class labels in [0, {n_classes - 1}] ({n_classes} classes), got "
+                f"labels from {int(y.min())} to {int(y.max())}. Draw labels with "
+                f"torch.randint({n_classes}, (B,)), or build the model with n_classes large enough "
+                "for your data."
             )
         y = F.one_hot(y.long(), n_classes).float()  # (B,) -> (B, n_classes)
     elif y.dim() == 2 and y.is_floating_point():
         if y.shape[1] != n_classes:
             raise ValueError(
-                f"{model} takes condition vectors of size {n_classes} (one entry per class), got size "
-                f"{y.shape[1]} (shape {tuple(y.shape)}). Pass integer labels (B,) instead, or build them "
-                f"with F.one_hot(labels, {n_classes}).float()."
+                f"{model} takes condition vectors of size {n_classes} (one entry per class), got "
+                f"size {y.shape[1]} (shape {tuple(y.shape)}). Pass integer labels (B,) instead, or "
+                f"build them with F.one_hot(labels, {n_classes}).float()."
             )
     else:
         raise ValueError(
-            f"{model} takes integer class labels of shape (B,) with values in [0, {n_classes - 1}], or float "
-            f"condition vectors of shape (B, {n_classes}); got a {y.dtype} tensor of shape {tuple(y.shape)}. "
-            "Convert float labels with y.long(), and flatten a (B, 1) label column with y.view(-1)."
+            f"{model} takes integer class labels of shape (B,) with values in "
+            f"[0, {n_classes - 1}], or float condition vectors of shape (B, {n_classes}); got a "
+            f"{y.dtype} tensor of shape {tuple(y.shape)}. Convert float labels with y.long(), and "
+            "flatten a (B, 1) label column with y.view(-1)."
         )
     if len(y) != batch:
         raise ValueError(
@@ -70,7 +72,8 @@ def as_condition(y: torch.Tensor, n_classes: int, batch: int, model: str) -> tor
 
 
 class _LabelInCodeGenerator(nn.Module):
-    """An unconditional generator ``body`` fed with the code [z, onehot(y)] (B, latent_dim + n_classes)."""
+    """An unconditional generator ``body`` fed with the code [z, onehot(y)]
+    (B, latent_dim + n_classes)."""
 
     def __init__(self, latent_dim: int, n_classes: int, body: nn.Module):
         super().__init__()

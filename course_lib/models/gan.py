@@ -2,10 +2,12 @@
 
 Conventions shared by every model here:
 
-- latent codes z are (B, latent_dim) rows drawn from N(0, I) (``course_lib.objectives.gan.sample_latent``);
+- latent codes z are (B, latent_dim) rows drawn from N(0, I)
+  (``course_lib.objectives.gan.sample_latent``);
 - generators end with tanh, so images lie in (-1, 1): scale training images to [-1, 1] first;
-- discriminators return logits (B,), never probabilities: the losses of ``course_lib.losses.adversarial``
-  apply the sigmoid themselves, which is stabler, and a WGAN critic needs the raw score anyway;
+- discriminators return logits (B,), never probabilities: the losses of
+  ``course_lib.losses.adversarial`` apply the sigmoid themselves, which is stabler, and a WGAN
+  critic needs the raw score anyway;
 - every model has ``image_shape`` (C, H, W), and those that read or write codes ``latent_dim``.
 
 ``DCGANGenerator`` and ``DCGANDiscriminator`` follow the architecture guidelines of Radford et al.
@@ -32,8 +34,8 @@ def check_images(x: torch.Tensor, image_shape: tuple[int, ...], model: str) -> N
         expected = ", ".join(map(str, image_shape))
         raise ValueError(
             f"{model} expects a batch of images of shape (B, {expected}), got a tensor of shape "
-            f"{tuple(x.shape)}. Add a missing channel axis with x.unsqueeze(1), reshape flat rows with "
-            f"x.view(-1, {expected}), or build the model for this image shape."
+            f"{tuple(x.shape)}. Add a missing channel axis with x.unsqueeze(1), reshape flat rows "
+            f"with x.view(-1, {expected}), or build the model for this image shape."
         )
 
 
@@ -42,13 +44,15 @@ def check_codes(z: torch.Tensor, latent_dim: int, model: str) -> None:
     if z.dim() != 2 or z.shape[1] != latent_dim:
         raise ValueError(
             f"{model} expects latent codes of shape (B, {latent_dim}), got a tensor of shape "
-            f"{tuple(z.shape)}. Draw codes with sample_latent(n, {latent_dim}); a (B, {latent_dim}, 1, 1) "
-            "tensor from DCGAN code elsewhere becomes (B, latent_dim) with z.flatten(1)."
+            f"{tuple(z.shape)}. Draw codes with sample_latent(n, {latent_dim}); a "
+            f"(B, {latent_dim}, 1, 1) tensor from DCGAN code elsewhere becomes (B, latent_dim) "
+            "with z.flatten(1)."
         )
 
 
 def mlp(sizes: list[int]) -> nn.Sequential:
-    """Linear layers between consecutive ``sizes`` with LeakyReLU(0.2) between them (not after the last)."""
+    """Linear layers between consecutive ``sizes`` with LeakyReLU(0.2) between them
+    (not after the last)."""
     layers: list[nn.Module] = []
     for n_in, n_out in zip(sizes, sizes[1:]):
         layers += [nn.Linear(n_in, n_out), nn.LeakyReLU(0.2)]
@@ -79,7 +83,8 @@ class MLPGenerator(nn.Module):
 
 
 class MLPDiscriminator(nn.Module):
-    """Images (B, *image_shape) -> logits (B,), through fully connected layers with LeakyReLU(0.2)."""
+    """Images (B, *image_shape) -> logits (B,), through fully connected layers with
+    LeakyReLU(0.2)."""
 
     def __init__(
         self, image_shape: tuple[int, ...] = MNIST_SHAPE, hidden: tuple[int, ...] = (512, 256)
@@ -96,7 +101,8 @@ class MLPDiscriminator(nn.Module):
 
 
 def dcgan_widths(image_size: int, width: int) -> list[int]:
-    """Channel counts from the smallest feature map up, doubling per halving: 28 -> [2w, w], 64 -> [8w, 4w, 2w, w]."""
+    """Channel counts from the smallest feature map up, doubling per halving: 28 -> [2w, w], 64 ->
+    [8w, 4w, 2w, w]."""
     if image_size not in DCGAN_START:
         raise ValueError(f"image_size must be one of {sorted(DCGAN_START)}, got {image_size}.")
     doublings = int(math.log2(image_size // DCGAN_START[image_size]))  # 28: 7 -> 14 -> 28 is 2
@@ -104,7 +110,8 @@ def dcgan_widths(image_size: int, width: int) -> list[int]:
 
 
 def dcgan_init_(module: nn.Module) -> nn.Module:
-    """Radford et al.'s initialisation, in place: weights N(0, 0.02), BatchNorm scales N(1, 0.02), biases 0.
+    """Radford et al.'s initialisation, in place: weights N(0, 0.02), BatchNorm scales N(1, 0.02),
+    biases 0.
 
     The paper initialises "all weights" from N(0, 0.02), so linear layers are included.
     """
@@ -169,7 +176,8 @@ class DCGANGenerator(nn.Module):
 def downsampling_scorer(
     image_size: int, channels: int, width: int, norm: Callable[[int], nn.Module] | None
 ) -> nn.Sequential:
-    """DCGAN's discriminator layout, images (B, C, S, S) -> scores (B,), shared with the WGAN critic.
+    """DCGAN's discriminator layout, images (B, C, S, S) -> scores (B,), shared with the WGAN
+    critic.
 
     Strided 4 x 4 convolutions halve the map and double the channels; ``norm(channels)`` follows
     every one but the first (None: no normalisation); LeakyReLU(0.2); a last convolution covering
@@ -196,7 +204,8 @@ def downsampling_scorer(
 
 
 class DCGANDiscriminator(nn.Module):
-    """Images (B, channels, image_size, image_size) -> logits (B,), the mirror of ``DCGANGenerator``.
+    """Images (B, channels, image_size, image_size) -> logits (B,), the mirror of
+    ``DCGANGenerator``.
 
     Seed 002's R_1 = lReLU(Conv(I)), R_i = lReLU(BN(Conv(R_{i-1}))), R_last = sigmoid(FC(.)):
     strided 4 x 4 convolutions halve the map and double the channels (no pooling), BatchNorm in
@@ -265,7 +274,8 @@ class JointDiscriminator(nn.Module):
         check_codes(z, self.latent_dim, type(self).__name__)
         if len(x) != len(z):
             raise ValueError(
-                f"JointDiscriminator needs one code per image, got {len(x)} images and {len(z)} codes."
+                f"JointDiscriminator needs one code per image, got {len(x)} images and {len(z)} "
+                "codes."
             )
         return self.net(torch.cat([x.flatten(1), z], dim=1)).squeeze(
             1

@@ -30,12 +30,14 @@ KERNEL = 4
 
 
 def _widths(depth: int, width: int) -> list[int]:
-    """Channels per level: width, 2 width, 4 width, then 8 width for every deeper level (the paper's cap)."""
+    """Channels per level: width, 2 width, 4 width, then 8 width for every deeper level
+    (the paper's cap)."""
     return [width * 2 ** min(i, 3) for i in range(depth)]
 
 
 class UNetGenerator(nn.Module):
-    """Condition images (B, in_channels, size, size) -> images (B, out_channels, size, size) in (-1, 1).
+    """Condition images (B, in_channels, size, size) -> images (B, out_channels, size, size) in
+    (-1, 1).
 
     Encoder block i: Conv(4, stride 2) -> BatchNorm -> LeakyReLU(0.2), size / 2^(i+1), no
     BatchNorm in the first block (as in DCGAN) nor at the 1 x 1 bottleneck (a 1 x 1 map of a
@@ -65,7 +67,8 @@ class UNetGenerator(nn.Module):
                     nn.LeakyReLU(0.2),
                 )
             )
-        # Decoder block k undoes encoder block k + 1 (k = depth - 2, ..., 0); the last layer undoes block 0.
+        # Decoder block k undoes encoder block k + 1 (k = depth - 2, ..., 0); the last layer undoes
+        # block 0.
         self.decoder = nn.ModuleList()
         for k in reversed(range(depth - 1)):
             c_in = widths[k + 1] * (
@@ -114,7 +117,8 @@ def receptive_field(n_layers: int) -> int:
 
 
 def patch_map_size(image_size: int, n_layers: int) -> int:
-    """Side h = w of the logit map: image_size / 2^n_layers, less 1 for each of the two stride-1 layers."""
+    """Side h = w of the logit map: image_size / 2^n_layers, less 1 for each of the two stride-1
+    layers."""
     return image_size // 2**n_layers - 2
 
 
@@ -126,11 +130,13 @@ class PatchDiscriminator(nn.Module):
     C64-C128-...: ``n_layers`` Conv(4, stride 2) blocks doubling the channels (capped at
     8 width), then Conv(4, stride 1) -> BatchNorm -> LeakyReLU and a Conv(4, stride 1) to one
     channel. BatchNorm (or the ``norm`` chosen) everywhere but the first block; LeakyReLU(0.2).
-    h = S / 2^n_layers - 2 (``patch_map_size``); each logit sees ``receptive_field(n_layers)`` pixels.
+    h = S / 2^n_layers - 2 (``patch_map_size``); each logit sees ``receptive_field(n_layers)``
+    pixels.
 
-    ``norm="instance"`` swaps BatchNorm for instance normalisation (``models.blocks.instance_norm``),
-    as CycleGAN does: each image is then scored independently of the rest of its batch, in
-    training as in evaluation. CycleGAN's discriminators judge single images, not pairs:
+    ``norm="instance"`` swaps BatchNorm for instance normalisation
+    (``models.blocks.instance_norm``), as CycleGAN does: each image is then scored independently of
+    the rest of its batch, in training as in evaluation. CycleGAN's discriminators judge single
+    images, not pairs:
     ``in_channels`` is then the image's own channel count.
     """
 
@@ -162,13 +168,15 @@ class PatchDiscriminator(nn.Module):
     def forward(self, pair: torch.Tensor) -> torch.Tensor:
         if pair.dim() != 4 or pair.shape[1] != self.in_channels:
             raise ValueError(
-                f"PatchDiscriminator expects condition and image stacked on channels, (B, {self.in_channels}, S, S), "
-                f"got {tuple(pair.shape)}. Stack them with torch.cat([condition, image], dim=1), or build the "
-                "discriminator with in_channels = condition channels + image channels (the image's own channels "
-                "for an unconditional discriminator such as CycleGAN's)."
+                "PatchDiscriminator expects condition and image stacked on channels, "
+                f"(B, {self.in_channels}, S, S), got {tuple(pair.shape)}. Stack them with "
+                "torch.cat([condition, image], dim=1), or build the discriminator with "
+                "in_channels = condition channels + image channels "
+                "(the image's own channels for an unconditional discriminator such as CycleGAN's)."
             )
         if patch_map_size(pair.shape[-1], self.n_layers) < 1:
             raise ValueError(
-                f"{pair.shape[-1]} px images are too small for {self.n_layers} strided layers; lower n_layers."
+                f"{pair.shape[-1]} px images are too small for {self.n_layers} strided layers; "
+                "lower n_layers."
             )
         return self.net(pair)

@@ -28,7 +28,8 @@ KERNEL = 4
 
 
 class StarGANGenerator(nn.Module):
-    """(images (B, image_channels, H, W), conditions (B, condition_size)) -> images (B, image_channels, H, W).
+    """(images (B, image_channels, H, W), conditions (B, condition_size)) -> images
+    (B, image_channels, H, W).
 
     Outputs lie in (-1, 1) (tanh), so train on images scaled to [-1, 1]. ``width``, ``n_down``
     and ``n_blocks`` are ``resnet_translator``'s (the paper: width 64, two down blocks, six
@@ -46,7 +47,8 @@ class StarGANGenerator(nn.Module):
         super().__init__()
         if image_channels < 1 or condition_size < 1:
             raise ValueError(
-                f"image_channels and condition_size must be positive, got {image_channels} and {condition_size}."
+                f"image_channels and condition_size must be positive, got {image_channels} and "
+                f"{condition_size}."
             )
         self.image_channels, self.condition_size, self.n_down = (
             image_channels,
@@ -54,7 +56,8 @@ class StarGANGenerator(nn.Module):
             n_down,
         )
         # Zero padding for the stem, as the paper's code: with reflection padding the instance
-        # normalisation after the stem would erase the constant condition planes (see resnet_translator).
+        # normalisation after the stem would erase the constant condition planes
+        # (see resnet_translator).
         self.net = resnet_translator(
             image_channels + condition_size,
             image_channels,
@@ -68,24 +71,27 @@ class StarGANGenerator(nn.Module):
         name = type(self).__name__
         if x.dim() != 4 or x.shape[1] != self.image_channels:
             raise ValueError(
-                f"{name} expects images of shape (B, {self.image_channels}, H, W), got a tensor of shape "
-                f"{tuple(x.shape)}. Add a missing channel axis with x.unsqueeze(1), or build the generator with the "
-                "image_channels of your images."
+                f"{name} expects images of shape (B, {self.image_channels}, H, W), got a tensor of "
+                f"shape {tuple(x.shape)}. Add a missing channel axis with x.unsqueeze(1), or build "
+                "the generator with the image_channels of your images."
             )
         step = 2**self.n_down
         if x.shape[2] % step or x.shape[3] % step:
             raise ValueError(
-                f"{name} with n_down={self.n_down} needs H and W divisible by {step}, got {tuple(x.shape[2:])}."
+                f"{name} with n_down={self.n_down} needs H and W divisible by {step}, got "
+                f"{tuple(x.shape[2:])}."
             )
         if c.dim() != 2 or c.shape[1] != self.condition_size or not c.is_floating_point():
             raise ValueError(
-                f"{name} expects float conditions of shape (B, {self.condition_size}), got a {c.dtype} tensor of shape "
-                f"{tuple(c.shape)}. Build them with course_lib.data.face_domains.target_condition, or build the "
-                "generator with condition_size equal to your condition's length."
+                f"{name} expects float conditions of shape (B, {self.condition_size}), got a "
+                f"{c.dtype} tensor of shape {tuple(c.shape)}. Build them with "
+                "course_lib.data.face_domains.target_condition, or build the generator with "
+                "condition_size equal to your condition's length."
             )
         if len(c) != len(x):
             raise ValueError(
-                f"{name} needs one condition per image: got {len(x)} images and {len(c)} conditions."
+                f"{name} needs one condition per image: got {len(x)} images and {len(c)} "
+                "conditions."
             )
         planes = c.to(x)[:, :, None, None].expand(-1, -1, *x.shape[2:])  # (B, condition_size, H, W)
         return self.net(
@@ -117,12 +123,13 @@ class StarGANDiscriminator(nn.Module):
             n_layers = max(1, int(math.log2(image_size)) - 1)
         if n_layers < 1 or image_size % 2**n_layers:
             raise ValueError(
-                f"StarGANDiscriminator needs n_layers >= 1 and image_size divisible by 2^n_layers, got "
-                f"image_size={image_size} and n_layers={n_layers}; lower n_layers."
+                "StarGANDiscriminator needs n_layers >= 1 and image_size divisible by 2^n_layers, "
+                f"got image_size={image_size} and n_layers={n_layers}; lower n_layers."
             )
         if min(channels, n_labels, width) < 1:
             raise ValueError(
-                f"channels, n_labels and width must be positive, got {channels}, {n_labels}, {width}."
+                f"channels, n_labels and width must be positive, got {channels}, {n_labels}, "
+                f"{width}."
             )
         self.image_shape = (channels, image_size, image_size)
         self.n_labels, self.n_layers = n_labels, n_layers

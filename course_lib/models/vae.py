@@ -40,7 +40,8 @@ def reparameterize(
     """
     if mu.shape != logvar.shape:
         raise ValueError(
-            f"mu and logvar must have the same shape, got {tuple(mu.shape)} and {tuple(logvar.shape)}."
+            f"mu and logvar must have the same shape, got {tuple(mu.shape)} and "
+            f"{tuple(logvar.shape)}."
         )
     eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype).to(mu.device)
     return mu + torch.exp(0.5 * logvar) * eps
@@ -171,8 +172,8 @@ class FaceVAE(GaussianVAE):
     layer as in the paper; size 32: three blocks up to 128 channels). The decoder mirrors the
     encoder; its last transposed convolution outputs 3 channels of logits (``decode`` applies the
     sigmoid). With ``max_variance`` the encoder's variances are confined to (0, max_variance),
-    the paper's sigma^2 < 2. The paper does not give kernel sizes or the LeakyReLU slope: 4 x 4 kernels with
-    stride 2 and slope 0.2 (as in seed 001) are choices made here.
+    the paper's sigma^2 < 2. The paper does not give kernel sizes or the LeakyReLU slope: 4 x 4
+    kernels with stride 2 and slope 0.2 (as in seed 001) are choices made here.
     """
 
     def __init__(
@@ -222,7 +223,8 @@ class FaceVAE(GaussianVAE):
         blocks = size.bit_length() - 3  # log2(size) - 2
         if blocks > len(channels):
             raise ValueError(
-                f"size {size} needs {blocks} blocks, but only {len(channels)} channel widths were given."
+                f"size {size} needs {blocks} blocks, but only {len(channels)} channel widths were "
+                "given."
             )
         return blocks
 
@@ -231,7 +233,8 @@ class FaceVAE(GaussianVAE):
         h = self.flatten(self.down(x))
         logvar = self.logvar_head(h)
         if self.max_variance is not None:
-            # The seed paper's constraint sigma^2 < max_variance: sigma^2 = max_variance * sigmoid(.)
+            # The seed paper's constraint sigma^2 < max_variance: sigma^2 = max_variance *
+            # sigmoid(.)
             logvar = math.log(self.max_variance) + F.logsigmoid(logvar)
         return self.mean_head(h), logvar
 

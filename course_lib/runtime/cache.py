@@ -1,9 +1,10 @@
 """File names and reading for helpers that are trained once and cached in ``cache_dir()``.
 
-The frozen judges (``course_lib.evaluation.attribute_judge`` for faces, ``course_lib.evaluation.digit_judge`` for digits) follow
-one convention: a cached file's name carries a digest of the recipe that trained it, and the file
-records that recipe, so a helper of another recipe or architecture is never mistaken for the one
-asked for. Such a file is left alone and the helper is trained into the next free name instead.
+The frozen judges (``course_lib.evaluation.attribute_judge`` for faces,
+``course_lib.evaluation.digit_judge`` for digits) follow one convention: a cached file's name
+carries a digest of the recipe that trained it, and the file records that recipe, so a helper of
+another recipe or architecture is never mistaken for the one asked for. Such a file is left alone
+and the helper is trained into the next free name instead.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ def candidate_paths(stem: str) -> Iterator[Path]:
 
 
 def read_cached(path: Path, name: str, retrain_time: str) -> dict[str, Any]:
-    """The checkpoint at ``path``; a file that cannot be read raises an error that says to delete it."""
+    """The checkpoint at ``path``; a file that cannot be read raises an error that says to delete
+    it."""
     try:
         return read_checkpoint(path)
     except ValueError as error:
@@ -58,7 +60,8 @@ def first_usable_path(
         if not path.exists() or fits(read_cached(path, name, retrain_time)):
             return path
         print(
-            f"{path} holds a {name} of another recipe or architecture; leaving it, trying the next name."
+            f"{path} holds a {name} of another recipe or architecture; leaving it, trying the next "
+            "name."
         )
 
 

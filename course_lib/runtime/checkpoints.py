@@ -79,8 +79,9 @@ def save_checkpoint(
             ) from None
         if existing["signature"] != signature:
             raise FileExistsError(
-                f"{path} holds a checkpoint of another model ({_describe_difference(existing['signature'], signature)}); "
-                "refusing to overwrite it. Choose another path or move the file."
+                f"{path} holds a checkpoint of another model "
+                f"({_describe_difference(existing['signature'], signature)}); refusing to "
+                "overwrite it. Choose another path or move the file."
             )
     state = {
         "format": FORMAT,
@@ -106,8 +107,9 @@ def load_checkpoint(
     current = model_signature(model)
     if state["signature"] != current:
         raise CheckpointMismatchError(
-            f"Checkpoint {path} does not fit this model: {_describe_difference(state['signature'], current)}. "
-            "Load it into the model it was saved from, or train this model from scratch."
+            f"Checkpoint {path} does not fit this model: "
+            f"{_describe_difference(state['signature'], current)}. Load it into the model it was "
+            "saved from, or train this model from scratch."
         )
     model.load_state_dict(state["model"])
     if optimizer is not None and state["optimizer"] is not None:
@@ -141,14 +143,16 @@ def write_checksum(path: str | os.PathLike) -> str:
 
 
 def verify_checksum(path: str | os.PathLike, expected: str | None = None) -> str:
-    """Check ``path`` against ``expected`` or, by default, its ``.sha256`` file; return the digest."""
+    """Check ``path`` against ``expected`` or, by default, its ``.sha256`` file; return the
+    digest."""
     path = Path(path)
     if expected is None:
         record = checksum_path(path)
         if not record.is_file():
             raise ChecksumError(
-                f"{path} has no {record.name} beside it, so it cannot be verified. Copy the .sha256 file "
-                "that came with the checkpoint next to it, or pass the expected sha256."
+                f"{path} has no {record.name} beside it, so it cannot be verified. Copy the "
+                ".sha256 file that came with the checkpoint next to it, or pass the expected "
+                "sha256."
             )
         expected = record.read_text().split()[0]
     actual = sha256_of(path)
@@ -193,7 +197,8 @@ def load_or_train(
     except ValueError as error:  # ChecksumError and CheckpointMismatchError are ValueErrors too
         if not train_if_unusable:
             raise type(error)(
-                f"{error} To train instead, pass train_if_unusable=True (the file is left as it is)."
+                f"{error} To train instead, pass train_if_unusable=True "
+                "(the file is left as it is)."
             ) from error
         print(f"Cannot use {path}: {error}\nTraining instead (the file is left as it is).")
         return train(), "trained"

@@ -38,8 +38,9 @@ TORCH_HOME_ENV = "TORCH_HOME"
 PROGRESS_ENV = "COURSE_PROGRESS"
 PROFILES = ("smoke", "cpu", "gpu")
 SMOKE_WARNING = (
-    "SMOKE RUN: numbers and pictures are meaningless (tiny data and a few steps, only to check that "
-    "every cell runs). Run in the cpu or gpu profile for real results."
+    "SMOKE RUN: numbers and pictures are meaningless "
+    "(tiny data and a few steps, only to check that every cell runs). Run in the cpu or gpu "
+    "profile for real results."
 )
 REPO_ROOT = Path(__file__).resolve().parents[2]  # course_lib/runtime/config.py -> the repository
 
@@ -113,8 +114,8 @@ def pick_device() -> torch.device:
         device = torch.device(requested)
         if device.type == "cuda" and not torch.cuda.is_available():
             raise RuntimeError(
-                f"${DEVICE_ENV}={requested} asks for CUDA, but torch sees no CUDA device. "
-                f"Unset {DEVICE_ENV} or install the CUDA build of torch (see README, 'Using a GPU')."
+                f"${DEVICE_ENV}={requested} asks for CUDA, but torch sees no CUDA device. Unset "
+                f"{DEVICE_ENV} or install the CUDA build of torch (see README, 'Using a GPU')."
             )
         return device
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -182,7 +183,8 @@ def show_progress() -> bool:
 
 
 def shown_path(path: str | os.PathLike[str]) -> str:
-    """``path`` as the course prints it: relative to the setting it lives under, not the machine's folders.
+    """``path`` as the course prints it: relative to the setting it lives under, not the machine's
+    folders.
 
     Printed outputs are stored in the notebooks and published in the book, so they name a location
     by its setting (``$COURSE_DATA_DIR/MNIST/raw``, ``$COURSE_CACHE_DIR/digit_judge_....pt``,

@@ -43,7 +43,8 @@ class Shard:
         return self.rank == 0
 
     def part(self, batch: torch.Tensor) -> torch.Tensor:
-        """This process's contiguous part of a global batch (parts differ in size by at most one)."""
+        """This process's contiguous part of a global batch
+        (parts differ in size by at most one)."""
         if not self.distributed:
             return batch
         if len(batch) < self.world_size:
@@ -54,11 +55,12 @@ class Shard:
         return batch.tensor_split(self.world_size)[self.rank]
 
     def check_divides(self, batch_size: int) -> None:
-        """GAN steps need equal parts: raise a clear error unless ``world_size`` divides ``batch_size``."""
+        """GAN steps need equal parts: raise a clear error unless ``world_size`` divides
+        ``batch_size``."""
         if batch_size % self.world_size:
             raise ValueError(
-                f"The global batch size {batch_size} is not divisible by the {self.world_size} processes; "
-                f"choose a multiple of {self.world_size}."
+                f"The global batch size {batch_size} is not divisible by the {self.world_size} "
+                f"processes; choose a multiple of {self.world_size}."
             )
 
 
@@ -104,8 +106,9 @@ def wrap(
         isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules()
     ):
         warnings.warn(
-            "BatchNorm on the CPU normalises each process's part of the batch on its own (PyTorch has no "
-            "SyncBatchNorm for gloo), so the result differs slightly from a one-process run.",
+            "BatchNorm on the CPU normalises each process's part of the batch on its own "
+            "(PyTorch has no SyncBatchNorm for gloo), so the result differs slightly from a "
+            "one-process run.",
             stacklevel=2,
         )
     device_ids = [device.index] if device.type == "cuda" else None
@@ -136,7 +139,8 @@ def mean_across(values: list[float], shard: Shard) -> list[float]:
 
 
 def sum_across(values: list[float], shard: Shard) -> list[float]:
-    """Element-wise sums of ``values`` over all processes (the values themselves when not distributed)."""
+    """Element-wise sums of ``values`` over all processes
+    (the values themselves when not distributed)."""
     if not shard.distributed:
         return values
     total = torch.tensor(values, dtype=torch.float64)
@@ -147,7 +151,8 @@ def sum_across(values: list[float], shard: Shard) -> list[float]:
 def average_across(
     tensors: tuple[torch.Tensor, ...], share: float, shard: Shard
 ) -> tuple[torch.Tensor, ...]:
-    """Sum over processes of ``share * tensor``, where ``share`` is this process's part of the batch.
+    """Sum over processes of ``share * tensor``, where ``share`` is this process's part of the
+    batch.
 
     With shares that add up to 1 this is the batch-weighted mean of per-process means; for loops
     such as CD-k whose updates are not gradients of a loss, so DistributedDataParallel cannot help.

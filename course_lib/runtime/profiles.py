@@ -516,9 +516,9 @@ NOTEBOOK_SETTINGS = {
     },
 }
 
-# Speed switches per profile (``course_lib.runtime.speed``). They act only on CUDA: the CPU path of every
-# profile is plain float32. torch.compile stays off: compiling costs time up front and a notebook's
-# training runs are short (not yet measured on a GPU).
+# Speed switches per profile (``course_lib.runtime.speed``). They act only on CUDA: the CPU path of
+# every profile is plain float32. torch.compile stays off: compiling costs time up front and a
+# notebook's training runs are short (not yet measured on a GPU).
 SPEED_SETTINGS = {
     "smoke": dict(bf16_autocast=False, channels_last=False, cudnn_benchmark=False, compile=False),
     "cpu": dict(bf16_autocast=False, channels_last=False, cudnn_benchmark=False, compile=False),

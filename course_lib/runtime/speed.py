@@ -37,7 +37,8 @@ class Speed:
         return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
 
     def prepare(self, model: nn.Module) -> nn.Module:
-        """Apply the model-level switches in place and return ``model`` (state_dict keys unchanged)."""
+        """Apply the model-level switches in place and return ``model``
+        (state_dict keys unchanged)."""
         if self.cudnn_benchmark:
             torch.backends.cudnn.benchmark = (
                 True  # picks the fastest kernels for the fixed batch shapes

@@ -1,1 +1,2 @@
-"""What the notebooks show: figures and image grids, explorers with live sliders, source listings."""
+"""What the notebooks show: figures and image grids, explorers with live sliders, source
+listings."""
