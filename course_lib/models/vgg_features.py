@@ -132,11 +132,11 @@ def _fixes(cache: Path) -> str:
     return (
         "Fix, one of:\n"
         f"  1. connect to the internet once and run this again: torchvision downloads "
-        f"{pretrained_weights_file()}{size} from {PRETRAINED_WEIGHTS.url} into {cache} and checks it; "
-        f"or copy that file from a machine that has it into {cache} (or set $TORCH_HOME to a folder "
-        f"whose hub/checkpoints/ holds it);\n"
-        '  2. or pass weights="random" knowingly: an untrained VGG-19 of the same architecture, which '
-        "gives texture-like results, NOT those of the pretrained network of Gatys et al."
+        f"{pretrained_weights_file()}{size} from {PRETRAINED_WEIGHTS.url} into {cache} and "
+        f"checks it; or copy that file from a machine that has it into {cache} (or set "
+        "$TORCH_HOME to a folder whose hub/checkpoints/ holds it);\n"
+        '  2. or pass weights="random" knowingly: an untrained VGG-19 of the same architecture, '
+        "which gives texture-like results, NOT those of the pretrained network of Gatys et al."
     )
 
 
@@ -174,8 +174,9 @@ def _load_pretrained_state_dict(progress: bool) -> dict[str, Tensor]:
             raise  # a verified file that fails to load is a real error, not a missing file
         raise WeightsUnavailableError(
             f"The pretrained VGG-19 weights are not available: torchvision wanted the file "
-            f"{pretrained_weights_file()} in the torch hub cache {path.parent} ({_torch_home_text()}), "
-            f"the file is not there, and downloading it failed ({type(error).__name__}: {error}).\n"
+            f"{pretrained_weights_file()} in the torch hub cache {path.parent} "
+            f"({_torch_home_text()}), the file is not there, and downloading it failed "
+            f"({type(error).__name__}: {error}).\n"
             f"{_fixes(path.parent)}"
         ) from error
 
@@ -229,6 +230,68 @@ def _check_layers(layers: Sequence[str] | str) -> tuple[str, ...]:
     return requested
 
 
+def _check_seed(seed: object) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ValueError(f"seed must be an int, got {seed!r}.")
+
+
+def _capture_indices(layers: tuple[str, ...]) -> dict[int, str]:
+    """The index in ``vgg19().features`` of each requested layer's ReLU, mapped to its name."""
+    relu_index = _relu_indices()
+    return {relu_index[layer]: layer for layer in layers}
+
+
+def _truncated_architecture(stop: int) -> nn.Sequential:
+    """The first ``stop`` modules of VGG-19's features, on the CPU, weights not yet set."""
+    body = _architecture()[:stop]  # Sequential slicing keeps torchvision's indices as names
+    return body.to_empty(device="cpu")
+
+
+def _load_pretrained_weights(body: nn.Sequential, progress: bool) -> str:
+    """Load torchvision's verified ImageNet weights into ``body``; return the ``source`` text."""
+    state = _load_pretrained_state_dict(progress)
+    prefix = "features."
+    kept = {
+        key[len(prefix) :]: value
+        for key, value in state.items()
+        if key.startswith(prefix) and int(key[len(prefix) :].split(".")[0]) < len(body)
+    }
+    del state
+    body.load_state_dict(kept, strict=True)
+    return (
+        f"VGG-19 with pretrained ImageNet weights (torchvision {PRETRAINED_WEIGHTS!r}, file "
+        f"{pretrained_weights_file()}): the network of Gatys et al., but trained by "
+        "torchvision rather than the original Caffe weights they used, so results are "
+        "close to the paper's, not identical."
+    )
+
+
+@torch.no_grad()
+def _initialise_random_weights(body: nn.Sequential, seed: int) -> str:
+    """torchvision's initialisation of ``body``, seeded; return the ``source`` text."""
+    generator = torch.Generator().manual_seed(seed)
+    for module in body:  # in network order: a shallower cut gets the same first layers
+        if isinstance(module, nn.Conv2d):
+            nn.init.kaiming_normal_(
+                module.weight, mode="fan_out", nonlinearity="relu", generator=generator
+            )
+            nn.init.zeros_(module.bias)
+    return (
+        f"VGG-19 with untrained random weights (seed {seed}): NOT the pretrained network of "
+        "Gatys et al.; expect texture-like, weaker style results."
+    )
+
+
+def _use_average_pooling(body: nn.Sequential) -> None:
+    """Replace every max pooling of ``body`` by an average pooling of the same geometry."""
+    for name, module in body.named_children():
+        if isinstance(module, nn.MaxPool2d):
+            average = nn.AvgPool2d(
+                module.kernel_size, module.stride, module.padding, module.ceil_mode
+            )
+            setattr(body, name, average)
+
+
 class VGGFeatures(nn.Module):
     """Frozen VGG-19 that maps RGB images in [0, 1] to a dict of named ReLU activations.
 
@@ -273,62 +336,30 @@ class VGGFeatures(nn.Module):
             POOLING_CHOICES,
             'Gatys et al. use "avg"; torchvision\'s VGG-19 uses "max".',
         )
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise ValueError(f"seed must be an int, got {seed!r}.")
+        _check_seed(seed)
         self.check_range = bool(check_range)
-
-        relu_index = _relu_indices()
-        self._capture = {relu_index[layer]: layer for layer in self.layers}
-        stop = max(self._capture) + 1
-        body = _architecture()[:stop]  # Sequential slicing keeps torchvision's indices as names
-        body = body.to_empty(device="cpu")
-
+        self._capture = _capture_indices(self.layers)  # {index in the body: layer name}
+        body = _truncated_architecture(max(self._capture) + 1)
         if self.weights == "pretrained":
             self.seed: int | None = None
-            state = _load_pretrained_state_dict(progress)
-            prefix = "features."
-            kept = {
-                key[len(prefix) :]: value
-                for key, value in state.items()
-                if key.startswith(prefix) and int(key[len(prefix) :].split(".")[0]) < stop
-            }
-            del state
-            body.load_state_dict(kept, strict=True)
-            self.source = (
-                f"VGG-19 with pretrained ImageNet weights (torchvision {PRETRAINED_WEIGHTS!r}, file "
-                f"{pretrained_weights_file()}): the network of Gatys et al., but trained by "
-                "torchvision rather than the original Caffe weights they used, so results are "
-                "close to the paper's, not identical."
-            )
+            self.source = _load_pretrained_weights(body, progress)
         else:
             self.seed = seed
-            generator = torch.Generator().manual_seed(seed)
-            with torch.no_grad():
-                for module in body:  # in network order: a shallower cut gets the same first layers
-                    if isinstance(module, nn.Conv2d):
-                        nn.init.kaiming_normal_(
-                            module.weight, mode="fan_out", nonlinearity="relu", generator=generator
-                        )
-                        nn.init.zeros_(module.bias)
-            self.source = (
-                f"VGG-19 with untrained random weights (seed {seed}): NOT the pretrained network of "
-                "Gatys et al.; expect texture-like, weaker style results."
-            )
-
+            self.source = _initialise_random_weights(body, seed)
         if self.pooling == "avg":
-            for name, module in body.named_children():
-                if isinstance(module, nn.MaxPool2d):
-                    setattr(
-                        body,
-                        name,
-                        nn.AvgPool2d(
-                            module.kernel_size, module.stride, module.padding, module.ceil_mode
-                        ),
-                    )
+            _use_average_pooling(body)
         self.body = body
         self._n_pools = sum(isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)) for module in body)
+        self._register_imagenet_normalisation()
+        self._freeze()
+
+    def _register_imagenet_normalisation(self) -> None:
+        """The ImageNet mean and standard deviation, (1, 3, 1, 1), which ``forward`` applies."""
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+
+    def _freeze(self) -> None:
+        """No parameter takes gradients, and the module is in eval mode (and stays there)."""
         for parameter in self.parameters():
             parameter.requires_grad_(False)
         self.eval()
@@ -361,8 +392,9 @@ class VGGFeatures(nn.Module):
             low, high = torch.aminmax(images.detach())
             if not (bool(low >= 0) and bool(high <= 1)):  # NaN fails both comparisons
                 raise ValueError(
-                    f"images must be RGB values in [0, 1], got {low.item():.4g}..{high.item():.4g}. "
-                    "The ImageNet normalisation is applied inside; clamp an optimised image with "
+                    "images must be RGB values in [0, 1], got "
+                    f"{low.item():.4g}..{high.item():.4g}. The ImageNet normalisation is applied "
+                    "inside; clamp an optimised image with "
                     "image.data.clamp_(0, 1) after each step."
                 )
 
