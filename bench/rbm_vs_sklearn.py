@@ -1,8 +1,10 @@
-"""RBM training throughput: course_lib against scikit-learn's BernoulliRBM, written to bench/RESULTS_RBM.md.
+"""RBM training throughput: course_lib against scikit-learn's BernoulliRBM.
+
+The results are written to bench/RESULTS_RBM.md.
 
 Both train by persistent CD-1 with the same data, hidden size, epochs, batch size and learning
-rate (``course_lib.baselines.sklearn_rbm.compare_with_sklearn``); both are scored with the same exact
-pseudo-log-likelihood on held-out images. Each setting runs ``--repeats`` times and the median
+rate (``course_lib.baselines.sklearn_rbm.compare_with_sklearn``); both are scored with the same
+exact pseudo-log-likelihood on held-out images. Each setting runs ``--repeats`` times and the median
 time is reported, so one slow run (another process on the machine) does not decide the ratio.
 
     make bench-rbm
@@ -21,7 +23,8 @@ from course_lib.baselines.sklearn_rbm import SklearnComparison, compare_with_skl
 from course_lib.data.mnist import binarized_mnist
 
 ROOT = Path(__file__).resolve().parent.parent
-# (hidden units, batch size, epochs): the notebook's setting, scikit-learn's default batch, smaller models.
+# (hidden units, batch size, epochs): the notebook's setting, scikit-learn's default batch,
+# smaller models.
 SETTINGS = [(500, 100, 5), (500, 10, 1), (256, 100, 5), (64, 100, 5)]
 
 
@@ -48,12 +51,16 @@ def write_results(rows: list[list[SklearnComparison]], source: str, repeats: int
         "# RBM training throughput: course_lib vs scikit-learn",
         "",
         f"Written by `make bench-rbm` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}.",
-        f"Machine: {machine_description()}; torch threads {first.torch_threads}, NumPy BLAS threads {first.blas_threads}.",
+        f"Machine: {machine_description()}; torch threads {first.torch_threads}, NumPy BLAS "
+        f"threads {first.blas_threads}.",
         f"Data: {source} ({data_setting()}).",
-        f"Both train by persistent CD-1 at learning rate 0.05; times are medians of {repeats} runs (seeds 0..{repeats - 1});",
-        "pseudo-log-likelihood (nats per image, exact over all pixels, 500 held-out images) is the mean over the runs.",
+        f"Both train by persistent CD-1 at learning rate 0.05; times are medians of {repeats} "
+        f"runs (seeds 0..{repeats - 1});",
+        "pseudo-log-likelihood (nats per image, exact over all pixels, 500 held-out images) is "
+        "the mean over the runs.",
         "",
-        "| hidden | batch | epochs | course_lib s | scikit-learn s | course images/s | scikit-learn images/s | speed ratio | course PLL | scikit-learn PLL |",
+        "| hidden | batch | epochs | course_lib s | scikit-learn s | course images/s | "
+        "scikit-learn images/s | speed ratio | course PLL | scikit-learn PLL |",
         "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for runs in rows:
@@ -64,8 +71,9 @@ def write_results(rows: list[list[SklearnComparison]], source: str, repeats: int
         course_pll = statistics.mean(x.course_pseudo_log_likelihood for x in runs)
         sklearn_pll = statistics.mean(x.sklearn_pseudo_log_likelihood for x in runs)
         lines.append(
-            f"| {r.n_hidden} | {r.batch_size} | {r.epochs} | {course:.2f} | {sklearn:.2f} | {images / course:,.0f} | "
-            f"{images / sklearn:,.0f} | {sklearn / course:.2f}x | {course_pll:.1f} | {sklearn_pll:.1f} |"
+            f"| {r.n_hidden} | {r.batch_size} | {r.epochs} | {course:.2f} | {sklearn:.2f} | "
+            f"{images / course:,.0f} | {images / sklearn:,.0f} | {sklearn / course:.2f}x | "
+            f"{course_pll:.1f} | {sklearn_pll:.1f} |"
         )
     lines += [
         "",

@@ -90,7 +90,10 @@ def test_reconstruction_bce_matches_pytorch_on_probabilities():
     logits = torch.randn(4, 1, 6, 6, generator=g, dtype=torch.float64) * 3
     x = torch.rand(4, 1, 6, 6, generator=g, dtype=torch.float64)
     expected = torch.stack(
-        [F.binary_cross_entropy(torch.sigmoid(l), t, reduction="sum") for l, t in zip(logits, x)]
+        [
+            F.binary_cross_entropy(torch.sigmoid(row), t, reduction="sum")
+            for row, t in zip(logits, x)
+        ]
     )
     torch.testing.assert_close(reconstruction_bce(logits, x), expected, rtol=1e-10, atol=1e-10)
 

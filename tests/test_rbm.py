@@ -1,4 +1,6 @@
-"""The Bernoulli RBM against enumeration, closed forms and autograd; contrastive divergence; training."""
+"""The Bernoulli RBM against enumeration, closed forms and autograd; contrastive divergence;
+training.
+"""
 
 import pytest
 import torch

@@ -2,8 +2,9 @@
 
 Every test uses the random weights or a monkeypatched download: none touches the network. The
 layer names are checked against torchvision's ``vgg19().features`` run module by module with
-indices written out by hand. The paintings are the copies packaged in ``course_lib/data/paintings/``;
-a changed or missing one is simulated in ``tmp_path``, and no test writes into the package.
+indices written out by hand. The paintings are the copies packaged in
+``course_lib/data/paintings/``; a changed or missing one is simulated in ``tmp_path``, and no
+test writes into the package.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ PAINTINGS_PACKAGE = REPO_ROOT / "course_lib" / "data"  # the package whose data 
 
 @pytest.fixture(scope="module", autouse=True)
 def packaged_paintings_stay_untouched():
-    """After this module's tests the package's paintings folder holds exactly the two course copies."""
+    """After this module's tests the package's paintings folder holds exactly the two copies."""
     yield
     found = {
         p.name: hashlib.sha256(p.read_bytes()).hexdigest()

@@ -70,7 +70,7 @@ def test_constant_channel_gets_zero_correlation_not_nan():
     assert r[0, 0, 0] == pytest.approx(1.0) and r[0, 2, 2] == pytest.approx(1.0)
 
 
-# ----------------------------------------------------------------------------- content and style losses
+# ------------------------------------------------------------------------ content and style losses
 
 
 def test_content_loss_is_half_the_squared_error():
@@ -82,11 +82,13 @@ def test_content_loss_is_half_the_squared_error():
 
 
 def test_style_layer_loss_by_hand():
-    # N = 1 channel, M = 2 positions: G = 1 + 4 = 5, A = 0 + 1 = 1, E = (5 - 1)^2 / (4 * 1 * 2^2) = 1.
+    # N = 1 channel, M = 2 positions: G = 1 + 4 = 5, A = 0 + 1 = 1,
+    # E = (5 - 1)^2 / (4 * 1 * 2^2) = 1.
     generated = torch.tensor([[[[1.0, 2.0]]]])
     target = torch.tensor([[[[0.0, 1.0]]]])
     assert style_layer_loss(generated, target).item() == pytest.approx(1.0)
-    # N = 2, M = 1: F = (1, 2), P = (0, 0): G = [[1, 2], [2, 4]], A = 0, E = 25 / (4 * 4 * 1) = 25 / 16.
+    # N = 2, M = 1: F = (1, 2), P = (0, 0): G = [[1, 2], [2, 4]], A = 0,
+    # E = 25 / (4 * 4 * 1) = 25 / 16.
     generated = torch.tensor([[[[1.0]], [[2.0]]]])
     assert style_layer_loss(generated, torch.zeros_like(generated)).item() == pytest.approx(25 / 16)
 
@@ -104,11 +106,12 @@ def test_style_layer_loss_scales_as_the_formula_says():
     # Features times 2: G and A times 4, their squared difference times 16.
     assert style_layer_loss(2 * f, 2 * p).item() == pytest.approx(16 * base, rel=1e-5)
     # The maps repeated side by side: M doubles, G and A double, sum (G - A)^2 times 4,
-    # 1 / M^2 times 1/4: E unchanged. Without the M^2 it would double, without the square of M quadruple.
+    # 1 / M^2 times 1/4: E unchanged. Without the M^2 it would double, without the square of M
+    # quadruple.
     wide = style_layer_loss(torch.cat([f, f], dim=3), torch.cat([p, p], dim=3)).item()
     assert wide == pytest.approx(base, rel=1e-5)
-    # Every channel duplicated: N doubles, the Gram matrix becomes 2 x 2 blocks of G (4 times the sum),
-    # 1 / N^2 times 1/4: E unchanged.
+    # Every channel duplicated: N doubles, the Gram matrix becomes 2 x 2 blocks of G (4 times the
+    # sum), 1 / N^2 times 1/4: E unchanged.
     deep = style_layer_loss(torch.cat([f, f], dim=1), torch.cat([p, p], dim=1)).item()
     assert deep == pytest.approx(base, rel=1e-5)
 
@@ -411,7 +414,7 @@ def test_transfer_accepts_a_tensor_init_and_layer_weights():
         style,
         init=start,
         steps=1,
-        callback=lambda s, image, l: seen.append(l["style"]),
+        callback=lambda step, image, losses: seen.append(losses["style"]),
         **{**SETUP, "style_layers": {"conv1": 1.0}},
     )
     with torch.no_grad():

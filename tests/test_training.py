@@ -1,4 +1,6 @@
-"""The training loop: convergence, history, evaluation, NaN guard, shuffling, seeding, exact resume."""
+"""The training loop: convergence, history, evaluation, NaN guard, shuffling, seeding, exact
+resume.
+"""
 
 from __future__ import annotations
 
@@ -218,7 +220,8 @@ def test_resume_is_bitwise_identical_to_an_uninterrupted_run(tmp_path, loss_fn):
     assert read_checkpoint(tmp_path / "resumed.pt")["epoch"] == 2
 
     torch.manual_seed(12345)  # scramble the global RNG, as a restarted kernel would
-    # A new model with other initial weights and a fresh optimizer: everything must come from the file.
+    # A new model with other initial weights and a fresh optimizer: everything must come from the
+    # file.
     resumed, resumed_history = run(
         seed=7,
         epochs=4,

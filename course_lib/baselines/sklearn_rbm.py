@@ -20,7 +20,10 @@ from course_lib.training.rbm import pseudo_log_likelihood, train_rbm
 
 
 def rbm_from_sklearn(model: SklearnRBM) -> BernoulliRBM:
-    """A course RBM holding a fitted scikit-learn model's parameters (components_ is (hidden, visible))."""
+    """A course RBM holding a fitted scikit-learn model's parameters.
+
+    scikit-learn's ``components_`` is (hidden, visible), the transpose of the course's weight.
+    """
     n_hidden, n_visible = model.components_.shape
     rbm = BernoulliRBM(n_visible, n_hidden)
     with torch.no_grad():
@@ -31,7 +34,7 @@ def rbm_from_sklearn(model: SklearnRBM) -> BernoulliRBM:
 
 
 def blas_threads() -> int:
-    """Threads NumPy's BLAS (which scikit-learn's RBM uses) will run with, as threadpoolctl reports."""
+    """Threads NumPy's BLAS (used by scikit-learn's RBM) will run with, as threadpoolctl says."""
     return max(
         (pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"), default=1
     )

@@ -66,7 +66,9 @@ def gram_matrix(features: Tensor) -> Tensor:
 def correlation_matrix(features: Tensor) -> Tensor:
     """Pearson correlation coefficients between channels: (B, C, H, W) -> (B, C, C).
 
-    R_ij = sum_k (F_ik - mean_i)(F_jk - mean_j) / sqrt(sum_k (F_ik - mean_i)^2 sum_k (F_jk - mean_j)^2),
+    R_ij = sum_k (F_ik - mean_i)(F_jk - mean_j)
+           / sqrt(sum_k (F_ik - mean_i)^2 sum_k (F_jk - mean_j)^2),
+
     the matrix ``numpy.corrcoef`` gives for the rows of F. Unlike the Gram matrix it does not
     change when a channel is shifted or rescaled (by a positive factor), and it ignores how
     strongly channels respond, which is part of what the Gram matrix records as style.
@@ -103,9 +105,9 @@ def content_loss(generated: Tensor, target: Tensor, *, layer: str | None = None)
     _check_feature_map(target, f"The content target of {_label(layer)}")
     if generated.shape != target.shape:
         raise ValueError(
-            f"Content loss at {_label(layer)}: generated features {tuple(generated.shape)} and content "
-            f"features {tuple(target.shape)} differ in shape; the generated image and the content image "
-            "must have the same size."
+            f"Content loss at {_label(layer)}: generated features {tuple(generated.shape)} and "
+            f"content features {tuple(target.shape)} differ in shape; the generated image and the "
+            "content image must have the same size."
         )
     return 0.5 * (generated - target).pow(2).sum()
 
@@ -131,9 +133,10 @@ def style_layer_loss(generated: Tensor, target: Tensor, *, layer: str | None = N
     if isinstance(target, Tensor) and target.dim() == 4:
         if target.shape != generated.shape:
             raise ValueError(
-                f"Style loss at {_label(layer)}: generated features {tuple(generated.shape)} and style "
-                f"features {tuple(target.shape)} differ in shape. Eq. 4 compares Gram matrices summed "
-                "over the same M = H * W positions: resize the style image to the content image's size."
+                f"Style loss at {_label(layer)}: generated features {tuple(generated.shape)} and "
+                f"style features {tuple(target.shape)} differ in shape. Eq. 4 compares Gram "
+                "matrices summed over the same M = H * W positions: resize the style image to the "
+                "content image's size."
             )
         target = gram_matrix(target)
     elif not isinstance(target, Tensor) or target.dim() != 3:
@@ -144,8 +147,9 @@ def style_layer_loss(generated: Tensor, target: Tensor, *, layer: str | None = N
         )
     elif target.shape != (b, n, n):
         raise ValueError(
-            f"Style loss at {_label(layer)}: the target Gram matrix has shape {tuple(target.shape)}, "
-            f"but generated features {tuple(generated.shape)} need ({b}, {n}, {n})."
+            f"Style loss at {_label(layer)}: the target Gram matrix has shape "
+            f"{tuple(target.shape)}, but generated features {tuple(generated.shape)} need ({b}, "
+            f"{n}, {n})."
         )
     m = h * w
     return (gram_matrix(generated) - target).pow(2).sum() / (4.0 * n**2 * m**2)
@@ -167,7 +171,7 @@ class StyleTargets:
     def from_features(
         cls, features: Mapping[str, Tensor], layers: Sequence[str] | None = None
     ) -> StyleTargets:
-        """Gram matrices of ``features`` (all layers, or ``layers``), detached and without gradients."""
+        """Gram matrices of ``features`` (all layers, or ``layers``), detached, no gradients."""
         layers = list(features) if layers is None else list(layers)
         if not layers:
             raise ValueError("StyleTargets needs at least one layer.")
@@ -217,18 +221,21 @@ def style_loss(
     for layer, weight in weights.items():
         if layer not in available:
             raise ValueError(
-                f"Style layer {layer!r} has a weight but no target; the targets have {list(available)}."
+                f"Style layer {layer!r} has a weight but no target; the targets have "
+                f"{list(available)}."
             )
         if layer not in generated:
             raise ValueError(
-                f"Style layer {layer!r} is missing from the generated features, which have {list(generated)}."
+                f"Style layer {layer!r} is missing from the generated features, which have "
+                f"{list(generated)}."
             )
         if isinstance(targets, StyleTargets):
             if generated[layer].shape != targets.shapes[layer]:
                 raise ValueError(
-                    f"Style loss at layer {layer!r}: generated features {tuple(generated[layer].shape)} and "
-                    f"style features {tuple(targets.shapes[layer])} differ in shape. Eq. 4 compares Gram "
-                    "matrices summed over the same M = H * W positions: resize the style image to the "
+                    f"Style loss at layer {layer!r}: generated features "
+                    f"{tuple(generated[layer].shape)} and style features "
+                    f"{tuple(targets.shapes[layer])} differ in shape. Eq. 4 compares Gram matrices "
+                    "summed over the same M = H * W positions: resize the style image to the "
                     "content image's size."
                 )
             term = style_layer_loss(generated[layer], targets.grams[layer], layer=layer)
@@ -240,7 +247,7 @@ def style_loss(
 
 
 class LossParts(NamedTuple):
-    """The total loss and its two parts, all scalar tensors: ``total = alpha content + beta style``."""
+    """The total loss and its two parts, scalar tensors: ``total = alpha content + beta style``."""
 
     total: Tensor
     content: Tensor
@@ -267,7 +274,8 @@ def total_loss(
     """
     if content_layer not in generated:
         raise ValueError(
-            f"Content layer {content_layer!r} is missing from the generated features, which have {list(generated)}."
+            f"Content layer {content_layer!r} is missing from the generated features, which have "
+            f"{list(generated)}."
         )
     if isinstance(content_target, Mapping):
         if content_layer not in content_target:

@@ -26,7 +26,7 @@ def _check_same_shape(a: torch.Tensor, b: torch.Tensor, names: str) -> None:
 
 
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """KL(N(mu, diag(sigma^2)) || N(0, I)) per example, summed over latent dimensions: (N, d) -> (N,).
+    """KL(N(mu, diag(sigma^2)) || N(0, I)) per example, summed over latent dims: (N, d) -> (N,).
 
     KL = 0.5 sum_j (mu_j^2 + sigma_j^2 - 1 - ln sigma_j^2), the closed form that makes the VAE's
     regulariser exact, so only the reconstruction term needs sampling.
@@ -58,7 +58,9 @@ def restricted_kl_paper(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
 
 def kl_lower_bound(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """A valid lower bound of ``gaussian_kl`` for 0 < sigma^2 <= 2: 0.5 sum_j (mu_j^2 + 0.25 (sigma_j^2 - 1)^2).
+    """A valid lower bound of ``gaussian_kl`` for 0 < sigma^2 <= 2.
+
+    The bound is 0.5 sum_j (mu_j^2 + 0.25 (sigma_j^2 - 1)^2).
 
     Proof, per dimension with s = sigma^2: let h(s) = s - 1 - ln s - (s - 1)^2 / 4. Then h(1) = 0
     and h'(s) = 1 - 1/s - (s - 1)/2 = (s - 1)(2 - s) / (2 s), which is negative on (0, 1) and
@@ -73,7 +75,7 @@ def kl_lower_bound(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
 
 def reconstruction_bce(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """Bernoulli decoder: -log p(x|z) = sum over pixels of BCE(sigmoid(logits), x), (N, ...) -> (N,).
+    """Bernoulli decoder: -log p(x|z) = sum of pixels' BCE(sigmoid(logits), x): (N, ...) -> (N,).
 
     Computed from logits with log-sum-exp, so saturated outputs give large finite losses instead
     of log(0) = -inf. For binary x this is exactly the negative log-likelihood in nats.

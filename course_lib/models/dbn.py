@@ -63,8 +63,9 @@ def check_stack(rbms: Sequence[BernoulliRBM]) -> None:
         expected = above.n_features if isinstance(above, LabelledRBM) else above.n_visible
         if below.n_hidden != expected:
             raise StackMismatchError(
-                f"RBM {index} has {below.n_hidden} hidden units but RBM {index + 1} expects {expected} "
-                f"inputs from it. Make RBM {index + 1}'s visible size equal RBM {index}'s hidden size."
+                f"RBM {index} has {below.n_hidden} hidden units but RBM {index + 1} expects "
+                f"{expected} inputs from it. Make RBM {index + 1}'s visible size equal RBM "
+                f"{index}'s hidden size."
             )
 
 
@@ -77,11 +78,13 @@ class DBN(nn.Module):
         for index, ((_, upper), (lower, _)) in enumerate(zip(sizes[:-1], sizes[1:])):
             if upper != lower:
                 raise StackMismatchError(
-                    f"Directed layer {index} outputs {upper} units but layer {index + 1} takes {lower}."
+                    f"Directed layer {index} outputs {upper} units but layer {index + 1} takes "
+                    f"{lower}."
                 )
         if layers and layers[-1].n_upper != top.n_features:
             raise StackMismatchError(
-                f"The top RBM takes {top.n_features} feature units but the last directed layer gives {layers[-1].n_upper}."
+                f"The top RBM takes {top.n_features} feature units but the last directed layer "
+                f"gives {layers[-1].n_upper}."
             )
         self.layers = nn.ModuleList(layers)
         self.top = top
@@ -107,7 +110,8 @@ class DBN(nn.Module):
         """Deterministic recognition pass (probabilities, no sampling) to the top RBM's features."""
         if v.dim() != 2 or v.shape[1] != self.n_visible:
             raise ValueError(
-                f"Expected (batch, {self.n_visible}) visible states, got {tuple(v.shape)}. Flatten images first."
+                f"Expected (batch, {self.n_visible}) visible states, got {tuple(v.shape)}. Flatten "
+                "images first."
             )
         for layer in self.layers:
             v = layer.recognise(v)
@@ -140,8 +144,10 @@ class DBN(nn.Module):
         progress: Callable[[Iterable[int]], Iterable[int]] = iter,
     ) -> torch.Tensor:
         """Images of the requested digits: Gibbs sampling in the top RBM with the label units
-        clamped, for ``gibbs_steps`` steps from random features, then one downward pass (B, n_visible).
-        ``progress`` wraps the loop over Gibbs steps (see ``LabelledRBM.clamped_chain``)."""
+        clamped, for ``gibbs_steps`` steps from random features, then one downward pass:
+        (B, n_visible). ``progress`` wraps the loop over Gibbs steps (see
+        ``LabelledRBM.clamped_chain``).
+        """
         top = self.top
         start_probs = torch.full((len(labels), top.n_features), 0.5, device=labels.device)
         features = top.clamped_chain(
@@ -153,7 +159,7 @@ class DBN(nn.Module):
 def sigmoid_mlp(
     sizes: Sequence[int], n_classes: int, layers: Sequence[DirectedLayer] | None = None
 ) -> nn.Sequential:
-    """An MLP with sigmoid hidden units of ``sizes`` (input first) and a linear output of ``n_classes``.
+    """An MLP with sigmoid hidden layers of ``sizes`` (input first), a linear ``n_classes`` output.
 
     Given the directed layers of a pretrained stack, its hidden layers start from their
     recognition weights (the "pretraining" of seed 002, section 3.1.4); otherwise PyTorch's
@@ -161,7 +167,8 @@ def sigmoid_mlp(
     """
     if layers is not None and len(layers) != len(sizes) - 1:
         raise StackMismatchError(
-            f"{len(sizes) - 1} hidden layers need {len(sizes) - 1} pretrained layers, got {len(layers)}."
+            f"{len(sizes) - 1} hidden layers need {len(sizes) - 1} pretrained layers, got "
+            f"{len(layers)}."
         )
     modules: list[nn.Module] = []
     for index, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
@@ -170,7 +177,8 @@ def sigmoid_mlp(
             layer = layers[index]
             if (layer.n_lower, layer.n_upper) != (n_in, n_out):
                 raise StackMismatchError(
-                    f"MLP layer {index} is {n_in}->{n_out} but pretrained layer {index} is {layer.n_lower}->{layer.n_upper}."
+                    f"MLP layer {index} is {n_in}->{n_out} but pretrained layer {index} is "
+                    f"{layer.n_lower}->{layer.n_upper}."
                 )
             with torch.no_grad():
                 linear.weight.copy_(layer.recognition_weight.t())  # nn.Linear stores (out, in)

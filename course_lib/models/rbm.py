@@ -11,7 +11,8 @@ and h is (B, n_hidden). Sampling methods take an optional ``generator`` (on the 
 so that a chain can be replayed exactly.
 
 Learning (contrastive divergence) lives in ``course_lib.training.rbm``; exact enumeration for tiny
-models in ``course_lib.evaluation.rbm_exact``; annealed importance sampling in ``course_lib.evaluation.ais``.
+models in ``course_lib.evaluation.rbm_exact``; annealed importance sampling in
+``course_lib.evaluation.ais``.
 """
 
 from __future__ import annotations
@@ -42,8 +43,9 @@ def check_binary(v: torch.Tensor, what: str = "data") -> None:
     if not ((v == 0) | (v == 1)).all():
         bad = v[(v != 0) & (v != 1)][:3].tolist()
         raise NotBinaryError(
-            f"A Bernoulli RBM needs binary {what} (every value 0 or 1), found values such as {bad}. "
-            "Binarize first, e.g. course_lib.data.mnist.binarized_mnist, or (x > 0.5).float()."
+            f"A Bernoulli RBM needs binary {what} (every value 0 or 1), found values such as "
+            f"{bad}. Binarize first, e.g. course_lib.data.mnist.binarized_mnist, or (x > "
+            "0.5).float()."
         )
 
 
@@ -59,7 +61,8 @@ class BernoulliRBM(nn.Module):
         super().__init__()
         if n_visible < 1 or n_hidden < 1:
             raise ValueError(
-                f"An RBM needs at least one unit per layer, got {n_visible} visible, {n_hidden} hidden."
+                f"An RBM needs at least one unit per layer, got {n_visible} visible, {n_hidden} "
+                "hidden."
             )
         self.n_visible = n_visible
         self.n_hidden = n_hidden
@@ -74,8 +77,8 @@ class BernoulliRBM(nn.Module):
     def check_visible(self, v: torch.Tensor) -> None:
         if v.dim() != 2 or v.shape[1] != self.n_visible:
             raise ValueError(
-                f"Expected visible states of shape (batch, {self.n_visible}), got {tuple(v.shape)}. "
-                "Flatten images first: images.flatten(1)."
+                f"Expected visible states of shape (batch, {self.n_visible}), got "
+                f"{tuple(v.shape)}. Flatten images first: images.flatten(1)."
             )
 
     def check_hidden(self, h: torch.Tensor) -> None:
@@ -215,7 +218,7 @@ class LabelledRBM(BernoulliRBM):
 
     @torch.no_grad()
     def label_free_energies(self, features: torch.Tensor) -> torch.Tensor:
-        """F([features, one_hot(c)]) for every label c: (B, n_labels). The lowest is the best label."""
+        """F([features, one_hot(c)]) for every label c: (B, n_labels); the lowest is the best."""
         batch = len(features)
         labels = torch.arange(self.n_labels, device=features.device)
         every = self.join(
@@ -234,7 +237,9 @@ class LabelledRBM(BernoulliRBM):
     ) -> torch.Tensor:
         """Gibbs sampling with the label units clamped to ``labels``; returns the last binary
         feature states (B, n_features). Used to generate a chosen digit from the top of a DBN.
-        ``progress`` wraps the loop over steps, e.g. ``course_lib.training.steps.progress`` for a bar."""
+        ``progress`` wraps the loop over steps, e.g. ``course_lib.training.steps.progress`` for a
+        bar.
+        """
         v = self.join(features, labels)
         for _ in progress(range(steps)):
             _, h = self.sample_hidden(v, generator)

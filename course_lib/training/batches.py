@@ -21,7 +21,7 @@ from course_lib.runtime.distributed import Shard
 
 
 def as_tensors(data: torch.Tensor | Sequence[torch.Tensor]) -> tuple[torch.Tensor, ...]:
-    """``data`` as a tuple of tensors, which must all have the same length (a clear error if not)."""
+    """``data`` as a tuple of tensors, which must all have the same length (an error if not)."""
     tensors = (data,) if isinstance(data, torch.Tensor) else tuple(data)
     lengths = [len(t) for t in tensors]
     if not tensors or len(set(lengths)) != 1:
@@ -55,7 +55,8 @@ class ResidentData:
         return self.order(generator)[: count * batch_size].view(count, batch_size)
 
     def batches(self, generator: torch.Generator, batch_size: int) -> Iterator[torch.Tensor]:
-        """Index tensors covering a new random order, ``batch_size`` at a time (the last may be short)."""
+        """Index tensors covering a new random order, ``batch_size`` at a time (the last may be
+        short)."""
         return iter(self.order(generator).split(batch_size))
 
     def rows(self, index: torch.Tensor) -> tuple[torch.Tensor, ...]:

@@ -41,7 +41,8 @@ def greedy_pretrain(
     first: BernoulliRBM | None = None,
     top_persistent: bool = True,
 ) -> list[BernoulliRBM]:
-    """Train the RBMs of a DBN one after another; the last is a ``LabelledRBM`` with ``top_hidden`` units.
+    """Train the RBMs of a DBN one after another; the last, a ``LabelledRBM``, has ``top_hidden``
+    hidden units.
 
     ``hidden_sizes`` are the directed layers' sizes, e.g. (500, 500) for the seed's 784-500-500-2000
     net. Each RBM learns from binary samples of the hidden units of the RBM below it (the model's
@@ -60,7 +61,8 @@ def greedy_pretrain(
             rbm = first
             if (rbm.n_visible, rbm.n_hidden) != (n_visible, n_hidden):
                 raise ValueError(
-                    f"first is {rbm.n_visible}->{rbm.n_hidden}, but the stack's first layer is {n_visible}->{n_hidden}."
+                    f"first is {rbm.n_visible}->{rbm.n_hidden}, but the stack's first layer is "
+                    f"{n_visible}->{n_hidden}."
                 )
         else:
             torch.manual_seed(seed + index)
