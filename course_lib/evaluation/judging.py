@@ -33,10 +33,14 @@ from course_lib.runtime.config import one_cpu_thread, shown_path
 
 
 class TrainingRecipe:
-    """Base of a judge's recipe: a frozen dataclass of everything that determines its weights."""
+    """Base of each judge's recipe, a frozen dataclass of everything that determines its weights."""
 
     def as_dict(self) -> dict[str, Any]:
-        """The recipe as its cached file records it (tuples become lists, as they read back)."""
+        """The recipe as its cached file records it.
+
+        Tuples become lists, as they read back from the file, so that a cached file's recipe
+        compares equal to the recipe that wrote it.
+        """
         fields = dataclasses.asdict(self)
         return {
             name: list(value) if isinstance(value, tuple) else value
@@ -82,7 +86,8 @@ class CachedJudge:
     """A judge's model, frozen on its device, with what its cached file records."""
 
     model: nn.Module
-    # The file's entries: at least the recipe, the train_seconds and what ``train`` returned.
+    # What the file records: the recipe, its provenance, what ``train`` returned and the
+    # train_seconds (read from a cached file, the checkpoint's weights and signature too).
     record: dict[str, Any]
     path: Path
 
