@@ -4,6 +4,9 @@
 in-memory tensors (every data set of the course fits in memory). Shuffling uses a generator
 seeded by ``(seed, epoch)`` and the global RNG state is checkpointed, so a run that is stopped and
 resumed from its checkpoint ends with exactly the same weights as one that never stopped.
+
+The body of ``fit`` is the textbook loop (loss, zero_grad, backward, step, record); resuming,
+distributed weighting, evaluation and checkpoints are the small functions it calls by name.
 """
 
 from __future__ import annotations

@@ -195,11 +195,12 @@ def _optimise(
             _remember_clamped_step(opt, image, before)
             fresh = False
         elif fresh:
+            # L-BFGS stood still with an empty memory, i.e. along steepest descent: the image is
+            # a fixed point of the clamped iteration.
             return "converged", updates
         else:
             # L-BFGS stood still: a zero gradient, a failed line search, or a memory distorted by
-            # clamping that proposes no descent direction. Start once more from steepest descent;
-            # if that does not move either, the image is a fixed point of the clamped iteration.
+            # clamping that proposes no descent direction. Start once more from steepest descent.
             opt, fresh = _make_optimizer(optimizer, image, lr), True
 
 
