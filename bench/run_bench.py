@@ -42,8 +42,7 @@ def now() -> str:
 
 
 def earlier_rows(path: Path = RESULTS) -> list[tuple[str, str, float, str]]:
-    """(notebook, profile, seconds, measured) rows of a previous RESULTS.md; none if it has no such
-    table."""
+    """(notebook, profile, seconds, measured) rows of an earlier RESULTS.md; none without one."""
     if not path.exists():
         return []
     rows = []
@@ -55,8 +54,7 @@ def earlier_rows(path: Path = RESULTS) -> list[tuple[str, str, float, str]]:
 
 
 def merged(new_rows, old_rows, existing: list[str]) -> list[tuple[str, str, float, str]]:
-    """New rows replace old rows of the same (notebook, profile); rows of notebooks that no longer
-    exist go."""
+    """New rows replace those of the same (notebook, profile); rows of deleted notebooks go."""
     rows = {(row[0], row[1]): row for row in old_rows if row[0] in existing}
     rows.update({(row[0], row[1]): row for row in new_rows})
     return sorted(rows.values(), key=lambda row: (row[0], list(BUDGETS).index(row[1])))

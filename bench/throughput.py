@@ -1,5 +1,4 @@
-"""Training throughput of the course's training functions against the usual tutorial way, side by
-side.
+"""Training throughput of the course's training functions and the usual tutorial way, side by side.
 
 For every model family of the course, one measurement trains the same model (same class, same
 initial weights, same optimiser and hyper-parameters, same batch size, same number of images)
@@ -147,8 +146,7 @@ QUICK_SCALE = Scale(
 
 @dataclass(frozen=True)
 class Row:
-    """One line of the table. ``unit`` is "images/s" (higher is better) or "s/iteration"
-    (lower is)."""
+    """A table row; ``unit`` is "images/s" (higher is better) or "s/iteration" (lower is)."""
 
     model: str
     what: str
@@ -170,8 +168,7 @@ class Row:
 
 
 def to_pixels(images: torch.Tensor) -> np.ndarray:
-    """Float images (N, C, H, W) in [0, 1] -> uint8 pixels (N, H, W) for grey or (N, H, W, 3) for
-    RGB.
+    """Float images (N, C, H, W) in [0, 1] -> uint8 pixels, (N, H, W) grey or (N, H, W, 3) RGB.
 
     MNIST is stored as k / 255 already, so it survives unchanged; rendered faces and MNIST-M are
     rounded to the nearest of the 256 levels, for both paths alike.
@@ -185,8 +182,7 @@ def to_pixels(images: torch.Tensor) -> np.ndarray:
 
 
 def course_tensor(pixels: np.ndarray, signed: bool) -> torch.Tensor:
-    """The in-memory float tensor (N, C, H, W) the course trains on, made exactly as ToTensor makes
-    items."""
+    """The float tensor (N, C, H, W) the course trains on, made exactly as ToTensor makes items."""
     levels = torch.from_numpy(pixels)
     if levels.dim() == 3:
         levels = levels.unsqueeze(1)  # (N, H, W) -> (N, 1, H, W)
@@ -232,16 +228,14 @@ def tutorial_loader(
 
 
 def mnist_pixels(count: int, binarized: bool = False) -> tuple[np.ndarray, torch.Tensor, str]:
-    """The first ``count`` training digits of the notebooks' MNIST subset, their labels and their
-    source."""
+    """The first ``count`` digits of the notebooks' MNIST subset, with labels and source."""
     data = (binarized_mnist if binarized else load_mnist)(count, 1, seed=SEED)
     name = data_name(data.short_source) + (" binarized" if binarized else "")
     return to_pixels(data.train_images), data.train_labels, name
 
 
 def data_name(short_source: str) -> str:
-    """The data source without its counts: "MNIST", "MNIST offline pool" or "NOT MNIST: digits
-    fallback"."""
+    """The source without counts: "MNIST", "MNIST offline pool" or "NOT MNIST: digits fallback"."""
     return short_source.split(",")[0]
 
 
@@ -259,8 +253,7 @@ def synchronize(device: str) -> None:
 
 
 def whole(count: int, unit: int) -> int:
-    """``count`` rounded down to whole units (minibatches, or k critic minibatches), at least
-    one."""
+    """``count`` rounded down to whole units (minibatches, or k critic minibatches); at least 1."""
     return max(unit, count - count % unit)
 
 
@@ -278,8 +271,7 @@ def compare(
     repeats: int,
     device: str,
 ) -> tuple[float, float]:
-    """(course, tutorial) images per second; each path trains on ``count`` images, best of
-    ``repeats``.
+    """(course, tutorial) images/s; each path trains on ``count`` images, best of ``repeats``.
 
     A path is called with a number of images and returns how many it trained on. Both paths
     are warmed up on ``warm`` images first (allocations, kernel choice, the loader's first
@@ -346,8 +338,7 @@ def course_fit_epoch(
 def tutorial_fit_epoch(
     model: nn.Module, loss_of, optimizer, loader: DataLoader, device: str
 ) -> int:
-    """The tutorials' loop: move each batch, compute the loss, step; ``loss_of(model, x)`` as in the
-    notebooks."""
+    """The tutorials' loop: move a batch, compute ``loss_of(model, x)`` (as the notebooks), step."""
     images = 0
     for x, _ in loader:
         x = x.to(device)
@@ -444,8 +435,7 @@ def measure_vae(device: str, scale: Scale) -> list[Row]:
 def tutorial_cd_step(
     rbm: BernoulliRBM, v0: torch.Tensor, k: int, generator: torch.Generator
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """CD-k ascent directions (weight, visible bias, hidden bias) for the batch v0
-    (B, n_visible)."""
+    """CD-k ascent directions (weight, visible bias, hidden bias) for a batch v0 (B, n_visible)."""
     positive, h = rbm.sample_hidden(v0, generator)
     for _ in range(k):
         _, v = rbm.sample_visible(h, generator)
@@ -694,8 +684,7 @@ def measure_gan(device: str, scale: Scale, wasserstein: bool) -> list[Row]:
 
 
 # ---------------------------------------------------------------------------------------------
-# CycleGAN (notebook 09): MNIST (grey) <-> MNIST-M style (RGB), LSGAN losses, cycle weight 10, pool
-# 50
+# CycleGAN (notebook 09): MNIST (grey) <-> MNIST-M style (RGB), LSGAN, cycle weight 10, pool 50
 
 
 def cyclegan_networks() -> tuple[nn.Module, nn.Module, nn.Module, nn.Module]:
@@ -711,8 +700,7 @@ def cyclegan_networks() -> tuple[nn.Module, nn.Module, nn.Module, nn.Module]:
 def tutorial_cycle_generator_loss(
     g_ab, g_ba, d_a, d_b, real_a, real_b
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(both generators' loss, G(a), F(b)): least-squares adversarial terms plus lambda times the
-    cycle L1."""
+    """(both generators' loss, G(a), F(b)): least-squares GAN terms plus lambda times cycle L1."""
     fake_b, fake_a = g_ab(real_a), g_ba(real_b)
     score_b, score_a = d_b(fake_b), d_a(fake_a)
     adversarial = F.mse_loss(score_b, torch.ones_like(score_b)) + F.mse_loss(
@@ -811,13 +799,11 @@ def measure_cyclegan(device: str, scale: Scale) -> list[Row]:
 
 
 # ---------------------------------------------------------------------------------------------
-# StarGAN (notebook 09): cartoon faces with two label sets, WGAN-GP + classification +
-# reconstruction
+# StarGAN (notebook 09): faces with two label sets; WGAN-GP, classification, reconstruction
 
 
 def tutorial_label_loss(logits: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
-    """-log D_cls(labels | x) over each example's own labels: hair colour and glasses, or
-    expression."""
+    """-log D_cls(labels | x) over each example's own labels (hair and glasses, or expression)."""
     own = condition[:, MASK].argmax(1)  # 0: hair colour and glasses are labelled, 1: expression
     hair = F.cross_entropy(
         logits[:, HAIR_COLOUR], condition[:, HAIR_COLOUR].argmax(1), reduction="none"
@@ -999,8 +985,7 @@ class Normalisation(nn.Module):
 
 
 def tutorial_vgg(extractor: VGGFeatures) -> nn.Sequential:
-    """torchvision's VGG-19 layers (weights=None) with the extractor's weights copied in and average
-    pooling."""
+    """torchvision's VGG-19 (weights=None) with the extractor's weights and average pooling."""
     with torch.device(
         "meta"
     ):  # the weights come from the extractor: no need to draw VGG's 140 M random ones
@@ -1022,8 +1007,7 @@ def tutorial_style_model(
     content_layer: str,
     style_layers: tuple[str, ...],
 ) -> tuple[nn.Sequential, list[ContentLoss], list[StyleLoss]]:
-    """The tutorial's network: VGG copied layer by layer, loss layers after the chosen ReLUs, cut
-    after the last."""
+    """The tutorial's network: VGG copied layer by layer, loss layers after chosen ReLUs, cut."""
     model = nn.Sequential(Normalisation().to(content.device))
     content_losses, style_losses = [], []
     block, conv = 1, 0
@@ -1063,8 +1047,7 @@ def tutorial_style_loss(
 def tutorial_transfer(
     features: nn.Sequential, content: torch.Tensor, style: torch.Tensor, steps: int
 ) -> int:
-    """The tutorial's L-BFGS loop (with the course's optimiser settings); returns the loss
-    evaluations done."""
+    """The tutorial's L-BFGS loop (course optimiser settings); returns the loss evaluations."""
     model, content_losses, style_losses = tutorial_style_model(
         features, content, style, CONTENT_LAYER, STYLE_LAYERS
     )
@@ -1118,8 +1101,7 @@ def course_transfer(
 
 
 def timed_run(run: Callable[[int], int], steps: int, device: str) -> tuple[float, int]:
-    """(seconds, loss evaluations) of ``run(steps)``; an L-BFGS step may overshoot ``steps`` by a
-    few."""
+    """(seconds, loss evaluations) of ``run(steps)``; L-BFGS may overshoot ``steps`` a little."""
     synchronize(device)
     began = time.perf_counter()
     evaluations = run(steps)
@@ -1128,8 +1110,7 @@ def timed_run(run: Callable[[int], int], steps: int, device: str) -> tuple[float
 
 
 def measure_gatys(device: str, scale: Scale) -> list[Row]:
-    # The paper's layers; notebook 10 also extracts conv5_2 for its content reconstructions, which
-    # the timing omits.
+    # The paper's layers; the timing leaves out the conv5_2 that notebook 10 also extracts.
     extractor = VGGFeatures(PAPER_LAYERS, weights="random", pooling="avg", seed=SEED).to(device)
     features = tutorial_vgg(extractor)
     rows = []
@@ -1153,9 +1134,9 @@ def measure_gatys(device: str, scale: Scale) -> list[Row]:
 
         course(2)  # warm-up
         tutorial(2)
-        # The cost of one more iteration: runs of n and 2n evaluations, (best 2n time - best n time)
-        # / n, so that each side's set-up (target features, the course's final evaluation) drops
-        # out.
+        # The cost of one more iteration from runs of n and 2n evaluations:
+        # (best 2n time - best n time) / n, so that each side's set-up (target features, the
+        # course's final evaluation) drops out.
         n = scale.gatys_steps
         best = {(path, steps): math.inf for path in (course, tutorial) for steps in (n, 2 * n)}
         evaluations: dict[tuple[Callable, int], int] = {}

@@ -1,5 +1,6 @@
-"""WGAN-GP on the ring of eight Gaussians: penalty weight and step-size schedule, written to
-bench/RESULTS_WGAN.md.
+"""WGAN-GP on the ring of eight Gaussians: penalty weight and step-size schedule.
+
+Writes bench/RESULTS_WGAN.md.
 
 Notebook 07 trains its ring WGAN-GP with lambda = 0.1 (the value of Gulrajani et al.'s own code for
 2-D data; the paper's lambda = 10 is for images) and drops the learning rate to a fifth for the last
@@ -51,8 +52,7 @@ def toy_mlp(inputs: int, outputs: int) -> nn.Sequential:
 def trajectory(
     penalty_weight: float, steps: int, drop: bool
 ) -> list[tuple[int, int, float, float, float]]:
-    """(generator steps, modes covered, high-quality share, mean radius, seconds) every REPORT_EVERY
-    steps.
+    """(generator steps, modes, high-quality share, mean radius, seconds) every REPORT_EVERY.
 
     With ``drop``, the rate falls to RATE / DROP_FACTOR once two thirds of ``steps`` are done."""
     ring = ring_of_gaussians(POINTS, seed=0)

@@ -1,5 +1,4 @@
-"""Build the Jupyter Book offline: ``python scripts/build_book.py [--out DIR]``; the HTML lands in
-DIR/html.
+"""Build the Jupyter Book offline: ``python scripts/build_book.py [--out DIR]`` (HTML in DIR/html).
 
 Three steps (after checking ``COURSE_REPOSITORY_URL``, see below):
 
@@ -7,8 +6,7 @@ Three steps (after checking ``COURSE_REPOSITORY_URL``, see below):
    against a pinned SHA-512, and its ``es5/`` files are unpacked where ``book/_config.yml`` expects
    them. (Sphinx's default MathJax comes from a CDN, which an offline reader cannot reach.)
 2. ``notebooks/*.ipynb`` are copied into ``book/notebooks/`` (git-ignored): Sphinx only reads
-   sources under ``book/``. A copy, not a symlink, so the build sees exactly one tree on every
-   platform.
+   sources under ``book/``. A copy, not a symlink, so the build sees one tree on every platform.
 3. Jupyter Book builds with warnings as errors (``-W --keep-going``) from the notebooks' stored
    outputs; nothing is executed.
 
@@ -59,8 +57,8 @@ MATHJAX_STAMP = VENDOR / "mathjax.unpacked"  # records which verified tarball MA
 # The one setting that turns on the launch buttons; .github/workflows/book.yml fills it in.
 REPOSITORY_ENV = "COURSE_REPOSITORY_URL"
 # Colab opens notebooks only from github.com, and sphinx-book-theme's Binder and Colab links expect
-# https://github.com/OWNER/REPO, so nothing else is accepted. OWNER and REPO follow GitHub's name
-# rules.
+# https://github.com/OWNER/REPO, so nothing else is accepted. OWNER and REPO follow GitHub's
+# naming rules.
 GITHUB_REPOSITORY_URL = re.compile(
     r"https://github\.com/(?P<owner>[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)/(?P<repo>[A-Za-z0-9._-]+)"
 )
@@ -194,8 +192,7 @@ def check_toc() -> None:
 
 # ---------------------------------------------------------------------------------- launch buttons
 def repository_url(environ: dict[str, str] | None = None) -> str | None:
-    """The validated ``COURSE_REPOSITORY_URL`` (without a trailing slash), or None when unset or
-    empty."""
+    """The checked ``COURSE_REPOSITORY_URL``, without a trailing slash; None if unset or empty."""
     raw = (os.environ if environ is None else environ).get(REPOSITORY_ENV, "").strip()
     if not raw:
         return None
@@ -227,8 +224,7 @@ def derive_config(config: dict, repo_url: str | None) -> dict:
 
 
 def book_config(out: Path, environ: dict[str, str] | None = None) -> Path:
-    """The configuration file to build with: book/_config.yml itself, or its derived copy in
-    ``out``."""
+    """The configuration to build with: book/_config.yml, or its derived copy in ``out``."""
     repo_url = repository_url(environ)
     path = out / "_config.derived.yml"
     if repo_url is None:

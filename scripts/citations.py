@@ -1,5 +1,4 @@
-"""Citations that read the same in JupyterLab, the book and the slides: author-year links to the
-paper.
+"""Citations that read alike in JupyterLab, the book and the slides: author-year paper links.
 
 JupyterLab's MyST renderer (jupyterlab-myst) cannot resolve a ``{cite}`key``` role, because it has
 no bibliography: it shows the bare key with a warning sign. So the notebooks cite in plain
@@ -33,8 +32,8 @@ ROOT = Path(__file__).resolve().parent.parent
 REFERENCES = ROOT / "book" / "references.bib"
 NOTEBOOKS = ROOT / "notebooks"
 
-# A role, with the words before it (a narrative citation repeats the authors) and the character
-# after.
+# A role, with the words before it (a narrative citation repeats the authors) and the
+# character after it.
 CITE_ROLE = re.compile(
     r"(?P<before>[^\s({`]+(?: [^\s({`]+){0,2} )?\{cite(?::\w+)?\}`(?P<keys>[^`]+)`(?=(?P<after>.?))"
 )
@@ -109,8 +108,7 @@ def with_links(markdown: str, references: dict[str, Reference]) -> str:
 
 
 def problems(markdown: str, references: dict[str, Reference]) -> list[str]:
-    """What is wrong with the citations of ``markdown``: roles left, or links that disagree with the
-    .bib."""
+    """What is wrong with the citations in ``markdown``: roles left, or links unlike the .bib."""
     found = [
         f"a {{cite}} role ({match[0].strip()}), which JupyterLab shows raw"
         for match in CITE_ROLE.finditer(markdown)

@@ -38,8 +38,7 @@ def quiet_progress(monkeypatch):
 
 @pytest.fixture
 def offline_data_dir(monkeypatch, tmp_path):
-    """The configured data folder, else an empty read-only one: loaders then use their offline
-    fallback."""
+    """The configured data folder, else an empty read-only one, where loaders fall back offline."""
     import os
 
     from course_lib.runtime.config import DATA_DIR_ENV
@@ -56,8 +55,7 @@ def offline_data_dir(monkeypatch, tmp_path):
 
 @pytest.fixture(scope="module")
 def chromium_page():
-    """A Playwright page in headless Chromium, 1400 x 1000 pixels, shared by the tests of a
-    module."""
+    """A Playwright page in headless Chromium, 1400 x 1000 pixels, shared by a module's tests."""
     executable = chromium_executable()
     sync_api = pytest.importorskip(
         "playwright.sync_api", reason="playwright is not installed (make env pins it)"

@@ -1,5 +1,4 @@
-"""JupyterLab as a student gets it, on a scratch copy of one notebook, and a browser page to drive
-it.
+"""JupyterLab as a student gets it, on a scratch copy of one notebook, for a browser to drive.
 
 ``lab_session`` starts ``jupyter lab`` with the settings ``make lab`` uses (``LAB_SETTINGS_ARGS``)
 on a free port with a random token, in a scratch folder with its own HOME and Jupyter folders (so
@@ -111,8 +110,7 @@ def _stop(process: subprocess.Popen) -> None:
 
 @contextmanager
 def lab_session(notebook: Path, scratch: Path, profile: str = "smoke") -> Iterator[LabSession]:
-    """JupyterLab serving a copy of ``notebook`` in ``scratch``, with the course's settings and
-    profile."""
+    """A copy of ``notebook`` in ``scratch``, served by JupyterLab with the course's settings."""
     work, home = scratch / "work", scratch / "home"
     work.mkdir(parents=True)
     home.mkdir()
@@ -166,8 +164,7 @@ def lab_session(notebook: Path, scratch: Path, profile: str = "smoke") -> Iterat
 
 
 def chromium_executable() -> str:
-    """Debian's Chromium (Playwright's own browser download is not used); skips where there is
-    none."""
+    """Debian's Chromium (not Playwright's own download); skips where there is none."""
     found = shutil.which("chromium") or shutil.which("chromium-browser")
     if found is None:
         pytest.skip(

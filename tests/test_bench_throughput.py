@@ -1,5 +1,4 @@
-"""bench/throughput.py compares like with like: same pixel values, same losses, same steps, same
-image counts."""
+"""bench/throughput.py compares like with like: same pixels, losses, steps and image counts."""
 
 from __future__ import annotations
 
@@ -188,8 +187,7 @@ def test_stargan_losses_agree():
         objective.generator, objective.discriminator, real, condition, target
     )
     torch.testing.assert_close(tutorial_g, course_g)
-    # The targets the tutorial loop draws stay within each example's own data set, like the
-    # course's.
+    # The tutorial loop draws targets within each example's own data set, as the course does.
     assert torch.equal(throughput.random_targets(condition)[:, 11:], condition[:, 11:])
 
 

@@ -80,8 +80,7 @@ def soup(text: str) -> BeautifulSoup:
 
 
 def pages(html: Path) -> list[str]:
-    """Every built page, relative to the HTML root; theme assets under _static/ etc. are not
-    pages."""
+    """Every built page, relative to the HTML root (theme assets under _static/ etc. are not)."""
     return sorted(
         p.relative_to(html).as_posix()
         for p in html.rglob("*.html")
@@ -429,8 +428,7 @@ def bibliography_keys() -> list[str]:
 
 
 def cited_keys(page: str) -> set[str]:
-    """Keys a page cites: notebooks with author-year links (scripts/citations.py), book pages with
-    {cite} roles."""
+    """Keys a page cites: by author-year links in notebooks, by {cite} roles in book pages."""
     if page.startswith("notebooks/"):
         citations = load_script("citations")
         notebook = json.loads((ROOT / f"{page}.ipynb").read_text(encoding="utf-8"))
@@ -701,8 +699,7 @@ def test_instructor_page_shows_the_benchmark_table_for_every_notebook(html: Path
     ],
 )
 def test_search_finds_key_terms(html: Path, browser, serve, term: str, page: str):
-    """The book's search page (JavaScript over searchindex.js) lists the chapter that teaches the
-    term."""
+    """The book's search page (JavaScript over searchindex.js) lists the chapter of the term."""
     dom = browser(serve(html) + "search.html?q=" + quote_plus(term))
     found = [link.get("href", "") for link in soup(dom).select("ul.search li a")]
     assert any(href.startswith(page) for href in found), f"searching {term!r} listed {found[:5]}"

@@ -1,5 +1,4 @@
-"""The MNIST loader: idx parsing, the one checksum rule, the source chain, downloads and
-binarisation.
+"""The MNIST loader: idx parsing, one checksum rule, the source chain, downloads, binarisation.
 
 No test touches the network: an autouse fixture replaces the module's ``urlopen``, and the tests
 that use the real ``urlopen`` give it ``file://`` folders only. Fake "official" files are tiny idx
@@ -576,8 +575,7 @@ def test_failed_download_prints_one_line_leaves_nothing_and_falls_back(tmp_path,
 def test_the_mirrors_setting_replaces_the_mirrors_and_serves_through_urlopen(
     tmp_path, contents, monkeypatch
 ):
-    """``$COURSE_MNIST_MIRRORS`` with the real ``urlopen``: a file:// folder serves, a missing one
-    fails fast."""
+    """``$COURSE_MNIST_MIRRORS``, real ``urlopen``: a file:// folder serves, a missing one fails."""
     monkeypatch.setattr(download, "urlopen", urllib.request.urlopen)
     served = tmp_path / "mirror"
     served.mkdir()

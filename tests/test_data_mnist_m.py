@@ -1,5 +1,4 @@
-"""The MNIST-M-style domain: bundled photographs and their digests, the |patch - digit| blend, the
-split.
+"""The MNIST-M-style domain: bundled photographs, their digests, the |patch - digit| blend, split.
 
 Most tests use synthetic digits. A patch is checked by finding it in a photograph: blending an
 all-zero digit returns the patch itself, and for binary digits the patch is recovered exactly

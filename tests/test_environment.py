@@ -1,5 +1,4 @@
-"""The pins: pyproject.toml, environment.yml and constraints.txt agree, and this venv matches
-them."""
+"""The pins: pyproject.toml, environment.yml and constraints.txt agree; this venv matches them."""
 
 from __future__ import annotations
 

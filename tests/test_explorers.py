@@ -1,5 +1,4 @@
-"""Explorers: the picture is an ordinary output that controls redraw in place; no raw widget
-text."""
+"""Explorers: the picture is an ordinary output the controls redraw in place; no widget text."""
 
 from __future__ import annotations
 

@@ -40,8 +40,7 @@ QUICK = QUICK_DIGIT_RECIPE
 def with_statistics(
     mean: torch.Tensor, cov: torch.Tensor, n: int = 200, seed: int = 0
 ) -> torch.Tensor:
-    """n points (n, d) whose sample mean is exactly ``mean`` and unbiased sample covariance exactly
-    ``cov``."""
+    """n points (n, d) with sample mean exactly ``mean`` and unbiased covariance exactly ``cov``."""
     generator = torch.Generator().manual_seed(seed)
     noise = torch.randn(n, len(mean), generator=generator, dtype=torch.float64)
     noise = noise - noise.mean(dim=0)
@@ -68,8 +67,7 @@ def test_distance_of_a_set_to_itself_is_zero():
 
 
 def test_distance_of_a_rank_deficient_set_to_itself_is_near_zero_and_never_negative():
-    # Fewer rows than dimensions, as with a few hundred images in 128 features: a singular
-    # covariance.
+    # Fewer rows than dimensions (a few hundred images, 128 features): a singular covariance.
     features = torch.randn(20, 64, generator=torch.Generator().manual_seed(2))
     distance = frechet_distance(features, features)
     assert 0.0 <= distance < 1e-5
@@ -273,8 +271,7 @@ def test_a_mixture_of_near_and_far_samples_gives_the_exact_share():
 
 def test_the_threshold_boundary_counts_as_inside():
     centres = torch.tensor([[0.0, 0.0], [10.0, 0.0]])
-    # std 0.5, threshold 3: the boundary lies 1.5 from a centre; every number here is exact in
-    # binary.
+    # std 0.5, threshold 3: the boundary lies 1.5 from a centre; each number is exact in binary.
     on_boundary = torch.tensor([[1.5, 0.0], [0.0, -1.5], [10.0, 1.5]])
     just_outside = torch.tensor([[1.5 + 2**-10, 0.0], [8.5 - 2**-10, 0.0]])
     coverage = mode_coverage(

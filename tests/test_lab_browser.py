@@ -1,5 +1,4 @@
-"""The student's environment in a real browser: notebook 03 in JupyterLab, opened fresh and after
-Run All.
+"""The student's environment in a real browser: notebook 03 in JupyterLab, fresh and after Run All.
 
 A JupyterLab server (tests/lab_session.py: the settings of `make lab`, the smoke profile) serves a
 scratch copy of the notebook, and Playwright drives Debian's Chromium the way a student would: open
@@ -35,8 +34,7 @@ SOLUTION_IN_SOURCE = re.compile(
 )  # ```{admonition} Solution, :::{dropdown} Solution
 CELLS = ".jp-NotebookPanel .jp-Notebook .jp-Cell"
 
-# The page's text as a student reads it: editors hold the Markdown and code sources, not what is
-# shown.
+# The page's text as a student reads it (editors hold the Markdown and code sources instead).
 SHOWN_TEXT_JS = """(root) => {
     const copy = root.cloneNode(true);
     copy.querySelectorAll('.jp-InputArea-editor, style, script')
@@ -82,8 +80,7 @@ ERRORS_JS = """() => Array.from(document.querySelectorAll(
     .map((output) => output.textContent)
     .filter((text) =>
         /Traceback \\(most recent call last\\)|^\\s*Cell In\\[\\d+\\], line \\d+/m.test(text))"""
-# jupyterlab-myst marks a citation or cross-reference it cannot resolve with a warning sign and a
-# title.
+# jupyterlab-myst marks a citation or cross-reference it cannot resolve: a warning sign, a title.
 UNRESOLVED_JS = """() => Array.from(
         document.querySelectorAll('.jp-Notebook .myst .text-yellow-600[title]'))
     .map((mark) => `${mark.title}: ${mark.textContent}`)"""
@@ -196,8 +193,7 @@ def explorer() -> int:
 
 @pytest.fixture(scope="module")
 def fresh(page, explorer) -> Seen:
-    """The notebook just opened: every cell attached, Markdown rendered, the kernel started and
-    idle."""
+    """The notebook just opened: every cell attached, Markdown rendered, the kernel idle."""
     wait_for(
         page,
         READY_JS,

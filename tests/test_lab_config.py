@@ -29,8 +29,7 @@ def overrides() -> dict:
 
 
 def plugin_schema(plugin_id: str) -> dict:
-    """The settings schema of a JupyterLab plugin: core ones in the app folder, extensions' beside
-    them."""
+    """A JupyterLab plugin's settings schema: core ones in the app folder, extensions' beside."""
     package, plugin = plugin_id.split(":")
     candidates = [Path(get_app_dir()) / "schemas" / package / f"{plugin}.json"]
     candidates += [
@@ -62,8 +61,7 @@ def test_overrides_name_real_settings_with_valid_values():
 
 
 def test_venv_app_settings_hold_nothing_that_make_lab_would_hide():
-    """make lab reads lab/ instead of the venv's app settings folder, so anything there would be
-    ignored."""
+    """make lab reads lab/, not the venv's app settings folder: anything there would be ignored."""
     venv_settings = Path(get_app_dir()) / "settings"
     hidden = [
         name

@@ -44,8 +44,7 @@ class _Config(dict):
 
 
 def header_buttons(config_path: Path, pagename: str, notebook: bool) -> list[dict]:
-    """The header buttons sphinx-book-theme would put on ``pagename`` for this book
-    configuration."""
+    """The header buttons sphinx-book-theme puts on ``pagename`` for this configuration."""
     sphinx_config, _ = get_final_config(
         user_yaml=config_path,
         cli_config={"external_toc_path": str(BOOK / "_toc.yml"), "latex_individualpages": False},
@@ -232,6 +231,5 @@ def test_binder_installs_the_course_package_from_the_root():
     ]
     assert "pip install --no-deps -e ." in " ".join(commands)
     assert (ROOT / "environment.yml").is_file()
-    # repo2docker reads only binder/ (or .binder/) when one exists, which would drop
-    # environment.yml.
+    # repo2docker reads only binder/ (or .binder/) if present, which would drop environment.yml.
     assert not (ROOT / "binder").exists() and not (ROOT / ".binder").exists()

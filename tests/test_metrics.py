@@ -1,5 +1,4 @@
-"""PSNR and SSIM against scikit-image; the IWAE bound on a latent model whose likelihood is
-known."""
+"""PSNR and SSIM against scikit-image; the IWAE bound on a model with a known likelihood."""
 
 from __future__ import annotations
 
@@ -249,8 +248,7 @@ def binary_images(n: int, seed: int = 0) -> torch.Tensor:
 
 
 def tiny_vae() -> MLPVAE:
-    """An untrained MLP VAE whose decoder prefers dark pixels (as MNIST's would), so sparse images
-    score better."""
+    """An untrained MLP VAE whose decoder prefers dark pixels (like MNIST's): sparse images win."""
     torch.manual_seed(0)
     model = MLPVAE(hidden_dim=32, latent_dim=4)
     with torch.no_grad():

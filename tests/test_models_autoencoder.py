@@ -1,5 +1,4 @@
-"""Autoencoders for 28 x 28 images: shapes, ranges, the seed architecture, errors, linearity,
-overfitting."""
+"""Autoencoders for 28 x 28 images: shapes, ranges, seed layout, errors, linearity, overfitting."""
 
 from __future__ import annotations
 

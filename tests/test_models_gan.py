@@ -94,8 +94,7 @@ def test_dcgan_follows_the_architecture_guidelines(image_size):
             for m in layers
         )
 
-    # Generator: every transposed convolution but the last is followed by BatchNorm and ReLU; tanh
-    # at the end.
+    # Generator: BatchNorm and ReLU after each transposed convolution but the last; tanh at the end.
     g = kinds(generator)
     deconvs = [i for i, kind in enumerate(g) if kind is nn.ConvTranspose2d]
     for i in deconvs[:-1]:

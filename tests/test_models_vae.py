@@ -1,5 +1,4 @@
-"""VAEs: the reparameterisation trick, shapes and interface of every model, errors, tiny
-overfits."""
+"""VAEs: the reparameterisation trick, every model's shapes and interface, errors, tiny overfits."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""Every cell that took longer than about 5 s in a notebook's stored cpu run shows progress when run
-live.
+"""Every cell that took over about 5 s in a notebook's stored cpu run shows progress when run live.
 
 The stored run's cell timings (nbclient writes them into each cell's metadata) say which cells are
 slow. Such a cell must call something that draws a tqdm bar

@@ -1,5 +1,4 @@
-"""The GitHub Pages workflow builds the book with the project's own target and publishes that
-output."""
+"""The GitHub Pages workflow builds the book with the project's own target and publishes it."""
 
 import re
 from pathlib import Path

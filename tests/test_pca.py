@@ -1,5 +1,4 @@
-"""PCA against scikit-learn and an eigen-decomposition in float64; principal angles against known
-geometry."""
+"""PCA against scikit-learn and a float64 eigendecomposition; principal angles on known geometry."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""Lecture decks: every notebook stores the slide rule's metadata, and its reveal.js deck works
-offline.
+"""Lecture decks: each notebook stores the slide rule's metadata; its reveal.js deck works offline.
 
 The decks are built once per module with scripts/make_slides.py into a temporary folder. Static
 checks read the HTML; the browser checks open every deck from file:// in headless Chromium with
@@ -308,8 +307,7 @@ class Shown:
 
 
 def page_requests(net_log: Path) -> list[str]:
-    """URLs that a page opened from file:// requested; Chromium's own background calls are left
-    out."""
+    """URLs that a page opened from file:// requested (Chromium's own background calls left out)."""
     log = json.loads(net_log.read_text(encoding="utf-8"))
     start = log["constants"]["logEventTypes"]["URL_REQUEST_START_JOB"]
     return sorted(

@@ -63,8 +63,7 @@ def student_edition(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
 
 
 def write_student_editions(source: Path, target: Path) -> list[Path]:
-    """Write the student edition of every ``NN_*.ipynb`` in ``source`` into ``target``; return the
-    paths.
+    """Write the student edition of each ``NN_*.ipynb`` of ``source`` into ``target``; return paths.
 
     ``target`` must differ from ``source``. An existing file in ``target`` is replaced only if it is
     a student edition itself, so a notebook someone saved there by hand is never overwritten.

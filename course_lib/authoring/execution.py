@@ -59,8 +59,7 @@ def data_setting() -> str:
 
 
 def execute_notebook(path: str | os.PathLike, profile: str, timeout: int = 1800) -> ExecutionResult:
-    """Execute ``path`` in ``profile`` without touching the file; raise CellExecutionError on
-    failure."""
+    """Run ``path`` in ``profile``, leaving the file alone; a failure raises CellExecutionError."""
     path = Path(path)
     check_profile(profile)
     notebook = nbformat.read(path, as_version=4)

@@ -1,5 +1,4 @@
-"""Lecture slides from the course notebooks: which cell opens a slide, and what a deck shows of a
-cell.
+"""Lecture slides from the notebooks: which cell opens a slide, and what a deck shows of a cell.
 
 The rule (``slide_types``) is stored in each notebook as ``metadata.slideshow.slide_type``, the
 field that Jupyter's property inspector, RISE and ``nbconvert --to slides`` read:
@@ -118,8 +117,7 @@ def mismatches(notebook: nbformat.NotebookNode) -> list[str]:
 
 
 def apply_slide_types(notebook: nbformat.NotebookNode) -> int:
-    """Store the rule's slide type in every cell's metadata, in place; return how many cells
-    changed."""
+    """Store the rule's slide type in each cell's metadata, in place; return how many changed."""
     changed = 0
     for cell, kind in zip(notebook.cells, slide_types(notebook)):
         if stored_type(cell) != kind:

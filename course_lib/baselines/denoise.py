@@ -30,8 +30,7 @@ def _per_image(
 
 
 def gaussian_blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Convolve with a Gaussian of standard deviation ``sigma`` pixels: removes noise and edges
-    alike."""
+    """Convolve with a Gaussian of std ``sigma`` pixels: it removes noise and edges alike."""
     return _per_image(images, lambda channel: gaussian_filter(channel, sigma, mode="nearest"))
 
 
@@ -65,8 +64,7 @@ def tune_strength(
     clean: torch.Tensor,
     score: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
 ) -> tuple[float, float]:
-    """The strength with the best mean ``score(denoised, clean)`` (higher is better), and that
-    score."""
+    """The strength with the best mean ``score(denoised, clean)`` (higher is better), and it."""
     results = [(float(score(denoiser(noisy, s), clean).mean()), s) for s in strengths]
     best_score, best_strength = max(results)
     return best_strength, best_score

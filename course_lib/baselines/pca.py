@@ -1,5 +1,4 @@
-"""Principal component analysis and subspace comparison, the baseline autoencoders are measured
-against."""
+"""PCA and subspace comparison: the baseline that autoencoders are measured against."""
 
 from __future__ import annotations
 

@@ -22,8 +22,7 @@ DOWNLOAD_TIMEOUT_S = 10.0
 
 
 def fetch_verified(url: str, destination: Path, check: Callable[[Path, Path], None]) -> None:
-    """Stream ``url`` into a temporary file beside ``destination``; publish it once ``check``
-    accepts it.
+    """Stream ``url`` to a temporary file beside ``destination``; publish it once ``check`` passes.
 
     ``check(partial, destination)`` raises ``ValueError`` when the downloaded file is not the one
     expected. On any error (network, disk, a failed check) nothing is left behind, and an

@@ -51,8 +51,7 @@ DATASET_NAMES = ("hair colour and glasses (CelebA-like)", "expression (RaFD-like
 
 
 def check_conditions(condition: Tensor) -> Tensor:
-    """The data set (B,) int64 of each condition row of ``condition`` (B, 13), after checking the
-    layout.
+    """The data set (B,) int64 of each row of ``condition`` (B, 13), after checking its layout.
 
     A valid row has a one-hot mask, a one-hot entry for each one-hot group of its data set, 0 or 1
     for a binary group, and zeros in the other data set's entries. Raises a ValueError that says

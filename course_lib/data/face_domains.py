@@ -93,8 +93,7 @@ class DomainFaces:
 
 
 def assign_datasets(n: int, seed: int = 0) -> Tensor:
-    """(n,) int64: a random half of the faces (n // 2 of them) in data set 0, the others in data set
-    1."""
+    """(n,) int64: a random n // 2 of the faces in data set 0, the others in data set 1."""
     stream_seed = np.random.SeedSequence([seed, ASSIGNMENT_STREAM]).generate_state(1)[0]
     generator = torch.Generator().manual_seed(int(stream_seed))
     dataset = torch.ones(n, dtype=torch.long)
@@ -135,8 +134,7 @@ def condition_from_attributes(attributes: dict[str, Tensor], dataset: Tensor) ->
 
 
 def _encode(group: LabelGroup, labels: Tensor) -> Tensor:
-    """Labels (N,) as the group's entries (N, width): the label itself for a binary group, one-hot
-    otherwise."""
+    """Labels (N,) as the group's entries (N, width): the label if binary, else one-hot."""
     if group.binary:
         return labels.float().unsqueeze(1)
     return F.one_hot(labels, group.width).float()
@@ -194,8 +192,7 @@ def target_condition(dataset: int, n: int | None = None, **values: str | int) ->
 
 
 def random_target_conditions(dataset: Tensor, generator: torch.Generator | None = None) -> Tensor:
-    """Random target conditions (B, 13) for examples of data sets ``dataset`` (B,), on ``dataset``'s
-    device.
+    """Random target conditions (B, 13) for data sets ``dataset`` (B,), on ``dataset``'s device.
 
     Each example's target lies in its own data set's label space, as in the paper: uniform over
     the values of each of its data set's attributes (glasses on or off with probability 1/2), the

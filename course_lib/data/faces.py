@@ -1,5 +1,4 @@
-"""Procedural cartoon faces with known attributes: the course's offline stand-in for the Cartoon
-Set.
+"""Procedural cartoon faces with known attributes: the offline stand-in for the Cartoon Set.
 
 The seed paper trained its VAE on Google's Cartoon Set, procedurally drawn faces with labelled
 attributes. These faces follow the same idea at course scale: every face is a stack of soft shapes
@@ -195,8 +194,7 @@ def _check_nuisance(nuisance: Mapping[str, Tensor], n: int) -> dict[str, Tensor]
 
 
 def _stream(seed: int, stream: int) -> torch.Generator:
-    # Attributes use stream 0 and nuisance stream 1 of a seed, so the two never share random
-    # numbers.
+    # Attributes use stream 0 and nuisance stream 1 of a seed: they never share random numbers.
     return torch.Generator().manual_seed(2 * int(seed) + stream)
 
 
@@ -581,8 +579,7 @@ def make_faces(n: int, size: int = 64, seed: int = 0, **fixed: str | int) -> Fac
 def load_faces(
     train_size: int, test_size: int, size: int = 64, seed: int = 0
 ) -> tuple[FaceData, FaceData]:
-    """A training and a held-out set, drawn from the distinct seeds ``2 seed`` and
-    ``2 seed + 1``."""
+    """A training and a held-out set, drawn with the seeds ``2 seed`` and ``2 seed + 1``."""
     return make_faces(train_size, size, 2 * seed), make_faces(test_size, size, 2 * seed + 1)
 
 

@@ -46,8 +46,7 @@ Tensor = torch.Tensor
 
 @dataclass(frozen=True)
 class Painting:
-    """One of the course's paintings: its file in ``course_lib/data/paintings/`` and that file's
-    digest."""
+    """One of the course's paintings: its file in ``course_lib/data/paintings/`` and digest."""
 
     file: str
     title: str
@@ -82,8 +81,7 @@ PAINTINGS: dict[str, Painting] = {
 
 @dataclass(frozen=True)
 class BundledPhotograph:
-    """A colour photograph inside scikit-image's ``data/`` folder, with the pinned version's
-    digest."""
+    """A colour photograph in scikit-image's ``data/`` folder, with the pinned version's digest."""
 
     file: str
     sha256: str

@@ -105,8 +105,9 @@ class MNISTData:
 
     @property
     def short_source(self) -> str:
-        """A few words to quote beside a number, e.g. 'MNIST, 12,000 of 60,000 training images;
-        official test set'."""
+        """A few words to quote beside a number.
+
+        For example 'MNIST, 12,000 of 60,000 training images; official test set'."""
         n_train, n_test = len(self.train_labels), len(self.test_labels)
         if self.kind == "full":
             test = (
@@ -127,8 +128,7 @@ class MNISTData:
 
 
 def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
-    """Read an idx file (the MNIST format), gzipped or raw, into an array of its stored type and
-    shape.
+    """Read an idx file (the MNIST format), gzipped or raw, into an array of its type and shape.
 
     Raises ``FileNotFoundError`` for a missing file and ``CorruptDataError`` (naming the file)
     when a gzip stream is damaged or the idx header does not match the contents.
@@ -138,8 +138,7 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
 
 
 def _idx_bytes(path: Path) -> bytes:
-    """The idx bytes of ``path``: decompressed when the file is gzip (by its magic bytes), else as
-    stored."""
+    """The idx bytes of ``path``: decompressed if gzip (by its magic bytes), else as stored."""
     stored = path.read_bytes()
     if not stored.startswith(GZIP_MAGIC):
         return stored
@@ -233,8 +232,7 @@ def _verified_present(raw_dir: Path) -> set[str]:
 
 
 def mirrors() -> tuple[str, ...]:
-    """The folder URLs to download from: ``$COURSE_MNIST_MIRRORS`` when set, else
-    ``MNIST_MIRRORS``."""
+    """Folder URLs to download from: ``$COURSE_MNIST_MIRRORS`` if set, else ``MNIST_MIRRORS``."""
     configured = os.environ.get(MIRRORS_ENV, "").split()
     return tuple(url if url.endswith("/") else url + "/" for url in configured) or MNIST_MIRRORS
 
@@ -248,8 +246,7 @@ def _download_missing(raw_dir: Path, missing: list[str]) -> None:
 
 
 def _download(raw_dir: Path, name: str) -> bool:
-    """Fetch ``<name>.gz`` from the first mirror that serves the official bytes; print one line on
-    failure."""
+    """Fetch ``<name>.gz`` from the first mirror serving the official bytes; one line on failure."""
     destination = raw_dir / f"{name}.gz"
     reasons = []
     for mirror in mirrors():

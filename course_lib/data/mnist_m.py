@@ -196,8 +196,7 @@ def load_photographs() -> tuple[Tensor, ...]:
 
 
 def _check_digits(images: Tensor, name: str) -> Tensor:
-    """``images`` as float32, after checking it is a (N, 1, H, W) floating-point tensor in
-    [0, 1]."""
+    """``images`` as float32, after checking it is a (N, 1, H, W) float tensor in [0, 1]."""
     _require(
         isinstance(images, Tensor),
         f"{name} must be a torch.Tensor, got {type(images).__name__}; convert with "

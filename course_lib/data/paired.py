@@ -1,5 +1,4 @@
-"""A paired data set for pix2pix, built offline: cartoon-face line drawings and the faces
-themselves.
+"""A paired data set for pix2pix, built offline: line drawings of cartoon faces, and the faces.
 
 Each pair is (edge map, face): the face comes from ``course_lib.data.faces.make_faces`` and its
 line drawing from ``edge_map`` (Sobel edge strength). The translation edges -> faces has to invent
@@ -15,8 +14,7 @@ from course_lib.data.faces import edge_map, make_faces
 
 
 def edges_to_faces(n: int, size: int = 32, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """``n`` pairs: edge maps (n, 1, size, size) and faces (n, 3, size, size), both float32 in
-    [0, 1].
+    """``n`` pairs: edge maps (n, 1, size, size) and faces (n, 3, size, size), float32 in [0, 1].
 
     Deterministic: the same (n, size, seed) gives the same tensors on every run and machine.
     Use distinct seeds for training and held-out pairs.

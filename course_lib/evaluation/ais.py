@@ -48,8 +48,8 @@ class AISResult:
 
 def temperature_schedule(n: int) -> torch.Tensor:
     """n + 1 inverse temperatures from 0 to 1, spaced like Salakhutdinov & Murray's 14,500:
-    about 3% of the steps on [0, 0.5], 28% on [0.5, 0.9] and 69% on [0.9, 1], where p changes
-    fastest."""
+    about 3% of the steps on [0, 0.5], 28% on [0.5, 0.9] and 69% on [0.9, 1] (where p changes
+    fastest)."""
     if n < 3:
         raise ValueError(f"AIS needs at least 3 temperatures, got {n}.")
     first = max(1, round(n * 500 / 14_500))
@@ -92,8 +92,7 @@ def ais_log_partition(
     base_bias: torch.Tensor | None = None,
     generator: torch.Generator | None = None,
 ) -> AISResult:
-    """Estimate log Z of ``rbm`` with ``n_chains`` independent AIS runs over ``n_temperatures``
-    steps.
+    """Estimate log Z of ``rbm`` with ``n_chains`` independent AIS runs of ``n_temperatures`` steps.
 
     ``base_bias`` are the base-rate model's visible biases (``base_rate_bias(train_data)`` is a good
     choice: the closer A is to B, the fewer temperatures are needed); zeros by default.

@@ -71,8 +71,7 @@ def label_grid(
     device: torch.device | str = "cpu",
     generator_rng: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """A label-by-sample grid: images (n_classes * n_per_class, C, H, W) in [0, 1], row c holding
-    class c.
+    """A label-by-sample grid: images (n_classes * n_per_class, C, H, W) in [0, 1], row c class c.
 
     Column j uses the same code z_j in every row, so a column shows what z carries (style: slant,
     stroke width) and a row what y carries (the class). Show it with

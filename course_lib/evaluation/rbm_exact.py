@@ -40,8 +40,7 @@ def _double(rbm: BernoulliRBM) -> BernoulliRBM:
 
 
 def _state_chunks(n: int, device: torch.device, chunk: int = 2**15) -> Iterator[torch.Tensor]:
-    """All 2^n states in float64, ``chunk`` rows at a time, so 2^24 states never sit in memory at
-    once."""
+    """All 2^n states in float64, ``chunk`` rows at a time: 2^24 states never sit in memory."""
     _check_size(n)
     bits = 2 ** torch.arange(n - 1, -1, -1, device=device)  # most significant bit first
     for start in range(0, 2**n, chunk):

@@ -175,8 +175,9 @@ class ModeCoverage:
     min_count: int
 
     def summary(self) -> str:
-        """One line for a notebook, e.g. '6 of 8 modes covered (>= 13 high-quality samples each);
-        ...'."""
+        """One line for a notebook.
+
+        For example '6 of 8 modes covered (>= 13 high-quality samples each); ...'."""
         return (
             f"{self.modes_covered} of {self.n_modes} modes covered "
             f"(>= {self.min_count} high-quality samples each); {self.high_quality_share:.1%} of "
@@ -213,8 +214,7 @@ def mode_coverage(
     threshold: float = 3.0,
     min_count: int | None = None,
 ) -> ModeCoverage:
-    """Modes covered and share of high-quality samples, for samples (N, D) of a mixture with centres
-    (k, D).
+    """Modes covered and high-quality share of samples (N, D) of a mixture with centres (k, D).
 
     Each sample is assigned to its nearest centre; it is high quality when that distance is at
     most ``threshold`` * ``std`` (the boundary counts as inside), with ``std`` the per-coordinate

@@ -21,8 +21,7 @@ def instance_norm(channels: int) -> nn.InstanceNorm2d:
 
 
 class ResidualBlock(nn.Module):
-    """x + F(x), F = conv 3x3 -> InstanceNorm -> ReLU -> conv 3x3 -> InstanceNorm; shape
-    (B, C, H, W) kept.
+    """x + F(x), F = conv 3x3, InstanceNorm, ReLU, conv 3x3, InstanceNorm; keeps (B, C, H, W).
 
     Reflection padding keeps the map's size without the dark frame that zero padding draws along
     the borders of generated images.

@@ -83,8 +83,7 @@ class MLPGenerator(nn.Module):
 
 
 class MLPDiscriminator(nn.Module):
-    """Images (B, *image_shape) -> logits (B,), through fully connected layers with
-    LeakyReLU(0.2)."""
+    """Images (B, *image_shape) -> logits (B,), through linear layers with LeakyReLU(0.2)."""
 
     def __init__(
         self, image_shape: tuple[int, ...] = MNIST_SHAPE, hidden: tuple[int, ...] = (512, 256)
@@ -101,8 +100,7 @@ class MLPDiscriminator(nn.Module):
 
 
 def dcgan_widths(image_size: int, width: int) -> list[int]:
-    """Channel counts from the smallest feature map up, doubling per halving: 28 -> [2w, w], 64 ->
-    [8w, 4w, 2w, w]."""
+    """Channels from the smallest map up, doubling per halving: 28: [2w, w], 64: [8w, 4w, 2w, w]."""
     if image_size not in DCGAN_START:
         raise ValueError(f"image_size must be one of {sorted(DCGAN_START)}, got {image_size}.")
     doublings = int(math.log2(image_size // DCGAN_START[image_size]))  # 28: 7 -> 14 -> 28 is 2
@@ -110,8 +108,9 @@ def dcgan_widths(image_size: int, width: int) -> list[int]:
 
 
 def dcgan_init_(module: nn.Module) -> nn.Module:
-    """Radford et al.'s initialisation, in place: weights N(0, 0.02), BatchNorm scales N(1, 0.02),
-    biases 0.
+    """Radford et al.'s initialisation, in place: weights N(0, 0.02), BatchNorm scales N(1, 0.02).
+
+    Biases start at 0.
 
     The paper initialises "all weights" from N(0, 0.02), so linear layers are included.
     """
@@ -176,8 +175,7 @@ class DCGANGenerator(nn.Module):
 def downsampling_scorer(
     image_size: int, channels: int, width: int, norm: Callable[[int], nn.Module] | None
 ) -> nn.Sequential:
-    """DCGAN's discriminator layout, images (B, C, S, S) -> scores (B,), shared with the WGAN
-    critic.
+    """DCGAN's discriminator, images (B, C, S, S) -> scores (B,); the WGAN critic shares it.
 
     Strided 4 x 4 convolutions halve the map and double the channels; ``norm(channels)`` follows
     every one but the first (None: no normalisation); LeakyReLU(0.2); a last convolution covering
@@ -204,8 +202,7 @@ def downsampling_scorer(
 
 
 class DCGANDiscriminator(nn.Module):
-    """Images (B, channels, image_size, image_size) -> logits (B,), the mirror of
-    ``DCGANGenerator``.
+    """Images (B, channels, size, size) -> logits (B,): the mirror of ``DCGANGenerator``.
 
     Seed 002's R_1 = lReLU(Conv(I)), R_i = lReLU(BN(Conv(R_{i-1}))), R_last = sigmoid(FC(.)):
     strided 4 x 4 convolutions halve the map and double the channels (no pooling), BatchNorm in

@@ -30,14 +30,12 @@ KERNEL = 4
 
 
 def _widths(depth: int, width: int) -> list[int]:
-    """Channels per level: width, 2 width, 4 width, then 8 width for every deeper level
-    (the paper's cap)."""
+    """Channels per level: width, 2 width, 4 width, then 8 width (the paper's cap) further down."""
     return [width * 2 ** min(i, 3) for i in range(depth)]
 
 
 class UNetGenerator(nn.Module):
-    """Condition images (B, in_channels, size, size) -> images (B, out_channels, size, size) in
-    (-1, 1).
+    """Conditions (B, in_channels, size, size) -> images (B, out_channels, size, size) in (-1, 1).
 
     Encoder block i: Conv(4, stride 2) -> BatchNorm -> LeakyReLU(0.2), size / 2^(i+1), no
     BatchNorm in the first block (as in DCGAN) nor at the 1 x 1 bottleneck (a 1 x 1 map of a
@@ -67,8 +65,7 @@ class UNetGenerator(nn.Module):
                     nn.LeakyReLU(0.2),
                 )
             )
-        # Decoder block k undoes encoder block k + 1 (k = depth - 2, ..., 0); the last layer undoes
-        # block 0.
+        # Decoder block k undoes encoder block k + 1 (k = depth - 2, ..., 0); the last undoes 0.
         self.decoder = nn.ModuleList()
         for k in reversed(range(depth - 1)):
             c_in = widths[k + 1] * (
@@ -117,8 +114,7 @@ def receptive_field(n_layers: int) -> int:
 
 
 def patch_map_size(image_size: int, n_layers: int) -> int:
-    """Side h = w of the logit map: image_size / 2^n_layers, less 1 for each of the two stride-1
-    layers."""
+    """Side h = w of the logit map: image_size / 2^n_layers, less 1 per stride-1 layer (two)."""
     return image_size // 2**n_layers - 2
 
 
@@ -130,8 +126,8 @@ class PatchDiscriminator(nn.Module):
     C64-C128-...: ``n_layers`` Conv(4, stride 2) blocks doubling the channels (capped at
     8 width), then Conv(4, stride 1) -> BatchNorm -> LeakyReLU and a Conv(4, stride 1) to one
     channel. BatchNorm (or the ``norm`` chosen) everywhere but the first block; LeakyReLU(0.2).
-    h = S / 2^n_layers - 2 (``patch_map_size``); each logit sees ``receptive_field(n_layers)``
-    pixels.
+    The map's side is h = S / 2^n_layers - 2 (``patch_map_size``); each logit sees
+    ``receptive_field(n_layers)`` pixels.
 
     ``norm="instance"`` swaps BatchNorm for instance normalisation
     (``models.blocks.instance_norm``), as CycleGAN does: each image is then scored independently of

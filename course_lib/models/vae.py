@@ -233,8 +233,8 @@ class FaceVAE(GaussianVAE):
         h = self.flatten(self.down(x))
         logvar = self.logvar_head(h)
         if self.max_variance is not None:
-            # The seed paper's constraint sigma^2 < max_variance: sigma^2 = max_variance *
-            # sigmoid(.)
+            # The seed paper's constraint sigma^2 < max_variance:
+            # sigma^2 = max_variance * sigmoid(.)
             logvar = math.log(self.max_variance) + F.logsigmoid(logvar)
         return self.mean_head(h), logvar
 

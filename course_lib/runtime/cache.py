@@ -38,8 +38,7 @@ def candidate_paths(stem: str) -> Iterator[Path]:
 
 
 def read_cached(path: Path, name: str, retrain_time: str) -> dict[str, Any]:
-    """The checkpoint at ``path``; a file that cannot be read raises an error that says to delete
-    it."""
+    """The checkpoint at ``path``; an unreadable file raises an error that says to delete it."""
     try:
         return read_checkpoint(path)
     except ValueError as error:

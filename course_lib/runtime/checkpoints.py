@@ -143,8 +143,7 @@ def write_checksum(path: str | os.PathLike) -> str:
 
 
 def verify_checksum(path: str | os.PathLike, expected: str | None = None) -> str:
-    """Check ``path`` against ``expected`` or, by default, its ``.sha256`` file; return the
-    digest."""
+    """Check ``path`` against ``expected`` (default: its ``.sha256`` file); return the digest."""
     path = Path(path)
     if expected is None:
         record = checksum_path(path)

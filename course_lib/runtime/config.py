@@ -183,8 +183,7 @@ def show_progress() -> bool:
 
 
 def shown_path(path: str | os.PathLike[str]) -> str:
-    """``path`` as the course prints it: relative to the setting it lives under, not the machine's
-    folders.
+    """``path`` as the course prints it: relative to its setting, never a machine's own folders.
 
     Printed outputs are stored in the notebooks and published in the book, so they name a location
     by its setting (``$COURSE_DATA_DIR/MNIST/raw``, ``$COURSE_CACHE_DIR/digit_judge_....pt``,

@@ -55,8 +55,7 @@ class Shard:
         return batch.tensor_split(self.world_size)[self.rank]
 
     def check_divides(self, batch_size: int) -> None:
-        """GAN steps need equal parts: raise a clear error unless ``world_size`` divides
-        ``batch_size``."""
+        """GAN steps need equal parts: an error unless ``world_size`` divides ``batch_size``."""
         if batch_size % self.world_size:
             raise ValueError(
                 f"The global batch size {batch_size} is not divisible by the {self.world_size} "
@@ -151,8 +150,7 @@ def sum_across(values: list[float], shard: Shard) -> list[float]:
 def average_across(
     tensors: tuple[torch.Tensor, ...], share: float, shard: Shard
 ) -> tuple[torch.Tensor, ...]:
-    """Sum over processes of ``share * tensor``, where ``share`` is this process's part of the
-    batch.
+    """Sum over processes of ``share * tensor``, ``share`` being this process's part of the batch.
 
     With shares that add up to 1 this is the batch-weighted mean of per-process means; for loops
     such as CD-k whose updates are not gradients of a loss, so DistributedDataParallel cannot help.

@@ -1,2 +1,1 @@
-"""What the notebooks show: figures and image grids, explorers with live sliders, source
-listings."""
+"""What notebooks show: figures and image grids, explorers with live sliders, source listings."""

@@ -20,8 +20,7 @@ LIVE_NOTE = "Run this cell for live controls; the picture above shows their curr
 
 
 def figure_png(figure: plt.Figure, dpi: int = 100) -> Image:
-    """``figure`` as a PNG output (and closed, so that the notebook does not show it a second
-    time)."""
+    """``figure`` as a PNG output, closed so that the notebook does not show it a second time."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
     plt.close(figure)
@@ -34,8 +33,7 @@ def explore(
     run_button: widgets.Button | None = None,
     note: str = LIVE_NOTE,
 ) -> widgets.VBox:
-    """Show ``draw()``'s figure, then ``controls``; redraw on every change, or on ``run_button``'s
-    click.
+    """Show ``draw()``'s figure, then ``controls``; redraw on each change or ``run_button`` click.
 
     ``draw`` reads the controls' current values itself (a closure) and returns a new figure. With
     ``run_button`` (for a slow ``draw``) the picture changes only when it is clicked. Returns the

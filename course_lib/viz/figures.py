@@ -23,12 +23,11 @@ def add_smoke_mark(figure: plt.Figure) -> None:
 
 
 def show_profile(settings) -> None:
-    """Print the run profile's settings; in the smoke profile also mark every figure made from now
-    on.
+    """Print the run profile's settings; in the smoke profile, also mark every figure from now on.
 
     ``settings`` is what ``course_lib.runtime.config.settings_for`` returns. The mark goes in
-    through matplotlib's
-    ``figure.hooks``, so every figure made with pyplot carries it, the notebook's own included.
+    through matplotlib's ``figure.hooks``, so every figure made with pyplot carries it, the
+    notebook's own included.
     """
     print(settings.describe())
     hooks = [hook for hook in plt.rcParams["figure.hooks"] if hook != _SMOKE_HOOK]

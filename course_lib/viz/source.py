@@ -11,8 +11,7 @@ PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # course_lib/viz/source.py -
 
 
 def show_source(obj: object) -> Code:
-    """Syntax-highlighted source of a course_lib function, class or method, with its file and
-    line."""
+    """Syntax-highlighted source of a course_lib function, class or method, with file and line."""
     try:
         lines, first_line = inspect.getsourcelines(obj)
         path = Path(inspect.getsourcefile(obj)).resolve()
