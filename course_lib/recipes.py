@@ -6,9 +6,10 @@
     torchrun --nproc_per_node 4 -m course_lib.recipes wgan-gp --profile gpu
 
 Each recipe builds the model a notebook builds, seeded the same way, from the same profile
-settings, and trains it with the same loop (``training.fit`` or ``gan_training.train_gan``). A
-checkpoint made with ``--profile cpu`` is therefore the model notebook 01 (say) trains in the
-cpu profile, and the notebook can load it instead of training (``checkpoints.load_or_train``).
+settings, and trains it with the same loop (``training.fit``, ``training.rbm.train_rbm``,
+``training.adversarial.train_gan`` or a loop of ``training.translation``). A checkpoint made
+with ``--profile cpu`` is therefore the model notebook 01 (say) trains in the cpu profile, and
+the notebook can load it instead of training (``checkpoints.load_or_train``).
 Under torchrun each process trains on its part of every global minibatch (``distributed.Shard``)
 and only rank 0 writes the checkpoint and its ``.sha256`` file.
 """
@@ -78,8 +79,9 @@ from course_lib.runtime.config import (
     settings_for,
 )
 from course_lib.runtime.distributed import Shard, process_device, shard_from_environment
-from course_lib.training.adversarial import GANHistory, train_gan
+from course_lib.training.adversarial import train_gan
 from course_lib.training.fit import fit
+from course_lib.training.game import AdversarialHistory
 from course_lib.training.rbm import train_rbm
 from course_lib.training.translation import train_cyclegan, train_pix2pix, train_stargan
 
@@ -100,7 +102,8 @@ class RunOptions:
 
 @dataclass(frozen=True)
 class Recipe:
-    """One trainable model: the notebook whose settings it uses, how to build and how to train it."""
+    """One trainable model: the notebook whose settings it uses, how to build it and how to train
+    it."""
 
     notebook: str
     description: str
@@ -150,9 +153,8 @@ def _train_dae(model, settings, options, shard, device):
     )
 
     def denoising_loss(model, x):
-        return F.mse_loss(
-            model(add_gaussian_noise(x, settings.train_noise)), x
-        )  # target: the clean image
+        noisy = add_gaussian_noise(x, settings.train_noise)
+        return F.mse_loss(model(noisy), x)  # the target is the clean image
 
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-5)
     return fit(
@@ -189,7 +191,7 @@ def _train_vae(model, settings, options, shard, device):
     )
 
 
-# ---- RBM (rbm_training.train_rbm, CD-k) -------------------------------------------------------
+# ---- RBM (training.rbm.train_rbm, CD-k) -------------------------------------------------------
 
 
 def _train_rbm(model, settings, options, shard, device):
@@ -198,9 +200,8 @@ def _train_rbm(model, settings, options, shard, device):
     )
     train_x = data.train_images.flatten(1).to(device)  # (N, 1, 28, 28) -> (N, 784)
     with torch.no_grad():
-        model.visible_bias.copy_(
-            base_rate_bias(train_x)
-        )  # start from the pixels' log-odds, as notebook 04
+        # Start from the pixels' log-odds, as notebook 04 does.
+        model.visible_bias.copy_(base_rate_bias(train_x))
     history = train_rbm(
         model,
         train_x,
@@ -217,11 +218,12 @@ def _train_rbm(model, settings, options, shard, device):
     return asdict(history)
 
 
-# ---- GANs (gan_training.train_gan) -------------------------------------------------------------
+# ---- GANs (training.adversarial.train_gan) ----------------------------------------------------
 
 
-def _gan_history(history: GANHistory) -> dict[str, Any]:
-    """The history as plain lists and numbers (snapshots left out), loadable with weights_only=True."""
+def _adversarial_history(history: AdversarialHistory) -> dict[str, Any]:
+    """The history as plain lists and numbers (snapshots left out), loadable with
+    weights_only=True; ``AdversarialHistory(**saved)`` rebuilds it."""
     return {key: value for key, value in asdict(history).items() if key != "snapshots"}
 
 
@@ -263,7 +265,7 @@ def _train_adversarial(
         if monitor is not None and shard.is_main
         else None,  # rank 0 measures
     )
-    return _gan_history(history)
+    return _adversarial_history(history)
 
 
 def _wgan_monitor(settings: Settings, mnist: MNISTData, device: torch.device) -> Callable:
@@ -358,7 +360,7 @@ def _train_cgan(model, settings, options, shard, device):
     )
 
 
-# ---- image-to-image translation (their own loops) ----------------------------------------------
+# ---- image-to-image translation (training.translation) ----------------------------------------
 
 
 def _adam(parameters, lr: float) -> torch.optim.Adam:
@@ -382,7 +384,7 @@ def _train_pix2pix(model, settings, options, shard, device):
         shard=shard,
         desc="pix2pix, GAN + 100 L1",
     )
-    return asdict(history)
+    return _adversarial_history(history)
 
 
 def _train_cyclegan(model, settings, options, shard, device):
@@ -409,7 +411,7 @@ def _train_cyclegan(model, settings, options, shard, device):
         epoch_metrics=monitor,
         desc="CycleGAN, lambda = 10",
     )
-    return asdict(history)
+    return _adversarial_history(history)
 
 
 def _train_stargan(model, settings, options, shard, device):
@@ -439,7 +441,7 @@ def _train_stargan(model, settings, options, shard, device):
         epoch_metrics=monitor,
         desc="StarGAN",
     )
-    return asdict(history)
+    return _adversarial_history(history)
 
 
 RECIPES: dict[str, Recipe] = {
@@ -579,7 +581,8 @@ def build_model(recipe: str, profile: str, seed: int = SEED) -> nn.Module:
 
 
 def run(recipe: str, options: RunOptions, out: Path, shard: Shard | None = None) -> Path | None:
-    """Train ``recipe`` and write its checkpoint to ``out`` (rank 0 only); return the path written."""
+    """Train ``recipe`` and write its checkpoint to ``out`` (rank 0 only); return the path
+    written."""
     shard = shard or Shard()
     device = process_device(shard)
     settings = settings_for(RECIPES[recipe].notebook, options.profile)
@@ -637,7 +640,8 @@ def main(argv: list[str] | None = None) -> int:
     recipe, options, out, overwrite = parse_arguments(argv)
     if out.exists() and not overwrite:
         print(
-            f"error: {out} already exists; pass --overwrite to replace it or --out to write elsewhere.",
+            f"error: {out} already exists; pass --overwrite to replace it or --out to write "
+            "elsewhere.",
             file=sys.stderr,
         )
         return 2

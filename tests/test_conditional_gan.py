@@ -1,4 +1,5 @@
-"""Conditional generators and discriminators, the conditional GAN objective and conditional accuracy."""
+"""Conditional generators and discriminators, the conditional GAN objective and conditional
+accuracy."""
 
 from __future__ import annotations
 
@@ -98,7 +99,8 @@ def test_objective_needs_matching_classes_and_labelled_data():
 
 
 def test_train_gan_indexes_images_and_labels_together():
-    """A D that sees a real image with the wrong label would learn nothing: check train_gan keeps pairs aligned."""
+    """A D that sees a real image with the wrong label would learn nothing: check train_gan keeps
+    pairs aligned."""
     seen = []
 
     class Recorder(ConditionalGAN):
@@ -148,7 +150,8 @@ def test_label_grid_is_label_by_sample():
 
 
 class DigitLookup(nn.Module):
-    """A stand-in generator: real MNIST digits of the requested class (or of any class), in [-1, 1]."""
+    """A stand-in generator: real MNIST digits of the requested class (or of any class), in
+    [-1, 1]."""
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, honest: bool):
         super().__init__()

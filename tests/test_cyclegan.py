@@ -1,4 +1,5 @@
-"""CycleGAN: LSGAN and L1 terms, the image pool, the objective's checks and terms, unpaired training."""
+"""CycleGAN: LSGAN and L1 terms, the image pool, the objective's checks and terms, unpaired
+training."""
 
 from __future__ import annotations
 
@@ -41,7 +42,8 @@ def discriminator(channels: int) -> PatchDiscriminator:
 def mnist_like(
     channels_a: int = 1, channels_b: int = 3, n_a: int = 16, n_b: int = 12
 ) -> tuple[torch.Tensor, ...]:
-    """Unpaired 8 x 8 images in [-1, 1]: bright squares on black in A, coloured squares on noise in B."""
+    """Unpaired 8 x 8 images in [-1, 1]: bright squares on black in A, coloured squares on noise
+    in B."""
     g = torch.Generator().manual_seed(1)
     a = -torch.ones(n_a, channels_a, 8, 8)
     b = torch.rand(n_b, channels_b, 8, 8, generator=g) * 0.4 - 1
@@ -293,10 +295,10 @@ def test_training_is_reproducible_and_restores_the_global_stream():
         torch.manual_seed(outside)
         assert torch.equal(after, torch.rand(3))  # the global stream is as training found it
         assert history.steps_per_epoch == 3  # min(16, 12) // 4
-        assert len(history.d_loss) == len(history.g_loss) == len(history.cycle_a) == 6
+        assert len(history.d_loss) == len(history.g_loss) == len(history.terms["cycle_a"]) == 6
         assert len(history.epoch_d_loss) == len(history.epoch_g_loss) == 2
         assert history.epoch_means("g_loss") == history.epoch_g_loss and history.seconds > 0
-        return history.d_loss + history.g_loss + history.cycle_b
+        return history.d_loss + history.g_loss + history.terms["cycle_b"]
 
     assert run(5) == run(
         5, outside=7
@@ -351,6 +353,32 @@ def test_each_step_draws_unpaired_minibatches_from_both_domains():
         )  # without replacement within an epoch
         assert set(index_b) == set(range(12))  # the smaller domain is used whole
     assert not torch.equal(seen[0][0], seen[3][0])  # a new order each epoch
+
+
+def test_each_step_updates_the_generators_then_the_discriminators():
+    calls: list[str] = []
+
+    class Recording(CycleGAN):
+        def generator_losses(self, real_a, real_b):
+            calls.append("g")
+            return super().generator_losses(real_a, real_b)
+
+        def discriminator_loss(self, real_a, real_b, fake_a, fake_b):
+            calls.append("d")
+            return super().discriminator_loss(real_a, real_b, fake_a, fake_b)
+
+    objective, optimizers = make_objective(Recording)
+    for player, optimizer in (("D", optimizers["d_optimizer"]), ("G", optimizers["g_optimizer"])):
+        optimizer.register_step_post_hook(lambda *_, player=player: calls.append(f"{player} step"))
+    history = train_cyclegan(objective, *mnist_like(), epochs=1, batch_size=4, **optimizers)
+    assert calls == ["g", "G step", "d", "D step"] * 3  # min(16, 12) // 4 steps
+    assert set(history.terms) == {
+        "adversarial_ab",
+        "adversarial_ba",
+        "cycle_a",
+        "cycle_b",
+        "identity",
+    }
 
 
 def test_training_errors_are_clear():

@@ -53,46 +53,54 @@ WORKER = textwrap.dedent(
     torch.manual_seed(0)
     regressor = nn.Sequential(nn.Linear(3, 16), nn.Tanh(), nn.Linear(16, 1))
     fit_history = fit(regressor, lambda m, a, b: nn.functional.mse_loss(m(a), b), (x, y),
-                      optimizer=torch.optim.SGD(regressor.parameters(), lr=0.1), epochs=3, batch_size=7,
-                      seed=1, shard=shard)
+                      optimizer=torch.optim.SGD(regressor.parameters(), lr=0.1), epochs=3,
+                      batch_size=7, seed=1, shard=shard)
 
     points = torch.randn(256, 2, generator=g) * 0.1 + 1.0
     torch.manual_seed(0)
     gan = StandardGAN(nn.Sequential(nn.Linear(2, 32), nn.ReLU(), nn.Linear(32, 2)),
                       nn.Sequential(nn.Linear(2, 32), nn.LeakyReLU(0.2), nn.Linear(32, 1)))
-    gan_history = train_gan(gan, points, epochs=2, batch_size=32, latent_dim=2, d_steps=2, seed=3, shard=shard,
+    gan_history = train_gan(gan, points, epochs=2, batch_size=32, latent_dim=2, d_steps=2, seed=3,
+                            shard=shard,
                             d_optimizer=torch.optim.SGD(gan.discriminator_parameters(), lr=0.05),
                             g_optimizer=torch.optim.SGD(gan.generator_parameters(), lr=0.05))
     binary = (torch.rand(90, 12, generator=g) < 0.3).float()
     torch.manual_seed(0)
     rbm = BernoulliRBM(12, 6)
     train_rbm(rbm, binary, epochs=2, batch_size=9, learning_rate=0.1, k=2, seed=4, shard=shard)
-    torch.manual_seed(0)  # a small rate: the cycle term (about 10) would make large steps that magnify rounding
+    # A small rate: the cycle term (about 10) would make large steps that magnify rounding.
+    torch.manual_seed(0)
     cycle = CycleGAN(resnet_translator(1, 2, 4, 1, 1), resnet_translator(2, 1, 4, 1, 1),
-                     PatchDiscriminator(1, 4, 1, norm="instance"), PatchDiscriminator(2, 4, 1, norm="instance"),
-                     identity_weight=0.0)
-    train_cyclegan(cycle, torch.rand(24, 1, 16, 16, generator=g), torch.rand(20, 2, 16, 16, generator=g), epochs=1,
-                   batch_size=4, pool_size=0, shard=shard, g_optimizer=torch.optim.SGD(cycle.generator_parameters(), lr=0.005),
+                     PatchDiscriminator(1, 4, 1, norm="instance"),
+                     PatchDiscriminator(2, 4, 1, norm="instance"), identity_weight=0.0)
+    domain_a = torch.rand(24, 1, 16, 16, generator=g)
+    domain_b = torch.rand(20, 2, 16, 16, generator=g)
+    train_cyclegan(cycle, domain_a, domain_b, epochs=1, batch_size=4, pool_size=0, shard=shard,
+                   g_optimizer=torch.optim.SGD(cycle.generator_parameters(), lr=0.005),
                    d_optimizer=torch.optim.SGD(cycle.discriminator_parameters(), lr=0.005))
     faces = two_label_sets(16, size=32, seed=0)
     torch.manual_seed(0)
     star = StarGAN(StarGANGenerator(3, 13, 4, 1, 1), StarGANDiscriminator(32, 3, 11, 4))
-    train_stargan(star, faces.images * 2 - 1, faces.condition, epochs=1, batch_size=4, d_steps=2, shard=shard,
-                  g_optimizer=torch.optim.Adam(star.generator.parameters()),
+    train_stargan(star, faces.images * 2 - 1, faces.condition, epochs=1, batch_size=4, d_steps=2,
+                  shard=shard, g_optimizer=torch.optim.Adam(star.generator.parameters()),
                   d_optimizer=torch.optim.Adam(star.discriminator.parameters()))
     torch.manual_seed(0)
     p2p = Pix2Pix(UNetGenerator(1, 3, 32, 4), PatchDiscriminator(4, 4, 1))
-    train_pix2pix(p2p, torch.rand(16, 1, 32, 32, generator=g), torch.rand(16, 3, 32, 32, generator=g), epochs=1,
-                  batch_size=4, shard=shard, g_optimizer=torch.optim.Adam(p2p.generator.parameters()),
+    edges = torch.rand(16, 1, 32, 32, generator=g)
+    photos = torch.rand(16, 3, 32, 32, generator=g)
+    train_pix2pix(p2p, edges, photos, epochs=1, batch_size=4, shard=shard,
+                  g_optimizer=torch.optim.Adam(p2p.generator.parameters()),
                   d_optimizer=torch.optim.Adam(p2p.discriminator.parameters()))
 
     values = torch.arange(9.0)
     part = shard.part(values)  # 5 + 4 values with two processes
     (mean,) = average_across((part.mean(),), len(part) / len(values), shard)
-    torch.save({"mean_of_parts": mean.item(), "regressor": regressor.state_dict(), "fit_loss": fit_history["train_loss"],
-                "gan": gan.state_dict(), "d_loss": gan_history.d_loss, "g_loss": gan_history.g_loss,
-                "rbm": rbm.state_dict(), "cyclegan": cycle.state_dict(), "stargan": star.state_dict(),
-                "pix2pix": p2p.state_dict()}, f"{sys.argv[1]}.rank{shard.rank}")
+    torch.save({"mean_of_parts": mean.item(), "regressor": regressor.state_dict(),
+                "fit_loss": fit_history["train_loss"], "gan": gan.state_dict(),
+                "d_loss": gan_history.d_loss, "g_loss": gan_history.g_loss,
+                "rbm": rbm.state_dict(), "cyclegan": cycle.state_dict(),
+                "stargan": star.state_dict(), "pix2pix": p2p.state_dict()},
+               f"{sys.argv[1]}.rank{shard.rank}")
     """
 )
 
@@ -172,7 +180,8 @@ def test_two_gloo_processes_match_one_process(tmp_path):
     assert two["d_loss"] == pytest.approx(one["d_loss"], rel=1e-5)
     assert two["g_loss"] == pytest.approx(one["g_loss"], rel=1e-5)
     # CycleGAN with instance norm and no image pool has no per-process noise: the same steps too.
-    # (StarGAN draws target labels and pix2pix dropout masks per process; pix2pix also has BatchNorm.)
+    # (StarGAN draws target labels and pix2pix dropout masks per process; pix2pix also has
+    # BatchNorm.)
     assert _max_difference(one["cyclegan"], two["cyclegan"]) < 1e-6
     # and the runs did move the weights: equality is not the trivial kind
     torch.manual_seed(0)

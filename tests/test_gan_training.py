@@ -1,6 +1,9 @@
-"""The GAN training loop: Algorithm 5.2's step counts, snapshots, history, seeding, NaN guard, learning."""
+"""The GAN training loop: Algorithm 5.2's step counts, snapshots, history, seeding, NaN guard,
+learning."""
 
 from __future__ import annotations
+
+from dataclasses import asdict
 
 import pytest
 import torch
@@ -10,7 +13,10 @@ from course_lib.losses.adversarial import discriminator_loss, generator_loss_non
 from course_lib.models.gan import BiGANEncoder, JointDiscriminator, MLPDiscriminator, MLPGenerator
 from course_lib.objectives.gan import BiGAN, GANObjective, StandardGAN, sample_latent
 from course_lib.training.adversarial import GANHistory, train_gan
-from course_lib.training.steps import NonFiniteLossError
+from course_lib.training.batches import ResidentData
+from course_lib.training.game import AdversarialHistory
+from course_lib.training.steps import NonFiniteLossError, minibatches
+from course_lib.training.translation import CycleGANHistory, StarGANHistory
 
 pytestmark = pytest.mark.usefixtures("quiet_progress")
 
@@ -88,11 +94,33 @@ def test_k_discriminator_steps_per_generator_step(d_steps):
     assert all(objective.modes)  # train mode throughout
 
 
+def test_the_k_discriminator_updates_come_before_the_generator_update():
+    """Algorithm 5.2's order, seen from the optimisers: k steps of D's, then one of G's."""
+    objective = CountingGAN()
+    optimizer = optimizers(objective)
+    for player, name in (("D", "d_optimizer"), ("G", "g_optimizer")):
+        optimizer[name].register_step_post_hook(
+            lambda *_, player=player: objective.calls.append(f"{player} step")
+        )
+    train_gan(
+        objective,
+        torch.arange(24.0).unsqueeze(1),
+        epochs=1,
+        batch_size=4,
+        d_steps=3,
+        latent_dim=LATENT,
+        **optimizer,
+    )
+    one_round = ["d", "D step", "after"] * 3 + ["g", "G step"]
+    assert objective.calls == one_round * 2  # 6 minibatches of 4: 2 generator steps
+
+
 def test_each_discriminator_step_draws_its_own_real_minibatch():
     objective = CountingGAN()
     data = torch.arange(40.0).unsqueeze(1)
     run_gan(objective, data, epochs=2, batch_size=4, d_steps=3)
-    # Within an epoch (3 generator steps x 3 batches) no real example repeats; one batch of 4 is left out.
+    # Within an epoch (3 generator steps x 3 batches) no real example repeats; one batch of 4 is
+    # left out.
     first_epoch = torch.cat(objective.real_batches[:9]).flatten()
     assert len(first_epoch.unique()) == 36
     assert not torch.equal(
@@ -343,3 +371,55 @@ def test_tuple_data_is_indexed_together():
     assert len(seen) == 8 and all(torch.equal(b, a + 100) for a, b in seen)
     with pytest.raises(ValueError, match="same length"):
         run_gan(tiny_gan(), (x, x[:-1]), epochs=1, batch_size=8)
+
+
+# --- the shared pieces: one history type, minibatches ------------------------------------------
+
+
+def test_every_adversarial_loop_returns_the_one_history_type():
+    assert GANHistory is CycleGANHistory is StarGANHistory is AdversarialHistory
+    history = run_gan(tiny_gan(), one_d_data(), epochs=2, batch_size=8)
+    assert type(history) is AdversarialHistory and history.terms == {}
+
+
+def test_history_records_rounds_and_takes_epoch_means():
+    history = AdversarialHistory(steps_per_epoch=2)
+    for d, g, cycle in ((1.0, 4.0, 0.5), (3.0, 6.0, 1.5), (5.0, 8.0, 2.5), (7.0, 10.0, 3.5)):
+        history.record({"d_loss": d, "g_loss": g, "cycle_a": cycle})
+        if len(history.g_loss) % 2 == 0:
+            history.close_epoch()
+    assert history.d_loss == [1.0, 3.0, 5.0, 7.0] and history.terms == {
+        "cycle_a": [0.5, 1.5, 2.5, 3.5]
+    }
+    assert history.epoch_d_loss == [2.0, 6.0] and history.epoch_g_loss == [5.0, 9.0]
+    assert history.epoch_means("cycle_a") == [1.0, 3.0]
+    assert history.epoch_means("d_loss") == history.epoch_d_loss
+    with pytest.raises(KeyError, match="'l1'.*cycle_a"):
+        history.epoch_means("l1")
+
+
+def test_history_without_a_discriminator_has_no_discriminator_means():
+    history = AdversarialHistory(steps_per_epoch=1)
+    history.record({"g_loss": 2.0})
+    history.close_epoch()
+    assert history.d_loss == history.epoch_d_loss == [] and history.epoch_g_loss == [2.0]
+
+
+def test_a_saved_history_rebuilds_under_every_name():
+    history = run_gan(tiny_gan(), one_d_data(), epochs=2, batch_size=8)
+    saved = {key: value for key, value in asdict(history).items() if key != "snapshots"}
+    assert GANHistory(**saved) == history  # as notebook 07 rebuilds a checkpoint's history
+    # A checkpoint written before the histories were merged still loads (it has no ``terms``).
+    older = {key: value for key, value in saved.items() if key != "terms"}
+    assert GANHistory(**older).epoch_g_loss == history.epoch_g_loss
+
+
+def test_minibatches_serve_a_new_order_each_epoch_and_leave_out_the_remainder():
+    data = ResidentData((torch.arange(10), torch.arange(10) + 100))
+    stream = minibatches(data, torch.Generator().manual_seed(0), batch_size=3, per_epoch=2)
+    epochs = [[next(stream) for _ in range(2)] for _ in range(3)]
+    for epoch in epochs:
+        rows = torch.cat([first for first, _ in epoch])
+        assert len(rows.unique()) == 6  # two full minibatches of 3, no repeats
+        assert all(torch.equal(second, first + 100) for first, second in epoch)  # rows aligned
+    assert not torch.equal(torch.cat(epochs[0][0]), torch.cat(epochs[1][0]))  # reshuffled

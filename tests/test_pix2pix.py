@@ -98,10 +98,9 @@ def test_l1_only_objective_reduces_l1():
     edges, faces = tiny_pairs()
     optimizer = torch.optim.Adam(objective.generator.parameters(), lr=2e-3, betas=(0.5, 0.999))
     history = train_pix2pix(objective, edges, faces, epochs=25, batch_size=8, g_optimizer=optimizer)
-    assert history.d_loss == [] and set(history.g_adversarial) == {0.0}
-    assert (
-        sum(history.l1[-5:]) / 5 < 0.6 * history.l1[0]
-    )  # a mean of the last steps: dropout makes each noisy
+    l1 = history.terms["l1"]
+    assert history.d_loss == [] and set(history.terms["g_adversarial"]) == {0.0}
+    assert sum(l1[-5:]) / 5 < 0.6 * l1[0]  # a mean of the last steps: dropout makes each noisy
 
 
 def test_full_and_gan_only_objectives_train_both_players_reproducibly():
@@ -125,10 +124,36 @@ def test_full_and_gan_only_objectives_train_both_players_reproducibly():
                 objective.discriminator.parameters(), 2e-4, betas=(0.5, 0.999)
             ),
         )
-        assert len(history.d_loss) == len(history.l1) == 4 and len(history.epoch_l1) == 2
-        return history.d_loss + history.g_adversarial
+        assert len(history.d_loss) == len(history.terms["l1"]) == 4
+        assert len(history.epoch_means("l1")) == len(history.epoch_d_loss) == 2
+        return history.d_loss + history.terms["g_adversarial"]
 
     assert run() == run()
+
+
+def test_each_minibatch_updates_the_discriminator_then_the_generator():
+    calls: list[str] = []
+
+    class Recording(Pix2Pix):
+        def discriminator_loss(self, inputs, targets):
+            calls.append("d")
+            return super().discriminator_loss(inputs, targets)
+
+        def generator_losses(self, inputs, targets):
+            calls.append("g")
+            return super().generator_losses(inputs, targets)
+
+    torch.manual_seed(0)
+    objective = Recording(UNetGenerator(1, 3, 32, width=4), PatchDiscriminator(4, width=4))
+    optimizers = {
+        "g_optimizer": torch.optim.Adam(objective.generator_parameters()),
+        "d_optimizer": torch.optim.Adam(objective.discriminator_parameters()),
+    }
+    for player, optimizer in (("D", optimizers["d_optimizer"]), ("G", optimizers["g_optimizer"])):
+        optimizer.register_step_post_hook(lambda *_, player=player: calls.append(f"{player} step"))
+    history = train_pix2pix(objective, *tiny_pairs(), epochs=1, batch_size=4, **optimizers)
+    assert calls == ["d", "D step", "g", "G step"] * 2  # 8 pairs in minibatches of 4
+    assert history.steps_per_epoch == 2 and history.epoch_d_loss and history.epoch_g_loss
 
 
 def test_generator_losses_follow_the_formula():

@@ -151,7 +151,8 @@ def test_the_checkpoint_folder_must_exist(tmp_path, monkeypatch):
 
 
 def _printed(result) -> list[str]:
-    """Every printed line, with durations and the kernel's temporary file names (in warnings) blanked."""
+    """Every printed line, with durations and the kernel's temporary file names (in warnings)
+    blanked."""
     return [
         re.sub(r"\d+(\.\d+)? s\b|ipykernel_\d+/\d+", "", line)
         for cell in result.notebook.cells

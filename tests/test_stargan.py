@@ -1,4 +1,5 @@
-"""StarGAN: the two label sets and the mask vector, the networks, the losses against their formulas, training."""
+"""StarGAN: the two label sets and the mask vector, the networks, the losses against their
+formulas, training."""
 
 from __future__ import annotations
 
@@ -434,10 +435,48 @@ def test_training_is_reproducible_and_updates_both_players():
         "g_loss",
         "reconstruction",
     ):
-        assert getattr(first, name) == getattr(second, name)
+        assert first.per_round(name) == second.per_round(name)
     assert first.d_loss != other.d_loss and first.g_loss != other.g_loss
     for (name, old), new in zip(before.named_parameters(), trained.parameters()):
         assert not torch.equal(old, new), name
+
+
+def test_n_critic_discriminator_updates_come_before_each_generator_update():
+    calls: list[str] = []
+    d_totals: list[float] = []
+
+    class Recording(StarGAN):
+        def discriminator_losses(self, real, condition, target=None):
+            calls.append("d")
+            losses = super().discriminator_losses(real, condition, target)
+            d_totals.append(losses["total"].item())
+            return losses
+
+        def generator_losses(self, real, condition, target=None):
+            calls.append("g")
+            return super().generator_losses(real, condition, target)
+
+    torch.manual_seed(0)
+    objective = Recording(tiny_generator(), tiny_discriminator())
+    g_optimizer = torch.optim.Adam(objective.generator_parameters())
+    d_optimizer = torch.optim.Adam(objective.discriminator_parameters())
+    for player, optimizer in (("D", d_optimizer), ("G", g_optimizer)):
+        optimizer.register_step_post_hook(lambda *_, player=player: calls.append(f"{player} step"))
+    x, condition = mixed_batch(12, seed=2)
+    history = train_stargan(
+        objective,
+        x,
+        condition,
+        epochs=1,
+        batch_size=2,
+        d_steps=3,
+        g_optimizer=g_optimizer,
+        d_optimizer=d_optimizer,
+    )
+    assert calls == (["d", "D step"] * 3 + ["g", "G step"]) * 2  # 12 / (2 x 3) generator steps
+    assert history.steps_per_epoch == 2 and len(history.per_round("wasserstein")) == 2
+    # the discriminator's entries are means over the round's 3 steps
+    assert history.d_loss == pytest.approx([sum(d_totals[:3]) / 3, sum(d_totals[3:]) / 3])
 
 
 def test_training_restores_the_global_stream_and_rejects_tiny_data():

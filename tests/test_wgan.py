@@ -1,4 +1,5 @@
-"""WGAN and WGAN-GP: the losses, weight clipping, the gradient penalty, the critics and short training runs."""
+"""WGAN and WGAN-GP: the losses, weight clipping, the gradient penalty, the critics and short
+training runs."""
 
 from __future__ import annotations
 
@@ -192,7 +193,8 @@ def test_wgan_gp_moves_the_generator_toward_the_data():
     estimates = torch.tensor(history.metrics["w1"])
     assert torch.isfinite(estimates).all()
     assert estimates[0] > 0  # generated samples far from the data: the critic tells them apart
-    # Close to the data the estimate hovers around 0 (the critic lags the generator, so either sign).
+    # Close to the data the estimate hovers around 0 (the critic lags the generator, so either
+    # sign).
     assert estimates[-10:].abs().mean() < 0.5 * estimates.max(), estimates
 
 

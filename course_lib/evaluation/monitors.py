@@ -37,12 +37,11 @@ def frechet_and_critic_monitor(
 
     From ``len(held_out)`` samples of fixed codes (seeded by ``seed``): the digit-classifier Frechet
     distance to ``held_out`` (images in [0, 1]) and the critic's Wasserstein estimate between
-    ``held_out`` and the samples. Notebook 07 and ``python -m course_lib.recipes wgan-gp`` both use it,
-    so a loaded checkpoint carries the same curves as a run in the notebook.
+    ``held_out`` and the samples. Notebook 07 and ``python -m course_lib.recipes wgan-gp`` both
+    use it, so a loaded checkpoint carries the same curves as a run in the notebook.
     """
-    held_out_scaled = (held_out * 2 - 1).to(
-        device
-    )  # the critic sees [-1, 1], like the generator's outputs
+    # The critic sees [-1, 1], like the generator's outputs.
+    held_out_scaled = (held_out * 2 - 1).to(device)
 
     def measure(objective: WassersteinGAN) -> dict[str, float]:
         with torch.no_grad():
@@ -66,7 +65,8 @@ def frechet_and_critic_monitor(
 def digit_class_monitor(
     judge: DigitJudge, held_out: DigitDomains, device: torch.device | str
 ) -> Callable[[CycleGAN], dict[str, float]]:
-    """Per-epoch measurements of an MNIST <-> MNIST-M CycleGAN (``train_cyclegan``'s ``epoch_metrics``).
+    """Per-epoch measurements of an MNIST <-> MNIST-M CycleGAN (``train_cyclegan``'s
+    ``epoch_metrics``).
 
     On the held-out domains: how often the digit judge reads a B -> A translation as the digit it
     came from (``class_kept_ba``), the same for a round trip A -> B -> A (``class_kept_cycle``),

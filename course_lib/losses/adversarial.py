@@ -28,12 +28,9 @@ def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> 
     its own batch. A discriminator that outputs 1/2 everywhere, the best it can do when
     p_g = p_data, scores 2 log 2 (about 1.386).
     """
-    real_term = F.binary_cross_entropy_with_logits(
-        real_logits, torch.ones_like(real_logits)
-    )  # -mean log D(x)
-    fake_term = F.binary_cross_entropy_with_logits(
-        fake_logits, torch.zeros_like(fake_logits)
-    )  # -mean log(1-D)
+    # -mean log D(x) and -mean log(1 - D(G(z)))
+    real_term = F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
+    fake_term = F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
     return real_term + fake_term
 
 
@@ -48,7 +45,8 @@ def generator_loss_saturating(fake_logits: torch.Tensor) -> torch.Tensor:
 
 
 def generator_loss_non_saturating(fake_logits: torch.Tensor) -> torch.Tensor:
-    """-mean log D(G(z)): the generator maximises log D(G(z)) instead of minimising log(1 - D(G(z))).
+    """-mean log D(G(z)): the generator maximises log D(G(z)) instead of minimising
+    log(1 - D(G(z))).
 
     Goodfellow et al. (2014) proposed it for that reason: both losses fall as D(G(z)) rises and
     they have the same fixed point, but the derivative with respect to the logit is
@@ -84,15 +82,15 @@ def interpolation_weights(
     device: torch.device | str = "cpu",
     dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
-    """One alpha ~ U[0, 1] per example, shaped (batch,) + (1,) * (dim - 1) to broadcast over an example.
+    """One alpha ~ U[0, 1] per example, shaped (batch,) + (1,) * (dim - 1) to broadcast over an
+    example.
 
     For images (dim 4) that is (B, 1, 1, 1), for vectors (dim 2) (B, 1). Drawing alpha per pixel
     instead (shape (B, C, H, W)) would put x_hat off the segment between the real and the generated
     example, where the optimal critic's gradient has norm 1; it is a known bug of popular code.
     """
-    alpha = torch.rand(batch, generator=generator, dtype=dtype).to(
-        device
-    )  # drawn on the CPU, as sample_latent
+    # Drawn on the CPU and then moved, as sample_latent: the same seed, the same alphas anywhere.
+    alpha = torch.rand(batch, generator=generator, dtype=dtype).to(device)
     return alpha.view(batch, *[1] * (dim - 1))
 
 
@@ -112,18 +110,19 @@ def gradient_penalty(
     """
     if real.shape != fake.shape:
         raise ValueError(
-            f"real and fake must have the same shape, got {tuple(real.shape)} and {tuple(fake.shape)}."
+            f"real and fake must have the same shape, got {tuple(real.shape)} and "
+            f"{tuple(fake.shape)}."
         )
     real, fake = real.detach().float(), fake.detach().float()
     alpha = interpolation_weights(len(real), real.dim(), generator, real.device, real.dtype)
     x_hat = (alpha * real + (1 - alpha) * fake).requires_grad_(True)  # (B, ...)
-    with torch.autocast(
-        real.device.type, enabled=False
-    ):  # float32 even inside a bfloat16 run (see course_lib.runtime.speed)
+    # float32 even inside a bfloat16 run (see course_lib.runtime.speed)
+    with torch.autocast(real.device.type, enabled=False):
         scores = critic(x_hat)
     if scores.shape != (len(real),):
         raise ValueError(
-            f"The critic must return one score per example, shape ({len(real)},), got {tuple(scores.shape)}."
+            f"The critic must return one score per example, shape ({len(real)},), got "
+            f"{tuple(scores.shape)}."
         )
     # Summing the scores gives every example its own gradient, since example i only affects score i.
     (gradients,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)
@@ -132,7 +131,8 @@ def gradient_penalty(
 
 
 def lsgan_discriminator_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
-    """1/2 (mean (D(real) - 1)^2 + mean D(fake)^2): real patches pushed to score 1, generated ones to 0.
+    """1/2 (mean (D(real) - 1)^2 + mean D(fake)^2): real patches pushed to score 1, generated ones
+    to 0.
 
     Scores are raw outputs (no sigmoid), patch maps of any shape, each averaged over its own
     elements. A discriminator that scores 1/2 everywhere gets 1/4.

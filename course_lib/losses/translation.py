@@ -14,8 +14,9 @@ from course_lib.data.face_conditions import GROUPS, N_LABELS, check_conditions
 def _l1(name: str, real: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
     if real.shape != other.shape:
         raise ValueError(
-            f"{name} compares images of the same shape, got {tuple(real.shape)} and {tuple(other.shape)}. "
-            "Check that each generator outputs the channels of the domain it translates into."
+            f"{name} compares images of the same shape, got {tuple(real.shape)} and "
+            f"{tuple(other.shape)}. Check that each generator outputs the channels of the domain "
+            "it translates into."
         )
     return F.l1_loss(other, real)
 
@@ -31,7 +32,8 @@ def identity_loss(real: torch.Tensor, mapped: torch.Tensor) -> torch.Tensor:
 
 
 def domain_classification_loss(logits: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
-    """Mean over examples of -log D_cls(labels | x), counting only the labels of the example's own data set.
+    """Mean over examples of -log D_cls(labels | x), counting only the labels of the example's own
+    data set.
 
     ``logits`` (B, 11) are D_cls's outputs, ``condition`` (B, 13) the labels with their mask. For
     an example of data set d the loss is the sum, over the attribute groups that d labels, of
@@ -41,8 +43,8 @@ def domain_classification_loss(logits: torch.Tensor, condition: torch.Tensor) ->
     """
     if logits.dim() != 2 or logits.shape[1] != N_LABELS:
         raise ValueError(
-            f"The classifier's logits must have shape (B, {N_LABELS}), one per label (not the mask), got "
-            f"{tuple(logits.shape)}."
+            f"The classifier's logits must have shape (B, {N_LABELS}), one per label (not the "
+            f"mask), got {tuple(logits.shape)}."
         )
     dataset = check_conditions(condition)  # (B,)
     if len(dataset) != len(logits):
@@ -54,9 +56,8 @@ def domain_classification_loss(logits: torch.Tensor, condition: torch.Tensor) ->
     for group in GROUPS:
         group_logits, targets = logits[:, group.columns], condition[:, group.columns]
         if group.binary:
-            term = F.binary_cross_entropy_with_logits(group_logits, targets, reduction="none").sum(
-                dim=1
-            )
+            bce = F.binary_cross_entropy_with_logits(group_logits, targets, reduction="none")
+            term = bce.sum(dim=1)
         else:
             term = F.cross_entropy(group_logits, targets.argmax(dim=1), reduction="none")
         per_example = per_example + torch.where(dataset == group.dataset, term, 0.0)  # (B,)
@@ -64,7 +65,8 @@ def domain_classification_loss(logits: torch.Tensor, condition: torch.Tensor) ->
 
 
 def reconstruction_loss(images: torch.Tensor, reconstructions: torch.Tensor) -> torch.Tensor:
-    """mean |x - G(G(x, c), c')|: the L1 distance, averaged over all entries as in the paper's code."""
+    """mean |x - G(G(x, c), c')|: the L1 distance, averaged over all entries as in the paper's
+    code."""
     if images.shape != reconstructions.shape:
         raise ValueError(
             f"images and reconstructions must have the same shape, got {tuple(images.shape)} and "

@@ -6,8 +6,9 @@ With a condition y (here a class label) both players see y, and the value functi
 
 The discriminator must now reject a realistic image paired with the wrong label, so the
 generator is pushed to draw the digit it was asked for: "which digit is this?" is answered by
-the caller, not left to chance. Train with ``train_gan(ConditionalGAN(G, D), (images, labels), ...)``:
-``train_gan`` indexes the two tensors together and hands the objective (images, labels) pairs.
+the caller, not left to chance. Train with
+``train_gan(ConditionalGAN(G, D), (images, labels), ...)``: ``train_gan`` indexes the two tensors
+together and hands the objective (images, labels) pairs.
 """
 
 from __future__ import annotations
@@ -63,7 +64,8 @@ class ConditionalGAN(GANObjective):
         )
 
     def sample(self, z: torch.Tensor) -> torch.Tensor:
-        """Images for ``z`` with the labels 0, 1, ..., n_classes - 1, 0, 1, ... in turn (for snapshots)."""
+        """Images for ``z`` with the labels 0, 1, ..., n_classes - 1, 0, 1, ... in turn (for
+        snapshots)."""
         return self.generator(z, torch.arange(len(z), device=z.device) % self.n_classes)
 
     def _random_labels(self, z: torch.Tensor) -> torch.Tensor:
@@ -73,7 +75,8 @@ class ConditionalGAN(GANObjective):
 def _pairs(real: object) -> tuple[torch.Tensor, torch.Tensor]:
     if not (isinstance(real, (tuple, list)) and len(real) == 2):
         raise TypeError(
-            "ConditionalGAN trains on (images, labels) pairs: call train_gan(objective, (images, labels), ...) "
-            f"with a tuple of two equally long tensors, not a {type(real).__name__}."
+            "ConditionalGAN trains on (images, labels) pairs: call "
+            "train_gan(objective, (images, labels), ...) with a tuple of two equally long "
+            f"tensors, not a {type(real).__name__}."
         )
     return real[0], real[1]

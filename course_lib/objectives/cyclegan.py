@@ -44,7 +44,8 @@ from course_lib.losses.translation import cycle_loss, identity_loss
 
 
 class ImagePool:
-    """A buffer of up to ``capacity`` generated images, fed to the discriminator instead of the newest ones.
+    """A buffer of up to ``capacity`` generated images, fed to the discriminator instead of the
+    newest ones.
 
     ``query(images)`` goes through the batch one image at a time. While the pool holds fewer
     than ``capacity`` images, the image is stored and returned as it is. Once the pool is full,
@@ -69,7 +70,8 @@ class ImagePool:
         return len(self._images)
 
     def query(self, images: torch.Tensor) -> torch.Tensor:
-        """A batch of the same shape as ``images`` (B, C, H, W), mixing them with stored ones as above."""
+        """A batch of the same shape as ``images`` (B, C, H, W), mixing them with stored ones as
+        above."""
         images = images.detach()
         if self.capacity == 0:
             return images
@@ -93,7 +95,8 @@ class ImagePool:
 
 
 def _conv_channels(generator: nn.Module) -> tuple[int, int] | None:
-    """(in_channels of the first convolution, out_channels of the last) in registration order, or None."""
+    """(in_channels of the first convolution, out_channels of the last) in registration order,
+    or None."""
     convs = [m for m in generator.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
     return (convs[0].in_channels, convs[-1].out_channels) if convs else None
 
@@ -127,13 +130,14 @@ class CycleGAN(nn.Module):
         super().__init__()
         if cycle_weight < 0 or identity_weight < 0:
             raise ValueError(
-                f"cycle_weight and identity_weight must be non-negative, got {cycle_weight} and {identity_weight}."
+                "cycle_weight and identity_weight must be non-negative, got "
+                f"{cycle_weight} and {identity_weight}."
             )
         ab, ba = _conv_channels(g_ab), _conv_channels(g_ba)
         if ab is not None and ba is not None and (ab[0], ab[1]) != (ba[1], ba[0]):
             raise ValueError(
-                f"g_ab maps {ab[0]} -> {ab[1]} channels but g_ba maps {ba[0]} -> {ba[1]}: g_ba must undo g_ab's "
-                f"mapping ({ab[1]} -> {ab[0]})."
+                f"g_ab maps {ab[0]} -> {ab[1]} channels but g_ba maps {ba[0]} -> {ba[1]}: "
+                f"g_ba must undo g_ab's mapping ({ab[1]} -> {ab[0]})."
             )
         inferred_a = ab[0] if ab is not None else ba[1] if ba is not None else None
         inferred_b = ab[1] if ab is not None else ba[0] if ba is not None else None
@@ -154,19 +158,21 @@ class CycleGAN(nn.Module):
             expected = getattr(discriminator, "in_channels", None)
             if channels is not None and expected is not None and expected != channels:
                 raise ValueError(
-                    f"{name} reads {expected} channels but its domain has {channels}: CycleGAN's discriminators "
-                    "judge single images of their own domain, so build them with in_channels = that domain's channels."
+                    f"{name} reads {expected} channels but its domain has {channels}: CycleGAN's "
+                    "discriminators judge single images of their own domain, so build them with "
+                    "in_channels = that domain's channels."
                 )
         if identity_weight > 0:
             if self.channels_a is None or self.channels_b is None:
                 raise ValueError(
-                    "The identity term needs the domains' channel counts, which could not be read from the "
-                    "generators: pass channels_a and channels_b, or set identity_weight=0."
+                    "The identity term needs the domains' channel counts, which could not be read "
+                    "from the generators: pass channels_a and channels_b, or set identity_weight=0."
                 )
             if self.channels_a != self.channels_b:
                 raise ValueError(
-                    f"The identity term feeds B images to the A -> B generator, but A has {self.channels_a} "
-                    f"channels and B has {self.channels_b}: set identity_weight=0 for domains with different channels."
+                    "The identity term feeds B images to the A -> B generator, but A has "
+                    f"{self.channels_a} channels and B has {self.channels_b}: set "
+                    "identity_weight=0 for domains with different channels."
                 )
         self.g_ab, self.g_ba, self.d_a, self.d_b = g_ab, g_ba, d_a, d_b
         self.cycle_weight = cycle_weight

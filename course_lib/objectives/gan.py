@@ -124,9 +124,8 @@ class BiGAN(GANObjective):
     def generator_loss(self, real: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         real_logits = self.discriminator(real, self.encoder(real))
         fake_logits = self.discriminator(self.generator(z), z)
-        return discriminator_loss(
-            fake_logits, real_logits
-        )  # labels swapped: (G(z), z) "real", (x, E(x)) "fake"
+        # Labels swapped: (G(z), z) counts as "real", (x, E(x)) as "fake".
+        return discriminator_loss(fake_logits, real_logits)
 
     def generator_parameters(self) -> Iterator[nn.Parameter]:
         return itertools.chain(self.generator.parameters(), self.encoder.parameters())

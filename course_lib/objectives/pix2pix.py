@@ -1,9 +1,11 @@
-"""pix2pix (Isola et al. 2017): paired image-to-image translation with a conditional GAN and an L1 term.
+"""pix2pix (Isola et al. 2017): paired image-to-image translation with a conditional GAN and an
+L1 term.
 
 Given pairs (x, y) of a condition x (an edge map) and its target y (the face), the generator
 G(x) is trained on
 
-    L(G) = w_adv * L_adv(G) + lambda * E[|y - G(x)|_1],   L_adv(G) = -E[log D(x, G(x))]  (non-saturating),
+    L(G) = w_adv * L_adv(G) + lambda * E[|y - G(x)|_1],
+    L_adv(G) = -E[log D(x, G(x))]   (non-saturating),
 
 and the patch discriminator D on -E[log D(x, y)] - E[log(1 - D(x, G(x)))], every log averaged
 over the patches of D's logit map. D sees x stacked with the image on channels, so it asks
@@ -17,6 +19,8 @@ Images are in [-1, 1] (the U-Net ends with tanh): scale targets with 2 y - 1 bef
 """
 
 from __future__ import annotations
+
+from typing import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -49,9 +53,18 @@ class Pix2Pix(nn.Module):
         self.l1_weight = l1_weight
         self.adversarial_weight = adversarial_weight
 
+    def generator_parameters(self) -> Iterator[nn.Parameter]:
+        """G's parameters: what ``g_optimizer`` updates."""
+        return self.generator.parameters()
+
+    def discriminator_parameters(self) -> Iterator[nn.Parameter]:
+        """D's parameters: what ``d_optimizer`` updates (held fixed during G's step)."""
+        return self.discriminator.parameters()
+
     @property
     def uses_discriminator(self) -> bool:
-        """False for the L1-only ablation: D's loss would not reach G, so D is not trained at all."""
+        """False for the L1-only ablation: D's loss would not reach G, so D is not trained at
+        all."""
         return self.adversarial_weight > 0
 
     def discriminator_loss(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -65,8 +78,9 @@ class Pix2Pix(nn.Module):
     def generator_losses(
         self, inputs: torch.Tensor, targets: torch.Tensor
     ) -> dict[str, torch.Tensor]:
-        """The generator's terms: ``adversarial`` (-mean log D(x, G(x))), ``l1`` (mean |y - G(x)|) and their
-        weighted sum ``total`` (the loss G minimises). ``adversarial`` is 0 in the L1-only ablation."""
+        """The generator's terms: ``adversarial`` (-mean log D(x, G(x))), ``l1``
+        (mean |y - G(x)|) and their weighted sum ``total`` (the loss G minimises).
+        ``adversarial`` is 0 in the L1-only ablation."""
         fake = self.generator(inputs)
         l1 = F.l1_loss(fake, targets)
         if self.uses_discriminator:

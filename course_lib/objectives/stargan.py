@@ -1,4 +1,5 @@
-"""StarGAN (Choi et al. 2018): one generator for translations between many domains, with the mask vector.
+"""StarGAN (Choi et al. 2018): one generator for translations between many domains, with the mask
+vector.
 
 A single generator G(x, c) turns an image x into the domain of the target condition c. The
 discriminator D has two heads: D_src scores real against generated images (a patch map), D_cls
@@ -33,6 +34,8 @@ with 2 x - 1 before training.
 
 from __future__ import annotations
 
+from typing import Iterator
+
 import torch
 from torch import nn
 
@@ -50,7 +53,8 @@ from course_lib.losses.translation import (
 
 
 class _SourceScores(nn.Module):
-    """D_src averaged over its patches: one critic score (B,) per image, as ``gradient_penalty`` needs."""
+    """D_src averaged over its patches: one critic score (B,) per image, as ``gradient_penalty``
+    needs."""
 
     def __init__(self, discriminator: nn.Module):
         super().__init__()
@@ -62,7 +66,8 @@ class _SourceScores(nn.Module):
 
 
 class StarGAN(nn.Module):
-    """The StarGAN objective: a generator G(x, c) and a discriminator D(x) -> (src map, class logits).
+    """The StarGAN objective: a generator G(x, c) and a discriminator
+    D(x) -> (src map, class logits).
 
     Both loss methods take real images (B, C, S, S) in [-1, 1] and their conditions (B, 13);
     ``target`` (B, 13) fixes the target conditions, which are otherwise drawn within each
@@ -87,32 +92,42 @@ class StarGAN(nn.Module):
         self.discriminator = discriminator
         self.cls_weight, self.rec_weight, self.gp_weight = cls_weight, rec_weight, gp_weight
 
+    def generator_parameters(self) -> Iterator[nn.Parameter]:
+        """G's parameters: what ``g_optimizer`` updates."""
+        return self.generator.parameters()
+
+    def discriminator_parameters(self) -> Iterator[nn.Parameter]:
+        """D's parameters: what ``d_optimizer`` updates (held fixed during G's step)."""
+        return self.discriminator.parameters()
+
     def targets(self, condition: torch.Tensor, target: torch.Tensor | None = None) -> torch.Tensor:
-        """``target`` checked against ``condition``'s batch, or random targets within each example's data set."""
+        """``target`` checked against ``condition``'s batch, or random targets within each
+        example's data set."""
         dataset = check_conditions(condition)
         if target is None:
             return random_target_conditions(dataset).to(condition)
         check_conditions(target)
         if target.shape != condition.shape:
             raise ValueError(
-                f"Got {len(condition)} conditions and {len(target)} targets; give one target per image."
+                f"Got {len(condition)} conditions and {len(target)} targets; give one target per "
+                "image."
             )
         return target
 
     def discriminator_losses(
         self, real: torch.Tensor, condition: torch.Tensor, target: torch.Tensor | None = None
     ) -> dict[str, torch.Tensor]:
-        """D's terms: ``critic`` (mean D_src(G(x, c)) - mean D_src(x)), ``penalty`` (the gradient penalty,
-        unweighted), ``classification`` (L_cls^r on the real images) and ``total`` = L_D."""
+        """D's terms: ``critic`` (mean D_src(G(x, c)) - mean D_src(x)), ``penalty`` (the gradient
+        penalty, unweighted), ``classification`` (L_cls^r on the real images) and
+        ``total`` = L_D."""
         target = self.targets(condition, target)
         with torch.no_grad():  # the discriminator step updates D only
             fake = self.generator(real, target)
         real_src, real_cls = self.discriminator(real)
         fake_src, _ = self.discriminator(fake)
         critic = critic_loss(real_src, fake_src)  # means over examples and patches
-        penalty = gradient_penalty(
-            _SourceScores(self.discriminator), real, fake
-        )  # alpha from the global stream
+        # The penalty's alpha comes from torch's global stream, which train_stargan seeds.
+        penalty = gradient_penalty(_SourceScores(self.discriminator), real, fake)
         classification = domain_classification_loss(real_cls, condition)
         total = critic + self.gp_weight * penalty + self.cls_weight * classification
         return {
@@ -131,16 +146,15 @@ class StarGAN(nn.Module):
     def generator_losses(
         self, real: torch.Tensor, condition: torch.Tensor, target: torch.Tensor | None = None
     ) -> dict[str, torch.Tensor]:
-        """G's terms: ``adversarial`` (-mean D_src(G(x, c))), ``classification`` (L_cls^f, the target labels
-        on the translations), ``reconstruction`` (L_rec) and ``total`` = L_G."""
+        """G's terms: ``adversarial`` (-mean D_src(G(x, c))), ``classification`` (L_cls^f, the
+        target labels on the translations), ``reconstruction`` (L_rec) and ``total`` = L_G."""
         target = self.targets(condition, target)
         fake = self.generator(real, target)
         fake_src, fake_cls = self.discriminator(fake)
         adversarial = wasserstein_generator_loss(fake_src)
         classification = domain_classification_loss(fake_cls, target)
-        reconstruction = reconstruction_loss(
-            real, self.generator(fake, condition)
-        )  # back to the own labels
+        back = self.generator(fake, condition)  # translated back to its own labels c'
+        reconstruction = reconstruction_loss(real, back)
         total = adversarial + self.cls_weight * classification + self.rec_weight * reconstruction
         return {
             "adversarial": adversarial,
@@ -150,5 +164,6 @@ class StarGAN(nn.Module):
         }
 
     def translate(self, images: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """G(x, c): ``images`` (B, C, S, S) in [-1, 1] translated to the conditions ``target`` (B, 13)."""
+        """G(x, c): ``images`` (B, C, S, S) in [-1, 1] translated to the conditions ``target``
+        (B, 13)."""
         return self.generator(images, target)

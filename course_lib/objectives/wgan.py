@@ -10,9 +10,9 @@ the supremum over 1-Lipschitz functions f. WGAN (Arjovsky et al. 2017) trains a 
 raw score (B,), not a probability: there is no sigmoid and no log anywhere. The Lipschitz
 constraint is what makes the score a distance; it is enforced either by clipping the critic's
 weights (``WGANClip``) or by a gradient penalty on points between real and generated examples
-(``WGANGP``, Gulrajani et al. 2017). As in ``course_lib.losses.adversarial``, every loss is a scalar its
-player *minimises*, and both objectives plug into ``course_lib.training.adversarial.train_gan``, whose
-``d_steps`` is the papers' n_critic.
+(``WGANGP``, Gulrajani et al. 2017). As in ``course_lib.losses.adversarial``, every loss is a
+scalar its player *minimises*, and both objectives plug into
+``course_lib.training.adversarial.train_gan``, whose ``d_steps`` is the papers' n_critic.
 """
 
 from __future__ import annotations
@@ -77,7 +77,8 @@ class WassersteinGAN(GANObjective):
 
     @torch.no_grad()
     def estimate(self, real: torch.Tensor, z: torch.Tensor) -> float:
-        """The critic's W1 estimate between ``real`` and the samples of ``z`` (for plots and metrics)."""
+        """The critic's W1 estimate between ``real`` and the samples of ``z`` (for plots and
+        metrics)."""
         _, real_scores, fake_scores = self.scores(real, z)
         return float(wasserstein_estimate(real_scores, fake_scores))
 
@@ -116,16 +117,18 @@ class WGANGP(WassersteinGAN):
     """
 
     def __init__(self, generator: nn.Module, critic: nn.Module, penalty_weight: float = 10.0):
-        batch_norms = [  # _BatchNorm is the base of BatchNorm1d/2d/3d, their lazy versions and SyncBatchNorm
+        # _BatchNorm is the base of BatchNorm1d/2d/3d, their lazy versions and SyncBatchNorm.
+        batch_norms = [
             name or type(critic).__name__
             for name, layer in critic.named_modules()
             if isinstance(layer, nn.modules.batchnorm._BatchNorm)
         ]
         if batch_norms:
             raise ValueError(
-                f"WGAN-GP's critic must not use BatchNorm (found it at {', '.join(batch_norms)}): the gradient "
-                "penalty is per example, and BatchNorm mixes the examples of a batch. Use LayerNorm or no "
-                "normalisation, for example course_lib.models.critic.DCGANCritic instead of DCGANDiscriminator."
+                f"WGAN-GP's critic must not use BatchNorm (found it at {', '.join(batch_norms)}): "
+                "the gradient penalty is per example, and BatchNorm mixes the examples of a batch. "
+                "Use LayerNorm or no normalisation, for example "
+                "course_lib.models.critic.DCGANCritic instead of DCGANDiscriminator."
             )
         if penalty_weight < 0:
             raise ValueError(f"penalty_weight must be non-negative, got {penalty_weight}.")

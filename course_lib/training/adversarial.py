@@ -5,58 +5,35 @@ BiGAN and (in notebook 07) WGAN and WGAN-GP is only *what* each player minimises
 parameters belong to which player, and whether something happens after a discriminator update
 (WGAN clips the critic's weights there). A ``GANObjective`` says exactly that; ``train_gan``
 does the rest: k discriminator steps per generator step, each on its own real minibatch and
-fresh noise, the optimiser steps, a NaN guard, snapshots of samples from fixed noise,
-per-epoch measurements and a reproducible random stream.
+fresh noise, then one generator step on fresh noise. The plumbing around it (device and
+torchrun, autocast, the NaN guard, snapshots, per-epoch means and measurements) is called by
+name from ``course_lib.training.game`` and ``course_lib.training.steps``.
 """
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from typing import Callable
 
 import torch
 
 from course_lib.objectives.gan import GANObjective, sample_latent
 from course_lib.runtime.config import active_profile
-from course_lib.runtime.distributed import MethodCalls, Shard, mean_across, wrap
+from course_lib.runtime.distributed import Shard
 from course_lib.runtime.speed import Speed, speed_for
 from course_lib.training.batches import ResidentData
-from course_lib.training.steps import (
-    checked_loss,
-    frozen,
-    measure,
-    progress,
-    seeded_run,
-    update,
+from course_lib.training.game import (
+    AdversarialHistory,
+    Game,
+    Snapshots,
+    generator_steps_per_epoch,
 )
+from course_lib.training.steps import frozen, minibatches, progress, seeded_run
 
 SNAPSHOT_SAMPLES = 64  # default number of fixed codes whose images are kept during training
 
-
-@dataclass
-class GANHistory:
-    """What ``train_gan`` recorded.
-
-    ``d_loss`` and ``g_loss`` have one entry per generator step (``d_loss`` is the mean over
-    that step's k discriminator steps); ``epoch_d_loss`` and ``epoch_g_loss`` are their means
-    per epoch. ``snapshots`` holds (generator steps done, images on the CPU) pairs;
-    ``metrics`` the per-epoch measurements; ``seconds`` the training time, measurements and
-    snapshots excluded.
-    """
-
-    steps_per_epoch: int
-    d_loss: list[float] = field(default_factory=list)
-    g_loss: list[float] = field(default_factory=list)
-    epoch_d_loss: list[float] = field(default_factory=list)
-    epoch_g_loss: list[float] = field(default_factory=list)
-    snapshots: list[tuple[int, torch.Tensor]] = field(default_factory=list)
-    metrics: dict[str, list[float]] = field(default_factory=dict)
-    seconds: float = 0.0
-
-    def record(self, measurements: dict[str, float]) -> None:
-        for name, value in measurements.items():
-            self.metrics.setdefault(name, []).append(value)
+# Notebook 07 rebuilds a checkpoint's history with GANHistory(**saved): the one history type of
+# the adversarial loops, under the name it had when train_gan had its own.
+GANHistory = AdversarialHistory
 
 
 def train_gan(
@@ -77,19 +54,21 @@ def train_gan(
     desc: str = "GAN",
     shard: Shard | None = None,
     speed: Speed | None = None,
-) -> GANHistory:
-    """Train ``objective``'s players on ``data`` by Algorithm 5.2 and return the history.
+) -> AdversarialHistory:
+    """Train ``objective``'s players on ``data`` by Algorithm 5.2 of seed 002; return the history.
 
-    ``data`` holds training examples (N, ...) already scaled like the generator's outputs
-    (for example images in [-1, 1] for a tanh generator). A tuple of equally long tensors, such
-    as (images, labels) for a conditional GAN, is indexed together: the objective then receives
-    ``real`` as the tuple of their rows. Each generator step is preceded by
-    ``d_steps`` (the algorithm's k) discriminator steps; every discriminator step takes its own
-    minibatch of ``batch_size`` real examples and fresh codes, and the generator step draws
-    fresh codes too (it reuses the last real minibatch, which only BiGAN's encoder reads).
-    An epoch is one pass over a new random order of the data, cut into full minibatches: it has
-    (N // batch_size) // d_steps generator steps, so the discriminator sees about N real
-    examples per epoch whatever k is.
+    The loop below is the algorithm line by line (its numbers in the comments): repeat {k times
+    {m codes, m real examples, one step of D up the gradient of V}; m fresh codes, one step of
+    G down the gradient of its loss}. Here k is ``d_steps`` and m is ``batch_size``, and each
+    player minimises the loss its objective gives (D's is -V). The generator step reuses the
+    last real minibatch, which only BiGAN's encoder reads.
+
+    ``data`` holds training examples (N, ...) already scaled like the generator's outputs (for
+    example images in [-1, 1] for a tanh generator). A tuple of equally long tensors, such as
+    (images, labels) for a conditional GAN, is indexed together: the objective then receives
+    ``real`` as the tuple of their rows. An epoch is one pass over a new random order of the
+    data, cut into full minibatches: it has (N // batch_size) // d_steps generator steps, so the
+    discriminator sees about N real examples per epoch whatever k is.
 
     Snapshots: with ``snapshot_every`` the images of ``snapshot_z`` (by default 64 codes fixed
     by ``seed``) are kept before training, after every ``snapshot_every`` generator steps and
@@ -113,100 +92,37 @@ def train_gan(
     shard = shard or Shard()
     speed = speed if speed is not None else speed_for(active_profile(), device)
     shard.check_divides(batch_size)
-    resident = ResidentData(data, device, shard)
-    steps_per_epoch = generator_steps_per_epoch(len(resident), batch_size, d_steps)
-    history = GANHistory(steps_per_epoch)
-    total_steps = epochs * steps_per_epoch
-    speed.prepare(objective.to(device).train())
-    steps = wrap(MethodCalls(objective), shard, device, find_unused=True)
+    examples = ResidentData(data, device, shard)
+    history = AdversarialHistory(generator_steps_per_epoch(len(examples), batch_size, d_steps))
+    game = Game(objective, history, device, shard, speed)
     # Independent streams, so that for instance turning snapshots on does not change training.
-    with seeded_run(seed, device, streams=3, rank=shard.rank) as (
-        data_rng,
-        latent_rng,
-        snapshot_rng,
-    ):
-        if snapshot_every is not None and snapshot_z is None:
-            snapshot_z = sample_latent(SNAPSHOT_SAMPLES, latent_dim, snapshot_rng)
+    with seeded_run(seed, device, streams=3, rank=shard.rank) as (data_rng, code_rng, snapshot_rng):
+        real = minibatches(examples, data_rng, batch_size, history.steps_per_epoch * d_steps, speed)
+        if isinstance(data, torch.Tensor):  # one data tensor: its minibatches, not 1-tuples
+            real = (batch for (batch,) in real)
+
+        def codes() -> torch.Tensor:  # this process's part of m codes z ~ N(0, I)
+            return shard.part(sample_latent(batch_size, latent_dim, code_rng, device))
+
+        rounds = epochs * history.steps_per_epoch
+        bar = progress(range(rounds), shard, desc=desc, unit="step")
+        snapshots = None
         if snapshot_every is not None:
-            history.snapshots.append((0, _snapshot(objective, snapshot_z, device)))
-        bar = progress(range(total_steps), shard, desc=desc, unit="step")
-        batches: Iterator[torch.Tensor] = iter(())
-        for step in bar:
-            epoch, step_in_epoch = divmod(step, steps_per_epoch)
-            began = time.perf_counter()
-            if step_in_epoch == 0:
-                batches = iter(
-                    resident.full_batches(data_rng, batch_size)
-                )  # rows of batch_size indices
-            d_values = []
-            for _ in range(d_steps):
-                rows = tuple(speed.layout(t) for t in resident.rows(next(batches)))
-                real = rows[0] if isinstance(data, torch.Tensor) else rows
-                z = shard.part(sample_latent(batch_size, latent_dim, latent_rng, device))
-                with speed.autocast(device):
-                    loss = steps("discriminator_loss", real, z)
-                d_values.append(checked_loss(loss, "discriminator", epoch, step_in_epoch))
-                update(d_optimizer, loss)
-                objective.after_discriminator_step()
-            z = shard.part(sample_latent(batch_size, latent_dim, latent_rng, device))
-            with frozen(
-                objective.discriminator_parameters()
-            ):  # G's update needs no gradients for D's weights
-                with speed.autocast(device):
-                    loss = steps("generator_loss", real, z)
-                g_value = checked_loss(loss, "generator", epoch, step_in_epoch)
-                update(g_optimizer, loss)
-            d_mean, g_mean = mean_across([sum(d_values) / d_steps, g_value], shard)
-            history.d_loss.append(d_mean)
-            history.g_loss.append(g_mean)
-            history.seconds += time.perf_counter() - began
+            if snapshot_z is None:
+                snapshot_z = sample_latent(SNAPSHOT_SAMPLES, latent_dim, snapshot_rng)
+            snapshots = Snapshots(objective, snapshot_z.to(device), snapshot_every, last=rounds)
 
-            done = step + 1
-            if snapshot_every is not None and (done % snapshot_every == 0 or done == total_steps):
-                history.snapshots.append((done, _snapshot(objective, snapshot_z, device)))
-            if done % steps_per_epoch == 0:
-                _close_epoch(history, objective, epoch_metrics if shard.is_main else None)
-                bar.set_postfix(
-                    d_loss=f"{history.epoch_d_loss[-1]:.3f}",
-                    g_loss=f"{history.epoch_g_loss[-1]:.3f}",
-                )
+        for _ in game.rounds(bar, epoch_metrics, snapshots):  # 1: repeat
+            d_losses = []
+            for _ in range(d_steps):  # 2: for i = 1 to k
+                z = codes()  # 3: m noise codes
+                x = next(real)  # 4: m training examples
+                loss = game.loss("discriminator_loss", x, z)  # 5-6: D's step (D minimises -V)
+                d_losses.append(game.update("discriminator", d_optimizer, loss))
+                objective.after_discriminator_step()  # (WGAN clips the critic's weights here)
+            z = codes()  # 8: m fresh noise codes
+            with frozen(objective.discriminator_parameters()):  # 9-10: G's step, D held fixed
+                loss = game.loss("generator_loss", x, z)
+                g_loss = game.update("generator", g_optimizer, loss)
+            game.record(d_loss=sum(d_losses) / d_steps, g_loss=g_loss)
     return history
-
-
-def generator_steps_per_epoch(n: int, batch_size: int, d_steps: int) -> int:
-    """(n // batch_size) // d_steps: each generator step follows d_steps discriminator minibatches.
-
-    Raises a ValueError naming the fix when d_steps < 1 or the data cannot fill one step.
-    """
-    if d_steps < 1:
-        raise ValueError(
-            f"d_steps (discriminator steps per generator step) must be at least 1, got {d_steps}."
-        )
-    steps = (n // batch_size) // d_steps
-    if steps == 0:
-        raise ValueError(
-            f"{n} training examples do not fill d_steps x batch_size = {d_steps} x {batch_size} "
-            "real minibatches for even one generator step; lower batch_size or d_steps."
-        )
-    return steps
-
-
-@torch.no_grad()
-def _snapshot(objective: GANObjective, z: torch.Tensor, device: torch.device | str) -> torch.Tensor:
-    objective.eval()
-    try:
-        return objective.sample(z.to(device)).cpu()
-    finally:
-        objective.train()
-
-
-def _close_epoch(
-    history: GANHistory,
-    objective: GANObjective,
-    epoch_metrics: Callable[[GANObjective], dict[str, float]] | None,
-) -> None:
-    steps = history.steps_per_epoch
-    history.epoch_d_loss.append(sum(history.d_loss[-steps:]) / steps)
-    history.epoch_g_loss.append(sum(history.g_loss[-steps:]) / steps)
-    if epoch_metrics is not None:
-        history.record(measure(objective, epoch_metrics))
