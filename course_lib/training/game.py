@@ -90,6 +90,7 @@ class AdversarialHistory:
         self.epoch_g_loss.append(sum(self.g_loss[-steps:]) / steps)
 
     def record_metrics(self, measurements: dict[str, float]) -> None:
+        """Append one epoch's measurements to ``metrics``, a list per name."""
         for name, value in measurements.items():
             self.metrics.setdefault(name, []).append(value)
 
@@ -105,6 +106,7 @@ class Snapshots:
     last: int
 
     def due(self, done: int) -> bool:
+        """Whether a snapshot is kept after ``done`` rounds."""
         return done % self.every == 0 or done == self.last
 
     def take(self) -> torch.Tensor:
@@ -131,7 +133,7 @@ class Game:
         self.history, self.device, self.shard, self.speed = history, device, shard, speed
         self.epoch = self.step = 0  # where rounds() is, for the NaN guard's message
 
-    def loss(self, method: str, *inputs):
+    def loss(self, method: str, *inputs) -> torch.Tensor | dict[str, torch.Tensor]:
         """``objective.method(*inputs)`` (a loss, or a dict of loss terms), under autocast."""
         with self.speed.autocast(self.device):
             return self.calls(method, *inputs)
@@ -172,11 +174,16 @@ class Game:
             if snapshots is not None and snapshots.due(done):
                 history.snapshots.append((done, snapshots.take()))
             if done % history.steps_per_epoch == 0:
-                history.close_epoch()
-                if epoch_metrics is not None and self.shard.is_main:
-                    history.record_metrics(measure(self.objective, epoch_metrics))
-                means = {"d_loss": history.epoch_d_loss, "g_loss": history.epoch_g_loss}
-                bar.set_postfix({name: f"{v[-1]:.3f}" for name, v in means.items() if v})
+                self.close_epoch(bar, epoch_metrics)
+
+    def close_epoch(self, bar: tqdm, epoch_metrics: EpochMetrics | None) -> None:
+        """The epoch's loss means and measurements into the history, its means onto the bar."""
+        history = self.history
+        history.close_epoch()
+        if epoch_metrics is not None and self.shard.is_main:
+            history.record_metrics(measure(self.objective, epoch_metrics))
+        means = {"d_loss": history.epoch_d_loss, "g_loss": history.epoch_g_loss}
+        bar.set_postfix({name: f"{values[-1]:.3f}" for name, values in means.items() if values})
 
 
 def generator_steps_per_epoch(n: int, batch_size: int, d_steps: int) -> int:
