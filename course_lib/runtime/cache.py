@@ -1,10 +1,10 @@
 """File names and reading for helpers that are trained once and cached in ``cache_dir()``.
 
-The frozen judges (``course_lib.evaluation.attribute_judge`` for faces,
-``course_lib.evaluation.digit_judge`` for digits) follow one convention: a cached file's name
-carries a digest of the recipe that trained it, and the file records that recipe, so a helper of
-another recipe or architecture is never mistaken for the one asked for. Such a file is left alone
-and the helper is trained into the next free name instead.
+The frozen judges follow one convention (``course_lib.evaluation.judging`` applies it for both the
+digit and the attribute judge): a cached file's name carries a digest of the recipe that trained
+it, and the file records that recipe, so a helper of another recipe or architecture is never
+mistaken for the one asked for. Such a file is left alone and the helper is trained into the next
+free name instead.
 """
 
 from __future__ import annotations
