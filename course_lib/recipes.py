@@ -223,7 +223,7 @@ def _train_rbm(model, settings, options, shard, device):
 
 def _adversarial_history(history: AdversarialHistory) -> dict[str, Any]:
     """The history as plain lists and numbers (snapshots left out), loadable with
-    weights_only=True; ``AdversarialHistory(**saved)`` rebuilds it."""
+    weights_only=True; ``AdversarialHistory.from_saved`` rebuilds it."""
     return {key: value for key, value in asdict(history).items() if key != "snapshots"}
 
 

@@ -12,11 +12,10 @@ from torch import nn
 from course_lib.losses.adversarial import discriminator_loss, generator_loss_non_saturating
 from course_lib.models.gan import BiGANEncoder, JointDiscriminator, MLPDiscriminator, MLPGenerator
 from course_lib.objectives.gan import BiGAN, GANObjective, StandardGAN, sample_latent
-from course_lib.training.adversarial import GANHistory, train_gan
+from course_lib.training.adversarial import train_gan
 from course_lib.training.batches import ResidentData
 from course_lib.training.game import AdversarialHistory
 from course_lib.training.steps import NonFiniteLossError, minibatches
-from course_lib.training.translation import CycleGANHistory, StarGANHistory
 
 pytestmark = pytest.mark.usefixtures("quiet_progress")
 
@@ -45,7 +44,7 @@ def optimizers(objective: GANObjective, lr: float = 1e-2) -> dict[str, torch.opt
 
 def run_gan(
     objective: GANObjective, data: torch.Tensor, lr: float = 1e-2, **settings
-) -> GANHistory:
+) -> AdversarialHistory:
     """train_gan with LATENT-dimensional codes and Adam for both players."""
     return train_gan(objective, data, latent_dim=LATENT, **optimizers(objective, lr), **settings)
 
@@ -245,7 +244,7 @@ def test_epoch_metrics_see_eval_mode_and_are_recorded_per_epoch():
         and len(history.metrics["generated_mean"]) == 3
     )
     assert objective.training
-    assert isinstance(history, GANHistory) and history.seconds > 0
+    assert isinstance(history, AdversarialHistory) and history.seconds > 0
 
 
 def test_each_player_step_computes_no_gradients_for_the_other_player():
@@ -377,7 +376,6 @@ def test_tuple_data_is_indexed_together():
 
 
 def test_every_adversarial_loop_returns_the_one_history_type():
-    assert GANHistory is CycleGANHistory is StarGANHistory is AdversarialHistory
     history = run_gan(tiny_gan(), one_d_data(), epochs=2, batch_size=8)
     assert type(history) is AdversarialHistory and history.terms == {}
 
@@ -405,13 +403,24 @@ def test_history_without_a_discriminator_has_no_discriminator_means():
     assert history.d_loss == history.epoch_d_loss == [] and history.epoch_g_loss == [2.0]
 
 
-def test_a_saved_history_rebuilds_under_every_name():
+def test_a_saved_history_rebuilds_as_it_was():
     history = run_gan(tiny_gan(), one_d_data(), epochs=2, batch_size=8)
     saved = {key: value for key, value in asdict(history).items() if key != "snapshots"}
-    assert GANHistory(**saved) == history  # as notebook 07 rebuilds a checkpoint's history
-    # A checkpoint written before the histories were merged still loads (it has no ``terms``).
+    # as notebooks 07 and 09 rebuild a checkpoint's history
+    assert AdversarialHistory.from_saved(saved) == history
+    # A GAN checkpoint written before the histories were merged has no ``terms``.
     older = {key: value for key, value in saved.items() if key != "terms"}
-    assert GANHistory(**older).epoch_g_loss == history.epoch_g_loss
+    assert AdversarialHistory.from_saved(older).epoch_g_loss == history.epoch_g_loss
+
+
+def test_an_older_cyclegan_history_keeps_its_terms():
+    # Before the merge, CycleGAN's and StarGAN's per-round terms were fields of their own.
+    older = {"steps_per_epoch": 2, "d_loss": [1.0, 3.0], "g_loss": [4.0, 6.0]}
+    older |= {"cycle_a": [0.5, 1.5], "epoch_d_loss": [2.0], "epoch_g_loss": [5.0]}
+    history = AdversarialHistory.from_saved(older)
+    assert history.terms == {"cycle_a": [0.5, 1.5]} and history.epoch_means("cycle_a") == [1.0]
+    with pytest.raises(ValueError, match="'stage'.*--overwrite"):
+        AdversarialHistory.from_saved({**older, "stage": "final"})
 
 
 def test_minibatches_serve_a_new_order_each_epoch_and_leave_out_the_remainder():

@@ -31,10 +31,6 @@ from course_lib.training.steps import frozen, minibatches, progress, seeded_run
 
 SNAPSHOT_SAMPLES = 64  # default number of fixed codes whose images are kept during training
 
-# Notebook 07 rebuilds a checkpoint's history with GANHistory(**saved): the one history type of
-# the adversarial loops, under the name it had when train_gan had its own.
-GANHistory = AdversarialHistory
-
 
 def train_gan(
     objective: GANObjective,

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 import torch
 from torch import nn
@@ -54,6 +55,27 @@ class AdversarialHistory:
     snapshots: list[tuple[int, torch.Tensor]] = field(default_factory=list)
     metrics: dict[str, list[float]] = field(default_factory=dict)
     seconds: float = 0.0
+
+    @classmethod
+    def from_saved(cls, saved: dict[str, Any]) -> AdversarialHistory:
+        """The history a checkpoint saved (``recipes`` stores it as a dict, snapshots left out).
+
+        Checkpoints written before the loops shared this type kept each family's per-round
+        values as fields of their own (CycleGAN's ``cycle_a``, StarGAN's ``wasserstein``, ...):
+        those lists become ``terms``, so an older checkpoint still loads with all it recorded.
+        """
+        names = {f.name for f in fields(cls)}
+        known = {key: value for key, value in saved.items() if key in names}
+        older_terms = {key: value for key, value in saved.items() if key not in names}
+        for key, value in older_terms.items():
+            if not isinstance(value, list):
+                raise ValueError(
+                    f"The saved history has an entry {key!r} ({type(value).__name__}) that is "
+                    "neither a field of AdversarialHistory nor a per-round list. Retrain the "
+                    "checkpoint: python -m course_lib.recipes RECIPE --profile PROFILE --overwrite."
+                )
+        terms = {**older_terms, **known.pop("terms", {})}
+        return cls(**known, terms=terms)
 
     def per_round(self, name: str) -> list[float]:
         """The per-round list ``name``: ``"d_loss"``, ``"g_loss"`` or one of ``terms``."""

@@ -26,11 +26,6 @@ from course_lib.training.batches import ResidentData
 from course_lib.training.game import AdversarialHistory, Game, generator_steps_per_epoch
 from course_lib.training.steps import frozen, minibatches, progress, seeded_run
 
-# Notebook 09 rebuilds checkpoints' histories with CycleGANHistory(**saved) and
-# StarGANHistory(**saved): the one history type of the adversarial loops, under the names it had
-# when each loop had its own.
-CycleGANHistory = StarGANHistory = AdversarialHistory
-
 GENERATOR_TERMS = ("adversarial_ab", "adversarial_ba", "cycle_a", "cycle_b", "identity")
 
 
