@@ -47,7 +47,8 @@ def readme_table_paths() -> set[str]:
     section = readme.split("### Where each concept lives in `course_lib`", 1)[1].split("\n## ", 1)[
         0
     ]
-    return set(re.findall(r"`([a-z0-9_/]+\.py)`", section))
+    rows = [line for line in section.splitlines() if line.startswith("| ")]
+    return set(re.findall(r"`([a-z0-9_/]+\.py)`", "\n".join(rows)))
 
 
 def test_the_readme_table_names_every_module_and_only_existing_ones():

@@ -228,3 +228,12 @@ def test_show_profile_marks_every_figure_in_the_smoke_profile_only(capsys):
         assert "SMOKE" not in capsys.readouterr().out and marks() == []
     finally:
         plt.rcParams["figure.hooks"] = []
+
+
+def test_show_source_of_a_decorated_function_names_its_own_file():
+    from course_lib.training.rbm import cd_gradient  # wrapped by torch.no_grad
+
+    assert inspect.getsourcefile(cd_gradient).endswith("_contextlib.py")  # what went wrong before
+    text = show_source(cd_gradient).data
+    assert text.splitlines()[0].startswith("# course_lib/training/rbm.py, line ")
+    assert "def cd_gradient(" in text

@@ -12,6 +12,9 @@ PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # course_lib/viz/source.py -
 
 def show_source(obj: object) -> Code:
     """Syntax-highlighted source of a course_lib function, class or method, with file and line."""
+    # A decorated function (torch.no_grad, functools.wraps) shows its own code and file, not the
+    # decorator's wrapper in torch or functools.
+    obj = inspect.unwrap(obj)
     try:
         lines, first_line = inspect.getsourcelines(obj)
         path = Path(inspect.getsourcefile(obj)).resolve()
