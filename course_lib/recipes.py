@@ -69,19 +69,31 @@ from course_lib.objectives.gan import BiGAN, StandardGAN
 from course_lib.objectives.pix2pix import Pix2Pix
 from course_lib.objectives.stargan import StarGAN
 from course_lib.objectives.wgan import WGANGP
-from course_lib.runtime.checkpoints import save_checkpoint, write_checksum
+from course_lib.runtime.checkpoints import (
+    Checkpointing,
+    checksum_path,
+    partial_path,
+    read_checkpoint,
+    recorded_run,
+    sha256_of,
+)
 from course_lib.runtime.config import (
     CHECKPOINT_DIR_ENV,
+    DEVICE_ENV,
+    PROFILE_ENV,
     PROFILES,
     REPO_ROOT,
     Settings,
+    active_profile,
+    check_device,
+    check_profile,
+    pick_device,
     seed_everything,
     settings_for,
 )
 from course_lib.runtime.distributed import Shard, process_device, shard_from_environment
 from course_lib.training.adversarial import train_gan
 from course_lib.training.fit import fit
-from course_lib.training.game import AdversarialHistory
 from course_lib.training.rbm import train_rbm
 from course_lib.training.translation import train_cyclegan, train_pix2pix, train_stargan
 
@@ -99,6 +111,72 @@ class RunOptions:
     train_images: int | None = None
     seed: int = SEED
 
+    def __post_init__(self):
+        check_profile(self.profile)
+        for name in ("epochs", "batch_size", "train_images"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or value < 1):
+                flag = "--" + name.replace("_", "-")
+                raise ValueError(f"{flag} must be a positive whole number, got {value}.")
+
+
+class DataTooSmallError(ValueError):
+    """More training examples were asked for than the data found holds."""
+
+
+@dataclass
+class Run:
+    """One run of a recipe: what was asked, where it trains, and where it keeps its checkpoint.
+
+    A recipe's ``train`` calls ``mnist`` (or ``uses_data``) for its data, which prints the data
+    source and records it, then passes ``checkpoint()`` to its training loop.
+    """
+
+    recipe: str
+    options: RunOptions
+    settings: Settings
+    shard: Shard
+    device: torch.device
+    out: Path | None
+    data: dict[str, Any] | None = None
+
+    def count(self, asked: int | None, default: int) -> int:
+        return default if asked is None else asked
+
+    def mnist(self, train_images: int, test_images: int, binarized: bool = False) -> MNISTData:
+        """The recipe's MNIST (``--train-images`` overriding ``train_images``), recorded."""
+        load = binarized_mnist if binarized else load_mnist
+        try:
+            mnist = load(self.count(self.options.train_images, train_images), test_images, SEED)
+        except ValueError as error:  # more images asked for than MNIST has
+            if self.options.train_images is None:
+                raise
+            raise DataTooSmallError(
+                f"--train-images {self.options.train_images:,}: {error}"
+            ) from error
+        self.uses_data(mnist.kind, len(mnist.train_labels), len(mnist.test_labels), mnist.source)
+        return mnist
+
+    def uses_data(self, kind: str, train_images: int, test_images: int, source: str) -> None:
+        """Record the data the run trains on, after checking it holds what was asked for."""
+        asked = self.options.train_images
+        if asked is not None and train_images < asked:
+            raise DataTooSmallError(
+                f"--train-images {asked:,} asks for more training images than the data found "
+                f"holds ({train_images:,}): {source}. Ask for at most {train_images:,}, or make "
+                "the full data available (README, 'Data')."
+            )
+        if self.shard.is_main:
+            print(f"data: {source}")
+        self.data = {"kind": kind, "train_images": train_images, "test_images": test_images}
+
+    def checkpoint(self) -> Checkpointing | None:
+        """Where the training loop saves its state every epoch, with what it must record."""
+        if self.out is None:
+            return None
+        record = {"recipe": self.recipe, "profile": self.options.profile, "data": self.data}
+        return Checkpointing(self.out, run=record)
+
 
 @dataclass(frozen=True)
 class Recipe:
@@ -108,11 +186,7 @@ class Recipe:
     notebook: str
     description: str
     build: Callable[[Settings], nn.Module]
-    train: Callable[[nn.Module, Settings, RunOptions, Shard, torch.device], dict[str, Any]]
-
-
-def _pick(value: int | None, default: int) -> int:
-    return default if value is None else value
+    train: Callable[[nn.Module, Run], Any]
 
 
 # ---- autoencoder family (training.fit) --------------------------------------------------------
@@ -127,30 +201,29 @@ def bernoulli_vae_loss(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return vae_loss(reconstruction_bce(logits, x), gaussian_kl(mu, logvar))["total"]
 
 
-def _train_autoencoder(model, settings, options, shard, device):
-    mnist = load_mnist(
-        _pick(options.train_images, settings.train_images), settings.test_images, seed=SEED
-    )
+def _train_autoencoder(model, run):
+    settings, options = run.settings, run.options
+    mnist = run.mnist(settings.train_images, settings.test_images)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-5)
     return fit(
         model,
         autoencoder_mse,
         mnist.train_images,
         optimizer=optimizer,
-        epochs=_pick(options.epochs, settings.epochs),
-        batch_size=_pick(options.batch_size, settings.batch_size),
+        epochs=run.count(options.epochs, settings.epochs),
+        batch_size=run.count(options.batch_size, settings.batch_size),
         seed=options.seed,
-        device=device,
+        device=run.device,
         test_data=mnist.test_images,
-        shard=shard,
+        shard=run.shard,
+        checkpoint=run.checkpoint(),
         desc=f"autoencoder d={settings.main_code_size}, MSE",
     )
 
 
-def _train_dae(model, settings, options, shard, device):
-    mnist = load_mnist(
-        _pick(options.train_images, settings.train_images), settings.test_images, seed=SEED
-    )
+def _train_dae(model, run):
+    settings, options = run.settings, run.options
+    mnist = run.mnist(settings.train_images, settings.test_images)
 
     def denoising_loss(model, x):
         noisy = add_gaussian_noise(x, settings.train_noise)
@@ -162,31 +235,32 @@ def _train_dae(model, settings, options, shard, device):
         denoising_loss,
         mnist.train_images,
         optimizer=optimizer,
-        epochs=_pick(options.epochs, settings.epochs),
-        batch_size=_pick(options.batch_size, settings.batch_size),
+        epochs=run.count(options.epochs, settings.epochs),
+        batch_size=run.count(options.batch_size, settings.batch_size),
         seed=options.seed,
-        device=device,
-        shard=shard,
+        device=run.device,
+        shard=run.shard,
+        checkpoint=run.checkpoint(),
         desc=f"DAE d={settings.code_size}",
     )
 
 
-def _train_vae(model, settings, options, shard, device):
-    mnist = binarized_mnist(
-        _pick(options.train_images, settings.mnist_train), settings.mnist_test, seed=SEED
-    )
+def _train_vae(model, run):
+    settings, options = run.settings, run.options
+    mnist = run.mnist(settings.mnist_train, settings.mnist_test, binarized=True)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     return fit(
         model,
         bernoulli_vae_loss,
         mnist.train_images,
         optimizer=optimizer,
-        epochs=_pick(options.epochs, settings.mnist_epochs),
-        batch_size=_pick(options.batch_size, settings.batch_size),
+        epochs=run.count(options.epochs, settings.mnist_epochs),
+        batch_size=run.count(options.batch_size, settings.batch_size),
         seed=options.seed,
-        device=device,
+        device=run.device,
         test_data=mnist.test_images,
-        shard=shard,
+        shard=run.shard,
+        checkpoint=run.checkpoint(),
         desc="MLP VAE",
     )
 
@@ -194,25 +268,25 @@ def _train_vae(model, settings, options, shard, device):
 # ---- RBM (training.rbm.train_rbm, CD-k) -------------------------------------------------------
 
 
-def _train_rbm(model, settings, options, shard, device):
-    data = binarized_mnist(
-        _pick(options.train_images, settings.mnist_train), settings.mnist_test, seed=SEED
-    )
-    train_x = data.train_images.flatten(1).to(device)  # (N, 1, 28, 28) -> (N, 784)
+def _train_rbm(model, run):
+    settings, options = run.settings, run.options
+    data = run.mnist(settings.mnist_train, settings.mnist_test, binarized=True)
+    train_x = data.train_images.flatten(1).to(run.device)  # (N, 1, 28, 28) -> (N, 784)
     with torch.no_grad():
         # Start from the pixels' log-odds, as notebook 04 does.
         model.visible_bias.copy_(base_rate_bias(train_x))
     history = train_rbm(
         model,
         train_x,
-        epochs=_pick(options.epochs, settings.rbm_epochs),
-        batch_size=_pick(options.batch_size, settings.batch_size),
+        epochs=run.count(options.epochs, settings.rbm_epochs),
+        batch_size=run.count(options.batch_size, settings.batch_size),
         learning_rate=settings.learning_rate,
         k=1,
         momentum=0.5,
         decay_to_zero=True,
         seed=options.seed,
-        shard=shard,
+        shard=run.shard,
+        checkpoint=run.checkpoint(),
         desc="RBM, CD-1",
     )
     return asdict(history)
@@ -221,51 +295,32 @@ def _train_rbm(model, settings, options, shard, device):
 # ---- GANs (training.adversarial.train_gan) ----------------------------------------------------
 
 
-def _adversarial_history(history: AdversarialHistory) -> dict[str, Any]:
-    """The history as plain lists and numbers (snapshots left out), loadable with
-    weights_only=True; ``AdversarialHistory.from_saved`` rebuilds it."""
-    return {key: value for key, value in asdict(history).items() if key != "snapshots"}
-
-
 def _train_adversarial(
-    model,
-    settings,
-    options,
-    shard,
-    device,
-    *,
-    epochs,
-    batch_size,
-    d_steps,
-    lr,
-    betas,
-    labels=False,
-    monitor=None,
-    desc,
+    model, run, *, epochs, batch_size, d_steps, lr, betas, labels=False, monitor=None, desc
 ):
-    mnist = load_mnist(
-        _pick(options.train_images, settings.mnist_train), settings.mnist_test, seed=SEED
-    )
+    settings, options = run.settings, run.options
+    mnist = run.mnist(settings.mnist_train, settings.mnist_test)
     images = mnist.train_images * 2 - 1  # [0, 1] -> [-1, 1], the range of tanh
     data = (images, mnist.train_labels) if labels else images
     history = train_gan(
         model,
         data,
-        epochs=_pick(options.epochs, epochs),
-        batch_size=_pick(options.batch_size, batch_size),
+        epochs=run.count(options.epochs, epochs),
+        batch_size=run.count(options.batch_size, batch_size),
         latent_dim=settings.latent_dim,
         d_steps=d_steps,
         d_optimizer=torch.optim.Adam(model.discriminator_parameters(), lr=lr, betas=betas),
         g_optimizer=torch.optim.Adam(model.generator_parameters(), lr=lr, betas=betas),
         seed=options.seed,
-        device=device,
-        shard=shard,
+        device=run.device,
+        shard=run.shard,
+        checkpoint=run.checkpoint(),
         desc=desc,
-        epoch_metrics=monitor(mnist, device)
-        if monitor is not None and shard.is_main
+        epoch_metrics=monitor(mnist, run.device)
+        if monitor is not None and run.shard.is_main
         else None,  # rank 0 measures
     )
-    return _adversarial_history(history)
+    return history.saved(snapshots=False)
 
 
 def _wgan_monitor(settings: Settings, mnist: MNISTData, device: torch.device) -> Callable:
@@ -277,84 +332,53 @@ def _wgan_monitor(settings: Settings, mnist: MNISTData, device: torch.device) ->
     )
 
 
-def _train_gan(model, settings, options, shard, device):
+ADAM_GAN = {"lr": 2e-4, "betas": (0.5, 0.999)}  # Radford et al.'s Adam for DCGAN-style training
+
+
+def _train_gan(model, run):
+    epochs = run.settings.mnist_epochs
     return _train_adversarial(
-        model,
-        settings,
-        options,
-        shard,
-        device,
-        epochs=settings.mnist_epochs,
-        batch_size=64,
-        d_steps=1,
-        lr=2e-4,
-        betas=(0.5, 0.999),
-        desc="MLP GAN",
+        model, run, epochs=epochs, batch_size=64, d_steps=1, **ADAM_GAN, desc="MLP GAN"
     )
 
 
-def _train_dcgan(model, settings, options, shard, device):
+def _train_dcgan(model, run):
     # Notebook 06 trains its MNIST DCGAN for a fixed time; here the time becomes whole epochs.
     return _train_adversarial(
-        model,
-        settings,
-        options,
-        shard,
-        device,
-        epochs=10,
-        batch_size=64,
-        d_steps=1,
-        lr=2e-4,
-        betas=(0.5, 0.999),
-        desc="DCGAN",
+        model, run, epochs=10, batch_size=64, d_steps=1, **ADAM_GAN, desc="DCGAN"
     )
 
 
-def _train_bigan(model, settings, options, shard, device):
+def _train_bigan(model, run):
+    epochs = run.settings.bigan_epochs
     return _train_adversarial(
-        model,
-        settings,
-        options,
-        shard,
-        device,
-        epochs=settings.bigan_epochs,
-        batch_size=64,
-        d_steps=1,
-        lr=2e-4,
-        betas=(0.5, 0.999),
-        desc="BiGAN",
+        model, run, epochs=epochs, batch_size=64, d_steps=1, **ADAM_GAN, desc="BiGAN"
     )
 
 
-def _train_wgan_gp(model, settings, options, shard, device):
+def _train_wgan_gp(model, run):
     return _train_adversarial(
         model,
-        settings,
-        options,
-        shard,
-        device,
-        epochs=settings.mnist_epochs,
+        run,
+        epochs=run.settings.mnist_epochs,
         batch_size=64,
         d_steps=5,
         lr=1e-4,
         betas=(0.0, 0.9),
-        monitor=functools.partial(_wgan_monitor, settings),
+        monitor=functools.partial(_wgan_monitor, run.settings),
         desc="WGAN-GP",
     )
 
 
-def _train_cgan(model, settings, options, shard, device):
+def _train_cgan(model, run):
+    epochs = run.settings.cgan_epochs
     return _train_adversarial(
         model,
-        settings,
-        options,
-        shard,
-        device,
-        epochs=settings.cgan_epochs,
+        run,
+        epochs=epochs,
         batch_size=64,
         d_steps=1,
-        lr=2e-4,
-        betas=(0.5, 0.999),
+        **ADAM_GAN,
         labels=True,
         desc="conditional DCGAN",
     )
@@ -367,33 +391,36 @@ def _adam(parameters, lr: float) -> torch.optim.Adam:
     return torch.optim.Adam(parameters, lr=lr, betas=(0.5, 0.999))
 
 
-def _train_pix2pix(model, settings, options, shard, device):
-    edges, faces = edges_to_faces(
-        _pick(options.train_images, settings.pairs_train), size=32, seed=SEED
+def _train_pix2pix(model, run):
+    settings, options = run.settings, run.options
+    count = run.count(options.train_images, settings.pairs_train)
+    edges, faces = edges_to_faces(count, size=32, seed=SEED)
+    run.uses_data(
+        "drawn faces", count, 0, f"{count:,} edge-map / cartoon-face pairs, drawn (seed {SEED})"
     )
     history = train_pix2pix(
         model,
         edges * 2 - 1,
         faces * 2 - 1,
-        epochs=_pick(options.epochs, settings.p2p_epochs),
-        batch_size=_pick(options.batch_size, 32),
+        epochs=run.count(options.epochs, settings.p2p_epochs),
+        batch_size=run.count(options.batch_size, 32),
         g_optimizer=_adam(model.generator.parameters(), 2e-4),
         d_optimizer=_adam(model.discriminator.parameters(), 2e-4),
         seed=options.seed,
-        device=device,
-        shard=shard,
+        device=run.device,
+        shard=run.shard,
+        checkpoint=run.checkpoint(),
         desc="pix2pix, GAN + 100 L1",
     )
-    return _adversarial_history(history)
+    return history.saved(snapshots=False)
 
 
-def _train_cyclegan(model, settings, options, shard, device):
-    mnist = load_mnist(
-        _pick(options.train_images, settings.mnist_train), settings.mnist_test, seed=SEED
-    )
+def _train_cyclegan(model, run):
+    settings, options, device = run.settings, run.options, run.device
+    mnist = run.mnist(settings.mnist_train, settings.mnist_test)
     domains = digit_domains(mnist.train_images, mnist.train_labels, seed=SEED)
     monitor = None
-    if shard.is_main:  # notebook 09's measurements, so that a loaded checkpoint brings its curves
+    if run.shard.is_main:  # notebook 09's measurements, so a loaded checkpoint brings its curves
         judge = load_digit_judge(device=device, recipe=DIGIT_RECIPES[settings.judge_recipe])
         held_out = digit_domains(mnist.test_images, mnist.test_labels, seed=SEED + 1)
         monitor = digit_class_monitor(judge, held_out, device)
@@ -401,23 +428,29 @@ def _train_cyclegan(model, settings, options, shard, device):
         model,
         domains.mnist * 2 - 1,
         domains.mnist_m * 2 - 1,
-        epochs=_pick(options.epochs, settings.cycle_epochs),
-        batch_size=_pick(options.batch_size, 32),
+        epochs=run.count(options.epochs, settings.cycle_epochs),
+        batch_size=run.count(options.batch_size, 32),
         g_optimizer=_adam(model.generator_parameters(), 2e-4),
         d_optimizer=_adam(model.discriminator_parameters(), 2e-4),
         seed=options.seed,
         device=device,
-        shard=shard,
+        shard=run.shard,
         epoch_metrics=monitor,
+        checkpoint=run.checkpoint(),
         desc="CycleGAN, lambda = 10",
     )
-    return _adversarial_history(history)
+    return history.saved(snapshots=False)
 
 
-def _train_stargan(model, settings, options, shard, device):
-    faces = two_label_sets(_pick(options.train_images, settings.faces_train), size=32, seed=SEED)
+def _train_stargan(model, run):
+    settings, options, device = run.settings, run.options, run.device
+    count = run.count(options.train_images, settings.faces_train)
+    faces = two_label_sets(count, size=32, seed=SEED)
+    run.uses_data(
+        "drawn faces", count, settings.faces_test, f"{count:,} cartoon faces, drawn (seed {SEED})"
+    )
     monitor = None
-    if shard.is_main:  # notebook 09's measurements
+    if run.shard.is_main:  # notebook 09's measurements
         judge = load_attribute_judge(
             size=32, device=device, recipe=ATTRIBUTE_RECIPES[settings.attribute_recipe]
         )
@@ -430,18 +463,19 @@ def _train_stargan(model, settings, options, shard, device):
         model,
         faces.images * 2 - 1,
         faces.condition,
-        epochs=_pick(options.epochs, settings.star_epochs),
-        batch_size=_pick(options.batch_size, 16),
+        epochs=run.count(options.epochs, settings.star_epochs),
+        batch_size=run.count(options.batch_size, 16),
         d_steps=settings.star_d_steps,
         g_optimizer=_adam(model.generator.parameters(), 1e-4),
         d_optimizer=_adam(model.discriminator.parameters(), 1e-4),
         seed=options.seed,
         device=device,
-        shard=shard,
+        shard=run.shard,
         epoch_metrics=monitor,
+        checkpoint=run.checkpoint(),
         desc="StarGAN",
     )
-    return _adversarial_history(history)
+    return history.saved(snapshots=False)
 
 
 RECIPES: dict[str, Recipe] = {
@@ -580,31 +614,73 @@ def build_model(recipe: str, profile: str, seed: int = SEED) -> nn.Module:
     return RECIPES[recipe].build(settings_for(RECIPES[recipe].notebook, profile))
 
 
-def run(recipe: str, options: RunOptions, out: Path, shard: Shard | None = None) -> Path | None:
-    """Train ``recipe`` and write its checkpoint to ``out`` (rank 0 only); return the path
-    written."""
+def run(
+    recipe: str,
+    options: RunOptions,
+    out: Path | None,
+    shard: Shard | None = None,
+    device: torch.device | None = None,
+) -> Any:
+    """Train ``recipe``, saving its whole state to ``out`` after every epoch (rank 0 only), and
+    continue the run already in ``out`` if there is one; return the history."""
     shard = shard or Shard()
-    device = process_device(shard)
+    device = device if device is not None else process_device(shard)
     settings = settings_for(RECIPES[recipe].notebook, options.profile)
     model = build_model(recipe, options.profile, options.seed).to(device)
-    history = RECIPES[recipe].train(model, settings, options, shard, device)
-    if not shard.is_main:
-        return None
-    save_checkpoint(
-        out,
-        model.cpu(),
-        recipe=recipe,
-        profile=options.profile,
-        options=asdict(options),
-        world_size=shard.world_size,
-        history=history,
-    )
-    digest = write_checksum(out)
-    print(f"wrote {out} (sha256 {digest}), trained by {shard.world_size} process(es) on {device}")
-    return out
+    context = Run(recipe, options, settings, shard, device, out)
+    return RECIPES[recipe].train(model, context)
 
 
-def parse_arguments(argv: list[str] | None = None) -> tuple[str, RunOptions, Path, bool]:
+def check_destination(out: Path, recipe: str, overwrite: bool, resume: bool) -> None:
+    """Refuse, before any training, an ``out`` that cannot or must not be written.
+
+    Without ``--overwrite`` or ``--resume`` an existing file is kept; even with them, a file that
+    is not a checkpoint of this recipe is never replaced. ``--overwrite`` removes the old
+    checkpoint before training starts (so the run cannot continue it by mistake); a ``.sha256``
+    beside it, which would no longer match, goes with it, and each removal is announced.
+    """
+    if out.is_dir():
+        raise ValueError(f"--out {out} is a folder; give a file name, e.g. {out / recipe}.pt")
+    folder = next(p for p in (out.parent, *out.parent.parents) if p.exists())
+    if not os.access(folder, os.W_OK):
+        raise PermissionError(f"Cannot write to {folder}; choose another --out.")
+    sidecar, partial = checksum_path(out), partial_path(out)
+    if partial.exists():
+        print(f"note: removing {partial}, left by an interrupted save")
+        partial.unlink()
+    if not out.exists():
+        if resume:
+            raise FileNotFoundError(f"--resume: there is no run to continue at {out}.")
+        if sidecar.exists():
+            raise FileExistsError(
+                f"{sidecar} is there without its checkpoint {out.name}: it may belong to a file "
+                "you moved. Move or delete it, or choose another --out."
+            )
+        return
+    if not (overwrite or resume):
+        raise FileExistsError(
+            f"{out} already exists. Pass --resume to continue it, --overwrite to train again "
+            "from scratch, or --out to write elsewhere."
+        )
+    try:
+        saved = recorded_run(read_checkpoint(out))
+    except ValueError as error:
+        raise FileExistsError(
+            f"{out} is not a checkpoint this command can replace or continue ({error})."
+        ) from None
+    if saved.get("recipe") != recipe:
+        raise FileExistsError(
+            f"{out} holds a checkpoint of {saved.get('recipe')!r}, not of {recipe!r}; refusing "
+            "to touch it, even with --overwrite or --resume. Choose another --out."
+        )
+    why = "--overwrite" if overwrite else "it would no longer match"
+    for stale in [out, sidecar] if overwrite else [sidecar]:
+        if stale.exists():
+            print(f"note: removing {stale} ({why})")
+            stale.unlink()
+
+
+def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m course_lib.recipes",
         description=__doc__,
@@ -612,7 +688,12 @@ def parse_arguments(argv: list[str] | None = None) -> tuple[str, RunOptions, Pat
     )
     parser.add_argument("recipe", choices=sorted(RECIPES), help="which model to train")
     parser.add_argument(
-        "--profile", default="cpu", choices=PROFILES, help="whose sizes to use (default cpu)"
+        "--profile",
+        choices=PROFILES,
+        help=f"whose sizes to use (default ${PROFILE_ENV}, else gpu with CUDA and cpu without)",
+    )
+    parser.add_argument(
+        "--device", help=f"cpu, cuda, cuda:N or mps (default ${DEVICE_ENV}, else CUDA if present)"
     )
     parser.add_argument("--epochs", type=int, help="override the profile's number of epochs")
     parser.add_argument("--batch-size", type=int, help="override the global batch size")
@@ -624,34 +705,70 @@ def parse_arguments(argv: list[str] | None = None) -> tuple[str, RunOptions, Pat
         "--out", type=Path, help="checkpoint path (default checkpoints/<recipe>-<profile>.pt)"
     )
     parser.add_argument(
-        "--overwrite", action="store_true", help="replace an existing checkpoint of the same model"
+        "--overwrite", action="store_true", help="train again over an existing checkpoint"
+    )
+    parser.add_argument(
+        "--resume", action="store_true", help="continue the interrupted run saved in --out"
     )
     args = parser.parse_args(argv)
-    options = RunOptions(args.profile, args.epochs, args.batch_size, args.train_images, args.seed)
-    return (
-        args.recipe,
-        options,
-        args.out or default_checkpoint(args.recipe, args.profile),
-        args.overwrite,
-    )
+    if args.overwrite and args.resume:
+        parser.error("--overwrite starts over and --resume continues: pass one of them")
+    return args
+
+
+def chosen(flag: str | None, variable: str) -> tuple[str | None, str]:
+    """(value, where it came from): the flag, else the environment variable, else None."""
+    if flag:
+        return flag, "flag"
+    if os.environ.get(variable, "").strip():
+        return os.environ[variable].strip(), f"${variable}"
+    return None, "default for this machine"
 
 
 def main(argv: list[str] | None = None) -> int:
-    recipe, options, out, overwrite = parse_arguments(argv)
-    if out.exists() and not overwrite:
-        print(
-            f"error: {out} already exists; pass --overwrite to replace it or --out to write "
-            "elsewhere.",
-            file=sys.stderr,
-        )
-        return 2
+    args = parse_arguments(argv)
     shard = shard_from_environment()
+    out = None
     try:
-        run(recipe, options, out, shard)
+        profile, profile_from = chosen(args.profile, PROFILE_ENV)
+        options = RunOptions(
+            profile or active_profile(), args.epochs, args.batch_size, args.train_images, args.seed
+        )
+        device, device_from = process_device(shard), "torchrun rank"
+        if not shard.distributed:
+            name, device_from = chosen(args.device, DEVICE_ENV)
+            where = "--device" if device_from == "flag" else device_from
+            device = check_device(name, where) if name else pick_device()
+        out = args.out or default_checkpoint(args.recipe, options.profile)
+        if shard.is_main:
+            check_destination(out, args.recipe, args.overwrite, args.resume)
+            print(f"{args.recipe}: profile {options.profile} ({profile_from}), ", end="")
+            print(f"device {device} ({device_from}), checkpoint {out}")
+        run(args.recipe, options, out, shard, device)
+    except (ValueError, FileExistsError, FileNotFoundError, PermissionError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"\ninterrupted. {saved_progress(out)}", file=sys.stderr)
+        return 130
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
+    if shard.is_main:
+        print(f"{saved_progress(out)} Trained by {shard.world_size} process(es) on {device}.")
+        print(f"sha256 of {out}: {sha256_of(out)}")
     return 0
+
+
+def saved_progress(out: Path | None) -> str:
+    """What ``out`` holds now, in a sentence with the command that continues it."""
+    if out is None or not out.exists():
+        return f"Nothing was saved to {out} (no epoch finished)."
+    progress = read_checkpoint(out)["progress"]
+    done, epochs = progress["epochs_done"], progress["epochs"]
+    if done < epochs:
+        return f"{out} holds epoch {done} of {epochs}; continue with the same command and --resume."
+    return f"{out} holds the finished run ({done} of {epochs} epochs)."
 
 
 if __name__ == "__main__":

@@ -193,11 +193,20 @@ def test_pick_device_default_follows_cuda(monkeypatch):
 def test_pick_device_cuda_without_cuda_is_a_clear_error(monkeypatch, requested):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setenv("COURSE_DEVICE", requested)
-    with pytest.raises(RuntimeError) as info:
+    with pytest.raises(ValueError) as info:
         pick_device()
     message = str(info.value)
     assert f"COURSE_DEVICE={requested}" in message
-    assert "no CUDA" in message
+    assert "not available on this machine" in message and "Valid here: cpu" in message
+
+
+@pytest.mark.parametrize("requested", ["gpu", "GPU0", "mps"])
+def test_pick_device_names_the_valid_devices_for_a_wrong_name(monkeypatch, requested):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    monkeypatch.setenv("COURSE_DEVICE", requested)
+    with pytest.raises(ValueError, match=f"COURSE_DEVICE={requested} .*Valid here: cpu"):
+        pick_device()
 
 
 def _draws(generator: torch.Generator):

@@ -87,7 +87,13 @@ def test_a_judge_is_frozen_whether_trained_or_loaded(cache, retrain):
 def test_the_cached_file_records_recipe_provenance_results_and_time_weights_only(cache):
     judge = load(stand_in_file(), StandInTraining())
     state = torch.load(judge.path, weights_only=True)
-    assert list(state)[-4:] == ["recipe", "data_kind", "accuracy", "train_seconds"]
+    assert list(state)[-5:] == [
+        "recipe",
+        "data_kind",
+        "accuracy",
+        "train_seconds",
+        "content_digest",
+    ]
     assert state["recipe"] == RECIPE and state["data_kind"] == "full"
     assert state["accuracy"] == 0.75 and state["train_seconds"] >= 0
     assert judge.path == cache / "stand_in_judge_0123456789ab.pt"

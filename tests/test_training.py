@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from course_lib.runtime.checkpoints import read_checkpoint
-from course_lib.training import fit as fit_module
+from course_lib.training import resume as resume_module
 from course_lib.training.fit import evaluate, fit
 from course_lib.training.steps import NonFiniteLossError
 
@@ -217,7 +217,7 @@ def test_resume_is_bitwise_identical_to_an_uninterrupted_run(tmp_path, loss_fn):
         seed=7, epochs=2, loss_fn=loss_fn, checkpoint=tmp_path / "resumed.pt", test_data=test
     )
     assert len(first_half["train_loss"]) == 2
-    assert read_checkpoint(tmp_path / "resumed.pt")["epoch"] == 2
+    assert read_checkpoint(tmp_path / "resumed.pt")["progress"]["epochs_done"] == 2
 
     torch.manual_seed(12345)  # scramble the global RNG, as a restarted kernel would
     # A new model with other initial weights and a fresh optimizer: everything must come from the
@@ -245,7 +245,7 @@ def test_noisy_resume_depends_on_restoring_the_rng(tmp_path, monkeypatch):
     torch.manual_seed(100)
     run(seed=7, epochs=2, loss_fn=noisy_mse, checkpoint=tmp_path / "resumed.pt")
     torch.manual_seed(12345)
-    monkeypatch.setattr(fit_module, "_restore_rng_state", lambda state: None)
+    monkeypatch.setattr(resume_module, "restore_global_random_state", lambda state, device: None)
     resumed, _ = run(seed=7, epochs=4, loss_fn=noisy_mse, checkpoint=tmp_path / "resumed.pt")
     assert not torch.equal(resumed.weight, straight.weight)
 
@@ -279,7 +279,7 @@ def test_checkpoint_is_written_after_every_epoch(tmp_path):
     path = tmp_path / "run.pt"
     model, history = run(seed=0, epochs=3, checkpoint=path)
     state = read_checkpoint(path)
-    assert state["epoch"] == 3
+    assert state["progress"] == {"epochs_done": 3, "epochs": 3}
     assert state["history"]["train_loss"] == history["train_loss"]
     assert_same_state(state["model"], state_of(model))
 

@@ -30,6 +30,10 @@ import importlib.util
 import io
 import numbers
 import os
+import threading
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.resources import files
 from importlib.resources.abc import Traversable
@@ -42,6 +46,11 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from course_lib.data.download import CorruptDataError
 
 Tensor = torch.Tensor
+
+# The default of load_image's max_pixels: PIL's own default limit (Image.MAX_IMAGE_PIXELS, a
+# quarter GiB of 24-bit pixels), about 9460 x 9460. A 512-pixel style transfer needs far fewer.
+MAX_PIXELS = 1024 * 1024 * 1024 // 4 // 3
+_PIL_LIMIT_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -134,14 +143,73 @@ def _resized(image: Image.Image, size: int | None) -> Image.Image:
     return image.resize(new_size, Image.Resampling.LANCZOS)
 
 
-def _decode(data: bytes, size: int | None, where: object) -> Tensor:
-    """Bytes of an image file -> (1, 3, H, W) float32 in [0, 1]; ``where`` names it in errors."""
+def _check_max_pixels(max_pixels: object) -> int | None:
+    if max_pixels is None:
+        return None
+    if isinstance(max_pixels, bool) or not isinstance(max_pixels, numbers.Integral):
+        raise TypeError(
+            f"max_pixels must be a positive int (width x height, e.g. {MAX_PIXELS}) or None for "
+            f"no limit, got {max_pixels!r}."
+        )
+    if max_pixels < 1:
+        raise ValueError(f"max_pixels must be at least 1 (width x height), got {max_pixels}.")
+    return int(max_pixels)
+
+
+def _too_large(where: object, what: str, max_pixels: int | None) -> CorruptDataError:
+    limit = "None" if max_pixels is None else f"{max_pixels:,}"
+    return CorruptDataError(
+        f"{where} is too large to decode: {what}, over the limit of max_pixels={limit} "
+        "(a file with such a header can be a decompression bomb, a few bytes that decode to "
+        "gigabytes). If you trust the file, raise the limit: load_image(path, "
+        "max_pixels=<width x height or more>), or max_pixels=None for no limit."
+    )
+
+
+@contextmanager
+def _pil_limit_restored() -> Iterator[None]:
+    """A scope in which ``_decode`` may set PIL's global ``Image.MAX_IMAGE_PIXELS``: restored after.
+
+    PIL keeps its decompression-bomb limit in one module variable; the lock keeps two decodes
+    from restoring each other's value. PIL's warning for sizes between its limit and twice the
+    limit becomes an error, so that the limit is a limit.
+    """
+    with _PIL_LIMIT_LOCK, warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        saved = Image.MAX_IMAGE_PIXELS
+        try:
+            yield
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+
+
+def _decode(
+    data: bytes, size: int | None, where: object, max_pixels: int | None = MAX_PIXELS
+) -> Tensor:
+    """Bytes of an image file -> (1, 3, H, W) float32 in [0, 1]; ``where`` names it in errors.
+
+    An image of more than ``max_pixels`` pixels (None: any size) raises CorruptDataError before
+    its pixels are decoded, as does a file PIL cannot read.
+    """
     try:
-        with Image.open(io.BytesIO(data)) as opened:
-            opened.load()  # decode now, so that a truncated file fails here
-            upright = ImageOps.exif_transpose(opened)  # phone photographs store their rotation
-            rgb = upright.convert("RGB")  # greyscale, palette and alpha images become RGB
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        with _pil_limit_restored():
+            # Image.open reads only the header; its size is checked below, by our rule and with
+            # a message that says how to raise the limit, so PIL's check is off for the header.
+            Image.MAX_IMAGE_PIXELS = None
+            with Image.open(io.BytesIO(data)) as opened:
+                width, height = opened.size
+                if max_pixels is not None and width * height > max_pixels:
+                    raise _too_large(
+                        where, f"{width} x {height} = {width * height:,} pixels", max_pixels
+                    )
+                # Some formats check a frame or tile again while loading: against our limit.
+                Image.MAX_IMAGE_PIXELS = max_pixels
+                opened.load()  # decode now, so that a truncated file fails here
+                upright = ImageOps.exif_transpose(opened)  # phone photographs store their rotation
+                rgb = upright.convert("RGB")  # greyscale, palette and alpha images become RGB
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        raise _too_large(where, f"a frame or tile of it ({error})", max_pixels) from error
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as error:
         raise CorruptDataError(
             f"Cannot read {where} as an image ({type(error).__name__}: {error}). The file is "
             "damaged, truncated or not in a format PIL reads (JPEG, PNG, ...): replace it, or "
@@ -183,16 +251,24 @@ def to_pil(image: Tensor) -> Image.Image:
 # Files
 
 
-def load_image(path: str | os.PathLike, size: int | None = None) -> Tensor:
+def load_image(
+    path: str | os.PathLike, size: int | None = None, *, max_pixels: int | None = MAX_PIXELS
+) -> Tensor:
     """Read an image file as a (1, 3, H, W) float32 tensor in [0, 1].
 
     The image is converted to RGB (greyscale is repeated, an alpha channel dropped) and turned
     upright when its EXIF data says so; with ``size`` its longer side is resized to ``size``
     pixels (Lanczos filter), keeping the aspect ratio. A missing file raises
-    ``FileNotFoundError``, a file PIL cannot decode ``CorruptDataError``, a bad ``size``
-    ``TypeError`` or ``ValueError``.
+    ``FileNotFoundError``, a file PIL cannot decode ``CorruptDataError``, a bad ``size`` or
+    ``max_pixels`` ``TypeError`` or ``ValueError``.
+
+    ``max_pixels`` (width x height, PIL's default limit of about 89 million unless given; None
+    for no limit) guards against decompression bombs: a larger image raises ``CorruptDataError``
+    before its pixels are decoded. PIL's global ``Image.MAX_IMAGE_PIXELS`` is set to it for the
+    call only.
     """
     size = _check_size(size)
+    max_pixels = _check_max_pixels(max_pixels)
     path = Path(path).expanduser()
     if not path.exists():
         raise FileNotFoundError(
@@ -201,7 +277,7 @@ def load_image(path: str | os.PathLike, size: int | None = None) -> Tensor:
         )
     if not path.is_file():
         raise IsADirectoryError(f"{path} is a folder, not an image file; name a file inside it.")
-    return _decode(path.read_bytes(), size, path)
+    return _decode(path.read_bytes(), size, path, max_pixels)
 
 
 def _read_verified(path: Traversable, expected: str, what: str, fix: str) -> bytes:

@@ -4,6 +4,9 @@ variance of the Laplacian as a sharpness score that needs no reference.
 
 from __future__ import annotations
 
+import math
+import numbers
+
 import torch
 import torch.nn.functional as F
 
@@ -30,11 +33,54 @@ def laplacian_variance(images: torch.Tensor) -> torch.Tensor:
     return response.flatten(1).var(dim=1)
 
 
-def _check_image_pair(x: torch.Tensor, y: torch.Tensor) -> None:
+# How far past the stated value range the images may reach: [0, 1] images plus unclipped noise
+# stay well inside 2 x data_range in magnitude, while 0..255 images with data_range=1 are 255 x.
+RANGE_SLACK = 2.0
+
+
+def _check_image_pair(x: torch.Tensor, y: torch.Tensor, data_range: float, caller: str) -> None:
+    """Raise unless x and y are float (N, C, H, W) batches whose values fit ``data_range``.
+
+    Images are expected in [0, data_range] (or a range of that width around 0, such as [-1, 1]
+    with data_range=2); values of magnitude up to RANGE_SLACK * data_range pass, so noisy or
+    unclipped images are accepted, but a larger one means data_range does not describe them.
+    """
     if x.shape != y.shape or x.dim() != 4:
         raise ValueError(
             f"Expected two image batches of the same shape (N, C, H, W), got {tuple(x.shape)} and "
             f"{tuple(y.shape)}."
+        )
+    for name, images in (("x", x), ("y", y)):
+        if not images.is_floating_point():
+            raise TypeError(
+                f"{caller} needs floating-point images, got {name} of dtype {images.dtype}. "
+                f"Convert 0..255 images with {name}.float() / 255 (values in [0, 1], the default "
+                "data_range=1.0)."
+            )
+    if isinstance(data_range, bool) or not isinstance(data_range, numbers.Real):
+        raise TypeError(
+            f"{caller}: data_range must be a number, the width of the images' value range (1.0 "
+            f"for [0, 1], 255 for 0..255, 2 for [-1, 1]); got {data_range!r}."
+        )
+    if not (math.isfinite(data_range) and data_range > 0):
+        raise ValueError(
+            f"{caller}: data_range must be positive and finite, the width of the images' value "
+            f"range (1.0 for [0, 1], 255 for 0..255, 2 for [-1, 1]); got {data_range!r}."
+        )
+    if x.numel() == 0:
+        return
+    # One min/max pass per batch: the PSNR of 0..255 images with data_range=1 is -13.8 dB and their
+    # SSIM is near 1 for any pair, numbers that look plausible enough to go unnoticed.
+    bound = RANGE_SLACK * data_range
+    spans = [torch.aminmax(images.detach()) for images in (x, y)]
+    if any(bool((low < -bound) | (high > bound)) for low, high in spans):
+        (x_low, x_high), (y_low, y_high) = spans
+        raise ValueError(
+            f"{caller}: the images' values do not fit data_range={data_range:g}: x spans "
+            f"[{x_low.item():g}, {x_high.item():g}] and y [{y_low.item():g}, {y_high.item():g}], "
+            f"but images in [0, {data_range:g}] (magnitudes up to {bound:g} allowed for noise) "
+            f"were expected. For images stored as 0..255 pass data_range=255, or scale them to "
+            "[0, 1] with x.float() / 255 and keep the default data_range=1.0."
         )
 
 
@@ -42,9 +88,14 @@ def psnr(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0) -> torch.Ten
     """Peak signal-to-noise ratio in dB per image, (N, C, H, W) twice -> (N,).
 
     PSNR = 10 log10(data_range^2 / MSE), the MSE taken over all pixels and channels of an
-    image. Identical images give +inf; every halving of the error adds 6.02 dB.
+    image. Identical images give +inf; every halving of the error adds 6.02 dB. ``data_range`` is
+    the width of the images' value range: 1.0 for [0, 1], 255 for 0..255, 2 for [-1, 1].
+
+    Raises ValueError for mismatched shapes, a data_range that is not positive, or values far
+    outside it (such as 0..255 images with the default data_range=1.0: pass data_range=255 or
+    divide the images by 255); TypeError for integer images (convert with ``x.float() / 255``).
     """
-    _check_image_pair(x, y)
+    _check_image_pair(x, y, data_range, "psnr")
     mse = (x - y).pow(2).flatten(1).mean(1)
     return 10 * torch.log10(data_range**2 / mse)
 
@@ -84,8 +135,12 @@ def ssim(
     window lies fully inside the image, then over channels. Same conventions as scikit-image's
     ``structural_similarity(gaussian_weights=True, sigma=1.5, use_sample_covariance=False)``
     (which pads, then crops the border the padding influenced).
+
+    Raises ValueError and TypeError as ``psnr`` does (0..255 images need data_range=255 or
+    dividing by 255, integer images ``x.float() / 255``), and ValueError for images smaller than
+    the window.
     """
-    _check_image_pair(x, y)
+    _check_image_pair(x, y, data_range, "ssim")
     radius = int(3.5 * sigma + 0.5)  # scipy's truncation at 3.5 sigma: 11 taps for sigma 1.5
     if min(x.shape[-2:]) < 2 * radius + 1:
         side = 2 * radius + 1

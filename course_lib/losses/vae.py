@@ -74,13 +74,37 @@ def kl_lower_bound(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return 0.5 * (mu.pow(2) + 0.25 * (variance - 1.0).pow(2)).flatten(1).sum(1)
 
 
+def _check_targets_in_unit_interval(x: torch.Tensor, caller: str) -> None:
+    """Raise unless the BCE targets ``x`` are floating point with every value in [0, 1]."""
+    if not x.is_floating_point():
+        raise TypeError(
+            f"{caller}: the targets x must be a floating-point tensor with values in [0, 1], got "
+            f"dtype {x.dtype}. Convert them with x.float() (images stored as 0..255 with "
+            "x.float() / 255)."
+        )
+    if x.numel() == 0:
+        return
+    # One pass over the targets; outside [0, 1] the BCE is no log-likelihood and can go negative
+    # (-276 for 0..255 images), so the training runs on without complaint.
+    low, high = torch.aminmax(x.detach())
+    if bool((low < 0) | (high > 1)):
+        raise ValueError(
+            f"{caller}: the targets x must lie in [0, 1] (pixel intensities or Bernoulli "
+            f"probabilities); got min {low.item():g}, max {high.item():g}. Images stored as "
+            "0..255 need dividing by 255: pass x.float() / 255."
+        )
+
+
 def reconstruction_bce(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """Bernoulli decoder: -log p(x|z) = sum of pixels' BCE(sigmoid(logits), x): (N, ...) -> (N,).
 
     Computed from logits with log-sum-exp, so saturated outputs give large finite losses instead
     of log(0) = -inf. For binary x this is exactly the negative log-likelihood in nats.
+    Raises ValueError for mismatched shapes or targets outside [0, 1] (e.g. 0..255 images), and
+    TypeError for integer targets; both messages say how to convert the images.
     """
     _check_same_shape(logits, x, "logits and x")
+    _check_targets_in_unit_interval(x, "reconstruction_bce")
     return F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1)
 
 

@@ -80,6 +80,8 @@ class ImagePool:
                 f"ImagePool holds images of shape {tuple(self._images[0].shape)}, got a batch of "
                 f"{tuple(images.shape[1:])}: use one pool per domain."
             )
+        if self._images and self._images[0].device != images.device:  # restored onto the CPU
+            self._images = [stored.to(images.device) for stored in self._images]
         returned = []
         for image in images:
             if len(self._images) < self.capacity:
@@ -92,6 +94,16 @@ class ImagePool:
             else:
                 returned.append(image)
         return torch.stack(returned)
+
+    def state_dict(self) -> dict[str, object]:
+        """The stored images and the generator's state, for a checkpoint."""
+        return {"images": list(self._images), "rng": self._rng.get_state()}
+
+    def load_state_dict(self, state: dict[str, object]) -> None:
+        """Restore what ``state_dict`` saved; the images go back to the device they came from
+        at the next ``query`` (a checkpoint is read onto the CPU)."""
+        self._images = list(state["images"])
+        self._rng.set_state(state["rng"])
 
 
 def _conv_channels(generator: nn.Module) -> tuple[int, int] | None:

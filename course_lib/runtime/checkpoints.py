@@ -1,27 +1,51 @@
-"""Save and load training state safely.
+"""Save and load training state safely: one file, written in one step, that vouches for itself.
 
-Checkpoints are plain dicts of tensors, numbers and strings, so they load with
-``torch.load(..., weights_only=True)``: no pickled code runs when a file is opened. Each carries a
-signature of the model (class name and parameter shapes) so that loading one into another model
-fails with a message instead of a wall of state-dict key errors, and a save never replaces a file
-that holds another model's checkpoint.
+A checkpoint is a plain dict of tensors, numbers and strings, so it loads with
+``torch.load(..., weights_only=True)``: no pickled code runs when a file is opened. It carries
+
+- a signature of the model (class name and parameter shapes), so that loading one into another
+  model fails with a message instead of a wall of state-dict key errors, and a save never
+  replaces a file that holds another model's checkpoint;
+- the code version (``code_version``) and whatever the caller records about the run: for a
+  training loop its settings and ``progress`` (epochs done of epochs asked for), for a recipe
+  also the recipe, the profile and the data;
+- ``content_digest``: the sha256 of everything else in it, wall-clock times left out (entries
+  whose name ends in ``seconds``). Reading recomputes it, so a damaged file is caught even where
+  the zip container still opens, and two runs that did the same work write the same digest.
+
+A save writes ``<name>.partial`` beside the target, flushes it to disk and renames it over the
+target: an interruption leaves the old checkpoint or the new one, never a mix, and the partial
+file is deleted (or, after a hard kill, replaced by the next save). A ``.sha256`` file beside a
+checkpoint (``sha256sum`` format, as published downloads come) is checked too when present.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable
 
 import torch
 from torch import nn
 
-FORMAT = "course_lib-checkpoint-v1"
+from course_lib.runtime.code_version import code_version
+
+FORMAT = "course_lib-checkpoint-v2"
+# Written before checkpoints carried a content digest (the cached judges still are): read as
+# they are, without one.
+OLDER_FORMAT = "course_lib-checkpoint-v1"
 
 
 class CheckpointMismatchError(ValueError):
-    """The checkpoint was saved from a different model than the one it is loaded into."""
+    """The checkpoint was saved from a different model or run than the one asked for."""
+
+
+class ChecksumError(ValueError):
+    """A checkpoint's bytes or content do not match the digest recorded for them."""
 
 
 def model_signature(model: nn.Module) -> dict[str, Any]:
@@ -39,8 +63,52 @@ def _describe_difference(saved: dict[str, Any], current: dict[str, Any]) -> str:
     return "the signatures differ"
 
 
+# ---- the content digest -----------------------------------------------------------------------
+
+
+def content_digest(state: Mapping[str, Any]) -> str:
+    """sha256 of ``state`` without its ``content_digest`` and without wall-clock times.
+
+    Tensors count by dtype, shape and bytes; dicts by their sorted keys; numbers and strings by
+    their exact ``repr``. Entries whose name ends in ``seconds`` are left out, so two runs that
+    did the same work have the same digest however long each took.
+    """
+    digest = hashlib.sha256()
+    _feed(digest, {key: value for key, value in state.items() if key != "content_digest"})
+    return digest.hexdigest()
+
+
+def _feed(digest: Any, value: Any) -> None:
+    if isinstance(value, torch.Tensor):
+        tensor = value.detach().cpu().contiguous()
+        digest.update(f"tensor {tensor.dtype} {tuple(tensor.shape)}:".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    elif isinstance(value, Mapping):
+        digest.update(b"{")
+        for key in sorted(value, key=str):
+            if isinstance(key, str) and key.endswith("seconds"):
+                continue  # wall-clock time differs between identical runs
+            digest.update(f"{key!r}:".encode())
+            _feed(digest, value[key])
+        digest.update(b"}")
+    elif isinstance(value, (list, tuple)):
+        digest.update(b"[")
+        for item in value:
+            _feed(digest, item)
+        digest.update(b"]")
+    else:
+        digest.update(f"{type(value).__name__} {value!r};".encode())
+
+
+# ---- reading and writing ----------------------------------------------------------------------
+
+
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """Load a course checkpoint (``weights_only=True``) with clear errors for bad files."""
+    """Load a course checkpoint (``weights_only=True``) and check its content digest.
+
+    Raises ``FileNotFoundError`` without a file, ``ValueError`` for a file that is not a
+    readable course checkpoint, and ``ChecksumError`` when the content does not match its digest.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"No checkpoint at {path}. Train first, or check the path.")
@@ -51,9 +119,58 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
             f"{path} is not a readable checkpoint ({type(error).__name__}: {error}). "
             "Move it aside and train again."
         ) from error
-    if not isinstance(state, dict) or state.get("format") != FORMAT:
+    if not isinstance(state, dict) or state.get("format") not in (FORMAT, OLDER_FORMAT):
         raise ValueError(f"{path} is not a course_lib checkpoint (no '{FORMAT}' marker).")
+    if state["format"] == FORMAT and content_digest(state) != state.get("content_digest"):
+        raise ChecksumError(
+            f"{path} is damaged: its content does not match the digest recorded in it. "
+            "Move it aside and train again (or copy it again from where it came from)."
+        )
     return state
+
+
+def write_atomically(state: Mapping[str, Any], path: Path) -> None:
+    """``torch.save(state)`` to ``path`` through ``<name>.partial``, renamed once on disk.
+
+    On any interruption (KeyboardInterrupt included) the partial file is deleted and ``path`` is
+    untouched; a partial file left by a hard kill is simply overwritten by the next save.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = partial_path(path)
+    try:
+        with open(partial, "wb") as file:
+            torch.save(dict(state), file)
+            file.flush()
+            os.fsync(file.fileno())  # the bytes are on disk before the name points at them
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+
+
+def partial_path(path: str | os.PathLike) -> Path:
+    """``model.pt`` -> ``model.pt.partial``, where a save writes before renaming."""
+    path = Path(path)
+    return path.with_name(path.name + ".partial")
+
+
+def refuse_to_replace_another_model(path: Path, signature: dict[str, Any]) -> None:
+    """Raise ``FileExistsError`` if ``path`` holds anything but a checkpoint of this model."""
+    if not path.exists():
+        return
+    try:
+        existing = read_checkpoint(path)
+    except ValueError:
+        raise FileExistsError(
+            f"{path} exists and is not a course_lib checkpoint (or cannot be read); refusing to "
+            "overwrite it. Choose another path or move the file."
+        ) from None
+    if existing["signature"] != signature:
+        raise FileExistsError(
+            f"{path} holds a checkpoint of another model "
+            f"({_describe_difference(existing['signature'], signature)}); refusing to "
+            "overwrite it. Choose another path or move the file."
+        )
 
 
 def save_checkpoint(
@@ -64,36 +181,23 @@ def save_checkpoint(
 ) -> Path:
     """Write model (and optimizer) state plus ``extra`` entries atomically to ``path``.
 
-    Overwriting an earlier checkpoint of the same model is allowed (that is how a run advances);
-    a file holding anything else is never replaced.
+    The file also records the code version and its content digest. Overwriting an earlier
+    checkpoint of the same model is allowed (that is how a run advances); a file holding
+    anything else is never replaced.
     """
     path = Path(path)
     signature = model_signature(model)
-    if path.exists():
-        try:
-            existing = read_checkpoint(path)
-        except ValueError:
-            raise FileExistsError(
-                f"{path} exists and is not a course_lib checkpoint; refusing to overwrite it. "
-                "Choose another path or move the file."
-            ) from None
-        if existing["signature"] != signature:
-            raise FileExistsError(
-                f"{path} holds a checkpoint of another model "
-                f"({_describe_difference(existing['signature'], signature)}); refusing to "
-                "overwrite it. Choose another path or move the file."
-            )
+    refuse_to_replace_another_model(path, signature)
     state = {
         "format": FORMAT,
         "signature": signature,
+        "code": code_version(),
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict() if optimizer is not None else None,
         **extra,
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    torch.save(state, partial)
-    os.replace(partial, path)  # a crash mid-save never leaves a half-written checkpoint at `path`
+    state["content_digest"] = content_digest(state)
+    write_atomically(state, path)
     return path
 
 
@@ -117,8 +221,70 @@ def load_checkpoint(
     return state
 
 
-class ChecksumError(ValueError):
-    """A checkpoint's bytes do not match the sha256 it was published with."""
+# ---- what a checkpoint says about its run -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Checkpointing:
+    """Where a training loop keeps its checkpoint, how often it saves, and what it records.
+
+    The loop saves its whole state to ``path`` every ``every`` epochs and after the last, and
+    continues from the file when it exists. ``run`` holds what the caller knows about the run
+    and the loop does not (recipe, profile, data); it is recorded with the loop's own settings,
+    and a resume with any of them different is refused.
+    """
+
+    path: Path
+    every: int = 1
+    run: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if isinstance(self.every, bool) or not isinstance(self.every, int) or self.every < 1:
+            raise ValueError(
+                f"Checkpointing.every (epochs between saves) must be a positive int, got "
+                f"{self.every!r}."
+            )
+        object.__setattr__(self, "path", Path(self.path))
+
+
+def as_checkpointing(checkpoint: str | os.PathLike | Checkpointing | None) -> Checkpointing | None:
+    """A path means: save there after every epoch, recording only the loop's own settings."""
+    if checkpoint is None or isinstance(checkpoint, Checkpointing):
+        return checkpoint
+    return Checkpointing(Path(checkpoint))
+
+
+def recorded_run(state: Mapping[str, Any]) -> Mapping[str, Any]:
+    """What a checkpoint records about its run (an older file kept it at the top level)."""
+    return state.get("run", state)
+
+
+def is_finished(state: Mapping[str, Any]) -> bool:
+    """Whether the run that wrote ``state`` did all the epochs it was asked for."""
+    progress = state.get("progress")
+    return progress is None or progress["epochs_done"] >= progress["epochs"]
+
+
+def differences(saved: Mapping[str, Any], wanted: Mapping[str, Any]) -> list[str]:
+    """One line per entry of ``wanted`` that ``saved`` records differently (or not at all)."""
+    return [
+        f"{key}: the file has {saved.get(key, '(nothing)')!r}, this run has {value!r}"
+        for key, value in wanted.items()
+        if saved.get(key) != value
+    ]
+
+
+def note_other_code(path: str | os.PathLike, state: Mapping[str, Any]) -> None:
+    """Say so when ``state`` was written by other ``course_lib`` code than this (not an error:
+    most edits do not change what a checkpoint means)."""
+    if state.get("code", code_version()) != code_version():
+        print(
+            f"note: {path} was written by other course_lib code (version {state['code']}, "
+            f"this is {code_version()}); if results look wrong, train again."
+        )
+
+
+# ---- published checksums ----------------------------------------------------------------------
 
 
 def sha256_of(path: str | os.PathLike) -> str:
@@ -136,10 +302,31 @@ def checksum_path(path: str | os.PathLike) -> Path:
 
 
 def write_checksum(path: str | os.PathLike) -> str:
-    """Write ``<path>.sha256`` (checkable with ``sha256sum -c``) and return the digest."""
+    """Write ``<path>.sha256`` (checkable with ``sha256sum -c``), for publishing a checkpoint;
+    return the digest. The sidecar is itself written atomically."""
     digest = sha256_of(path)
-    checksum_path(path).write_text(f"{digest}  {Path(path).name}\n")
+    record = checksum_path(path)
+    partial = partial_path(record)
+    partial.write_text(f"{digest}  {Path(path).name}\n")
+    os.replace(partial, record)
     return digest
+
+
+_SHA256SUM_LINE = re.compile(r"^([0-9a-fA-F]{64}) [ *](.+)$")
+
+
+def read_checksum_file(record: Path) -> tuple[str, str]:
+    """(digest, file name) from a ``sha256sum`` line; ``ChecksumError`` if it is not one."""
+    lines = record.read_text(errors="replace").strip().splitlines()
+    match = _SHA256SUM_LINE.match(lines[0].strip()) if len(lines) == 1 else None
+    if match is None:
+        shown = "empty" if not lines else f"not one 'sha256sum' line (it starts {lines[0][:40]!r})"
+        raise ChecksumError(
+            f"{record} is {shown}: expected '<64 hex digits>  <file name>'. Delete it if you "
+            "have no correct checksum (the checkpoint's own content digest is still checked), "
+            "or copy the right .sha256 file next to the checkpoint."
+        )
+    return match.group(1).lower(), match.group(2)
 
 
 def verify_checksum(path: str | os.PathLike, expected: str | None = None) -> str:
@@ -153,7 +340,12 @@ def verify_checksum(path: str | os.PathLike, expected: str | None = None) -> str
                 ".sha256 file that came with the checkpoint next to it, or pass the expected "
                 "sha256."
             )
-        expected = record.read_text().split()[0]
+        expected, name = read_checksum_file(record)
+        if name != path.name:
+            raise ChecksumError(
+                f"{record} is the checksum of {name!r}, not of {path.name!r}. Delete it or "
+                "replace it with the checkpoint's own .sha256 file."
+            )
     actual = sha256_of(path)
     if actual != expected.lower():
         raise ChecksumError(
@@ -163,10 +355,13 @@ def verify_checksum(path: str | os.PathLike, expected: str | None = None) -> str
     return actual
 
 
+# ---- loading a run's result, or producing it --------------------------------------------------
+
+
 def load_or_train(
     path: str | os.PathLike | None,
     model: nn.Module,
-    train: Callable[[], Any],
+    train: Callable[[Checkpointing | None], Any],
     *,
     expect: Mapping[str, Any],
     expected_sha256: str | None = None,
@@ -174,24 +369,44 @@ def load_or_train(
 ) -> tuple[Any, str]:
     """Load ``model`` from a verified checkpoint, or train it; return (history, how).
 
-    Without a checkpoint at ``path`` (or with ``path`` None), ``train()`` runs and its history is
-    returned with how = "trained". Otherwise the file is checked against its sha256, loaded with
-    ``weights_only=True``, and must hold a checkpoint of this model's shapes whose entries agree
-    with ``expect`` (for example ``{"recipe": "autoencoder", "profile": "cpu"}``); then
-    how = "loaded" and the history is the one saved with it. A corrupt or mismatched file raises
-    an error naming the problem, unless ``train_if_unusable`` asks to train instead. The file is
-    never modified.
+    ``train(checkpointing)`` runs the training loop with ``checkpoint=checkpointing`` and returns
+    its history. How it goes:
+
+    - ``path`` None: ``train(None)``, how = "trained" (nothing saved).
+    - no file at ``path``: ``train`` saves its state there every epoch, recording ``expect``
+      (for example ``{"recipe": "autoencoder", "profile": "cpu"}``); how = "trained".
+    - a finished run at ``path`` (its digest, any ``.sha256`` beside it or ``expected_sha256``,
+      the model's shapes and every entry of ``expect`` checked): the model is loaded and the
+      saved history returned; how = "loaded". The file is not modified.
+    - an unfinished run (a restarted kernel, an interrupted command): ``train`` continues it
+      from the file, exactly as if it had never stopped; how = "resumed".
+
+    A corrupt or mismatched file raises an error naming each problem, unless
+    ``train_if_unusable`` asks to train instead (without saving: the file is left as it is).
     """
-    if path is None or not Path(path).exists():
-        return train(), "trained"
+    if path is None:
+        return train(None), "trained"
+    path = Path(path)
+    checkpointing = Checkpointing(path, run=dict(expect))
+    if not path.exists():
+        return train(checkpointing), "trained"
     try:
-        verify_checksum(path, expected_sha256)
+        if expected_sha256 is not None or checksum_path(path).exists():
+            verify_checksum(path, expected_sha256)
         state = read_checkpoint(path)
-        for key, wanted in expect.items():
-            if state.get(key) != wanted:
-                raise CheckpointMismatchError(
-                    f"{path} was saved with {key} {state.get(key)!r}, not {wanted!r}."
-                )
+        mismatches = differences(recorded_run(state), expect)
+        if mismatches:
+            raise CheckpointMismatchError(
+                f"{path} was saved by another run: " + "; ".join(mismatches) + "."
+            )
+        note_other_code(path, state)
+        if not is_finished(state):
+            progress = state["progress"]
+            print(
+                f"{path} holds an unfinished run ({progress['epochs_done']} of "
+                f"{progress['epochs']} epochs); continuing it."
+            )
+            return train(checkpointing), "resumed"
         load_checkpoint(path, model)
     except ValueError as error:  # ChecksumError and CheckpointMismatchError are ValueErrors too
         if not train_if_unusable:
@@ -200,5 +415,5 @@ def load_or_train(
                 "(the file is left as it is)."
             ) from error
         print(f"Cannot use {path}: {error}\nTraining instead (the file is left as it is).")
-        return train(), "trained"
+        return train(None), "trained"
     return state["history"], "loaded"

@@ -107,17 +107,33 @@ def settings_for(notebook: str, profile: str | None = None) -> Settings:
     return Settings(notebook, profile, MappingProxyType(dict(NOTEBOOK_SETTINGS[notebook][profile])))
 
 
+def check_device(name: str, where: str = f"${DEVICE_ENV}") -> torch.device:
+    """The torch device ``name`` ("cpu", "cuda", "cuda:N", "mps"), if this machine has it.
+
+    Any other name, or a device torch cannot see here, is a ValueError that lists the valid
+    names and says what ``where`` (the variable or flag it came from) can be set to.
+    """
+    valid = ["cpu"]
+    if torch.cuda.is_available():
+        valid += ["cuda"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    if torch.backends.mps.is_available():
+        valid.append("mps")
+    if name.strip().lower() not in valid:
+        why = "is not a device name"
+        if name.strip().lower().startswith(("cuda", "mps")):
+            why = "is not available on this machine (torch sees no such device)"
+        raise ValueError(
+            f"{where}={name} {why}. Valid here: {', '.join(valid)} (an NVIDIA GPU is 'cuda'; "
+            "without it in the list, install the CUDA build of torch: README, 'Using a GPU')."
+        )
+    return torch.device(name.strip().lower())
+
+
 def pick_device() -> torch.device:
     """CUDA when available, else CPU; ``$COURSE_DEVICE`` (e.g. ``cpu``, ``cuda:1``) overrides."""
     requested = os.environ.get(DEVICE_ENV, "").strip()
     if requested:
-        device = torch.device(requested)
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise RuntimeError(
-                f"${DEVICE_ENV}={requested} asks for CUDA, but torch sees no CUDA device. Unset "
-                f"{DEVICE_ENV} or install the CUDA build of torch (see README, 'Using a GPU')."
-            )
-        return device
+        return check_device(requested)
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 

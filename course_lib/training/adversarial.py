@@ -12,21 +12,26 @@ name from ``course_lib.training.game`` and ``course_lib.training.steps``.
 
 from __future__ import annotations
 
+import os
 from typing import Callable
 
 import torch
 
 from course_lib.objectives.gan import GANObjective, sample_latent
+from course_lib.runtime.checkpoints import Checkpointing
 from course_lib.runtime.config import active_profile
 from course_lib.runtime.distributed import Shard
 from course_lib.runtime.speed import Speed, speed_for
-from course_lib.training.batches import ResidentData
+from course_lib.training.batches import ResidentData, as_tensors
+from course_lib.training.checks import check_count, check_training_tensors
 from course_lib.training.game import (
     AdversarialHistory,
     Game,
     Snapshots,
     generator_steps_per_epoch,
+    start_or_resume,
 )
+from course_lib.training.resume import LoopState
 from course_lib.training.steps import frozen, minibatches, progress, seeded_run
 
 SNAPSHOT_SAMPLES = 64  # default number of fixed codes whose images are kept during training
@@ -50,6 +55,7 @@ def train_gan(
     desc: str = "GAN",
     shard: Shard | None = None,
     speed: Speed | None = None,
+    checkpoint: str | os.PathLike | Checkpointing | None = None,
 ) -> AdversarialHistory:
     """Train ``objective``'s players on ``data`` by Algorithm 5.2 of seed 002; return the history.
 
@@ -84,15 +90,34 @@ def train_gan(
     stream is seeded per process so that random interpolation weights or dropout masks differ
     between the parts. ``speed`` (default: the active profile's switches, all off on the CPU)
     turns on bfloat16 autocast and the rest on CUDA.
+
+    With ``checkpoint`` (a path, or a ``Checkpointing``) the whole state (both players, both
+    optimisers, the random streams, the history) is saved after every epoch, and a checkpoint
+    of the same run is continued exactly where it stopped (see ``course_lib.training.resume``).
     """
     shard = shard or Shard()
+    tensors = check_training_tensors(as_tensors(data), "training data")
+    check_count(epochs, "epochs")
+    check_count(batch_size, "batch_size")
+    check_count(latent_dim, "latent_dim")
     speed = speed if speed is not None else speed_for(active_profile(), device)
     shard.check_divides(batch_size)
-    examples = ResidentData(data, device, shard)
-    history = AdversarialHistory(generator_steps_per_epoch(len(examples), batch_size, d_steps))
-    game = Game(objective, history, device, shard, speed)
+    examples = ResidentData(tensors, device, shard)
+    steps_per_epoch = generator_steps_per_epoch(len(examples), batch_size, d_steps)
     # Independent streams, so that for instance turning snapshots on does not change training.
     with seeded_run(seed, device, streams=3, rank=shard.rank) as (data_rng, code_rng, snapshot_rng):
+        state = LoopState(
+            checkpoint,
+            objective,
+            {"loop": "train_gan", "seed": seed, "batch_size": batch_size, "d_steps": d_steps},
+            {"d": d_optimizer, "g": g_optimizer, "data_rng": data_rng, "code_rng": code_rng},
+            data=tensors,
+            epochs=epochs,
+            device=device,
+            shard=shard,
+        )
+        history, first_round = start_or_resume(state, steps_per_epoch)
+        game = Game(objective, history, device, shard, speed)
         real = minibatches(examples, data_rng, batch_size, history.steps_per_epoch * d_steps, speed)
         if isinstance(data, torch.Tensor):  # one data tensor: its minibatches, not 1-tuples
             real = (batch for (batch,) in real)
@@ -101,14 +126,14 @@ def train_gan(
             return shard.part(sample_latent(batch_size, latent_dim, code_rng, device))
 
         rounds = epochs * history.steps_per_epoch
-        bar = progress(range(rounds), shard, desc=desc, unit="step")
+        bar = progress(range(first_round, rounds), shard, desc=desc, unit="step")
         snapshots = None
         if snapshot_every is not None:
             if snapshot_z is None:
                 snapshot_z = sample_latent(SNAPSHOT_SAMPLES, latent_dim, snapshot_rng)
             snapshots = Snapshots(objective, snapshot_z.to(device), snapshot_every, last=rounds)
 
-        for _ in game.rounds(bar, epoch_metrics, snapshots):  # 1: repeat
+        for _ in game.rounds(bar, epoch_metrics, snapshots, state):  # 1: repeat
             d_losses = []
             for _ in range(d_steps):  # 2: for i = 1 to k
                 z = codes()  # 3: m noise codes

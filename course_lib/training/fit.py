@@ -2,8 +2,9 @@
 
 ``fit`` trains any model whose loss can be written as ``loss_fn(model, *batch) -> scalar`` on
 in-memory tensors (every data set of the course fits in memory). Shuffling uses a generator
-seeded by ``(seed, epoch)`` and the global RNG state is checkpointed, so a run that is stopped and
-resumed from its checkpoint ends with exactly the same weights as one that never stopped.
+seeded by ``(seed, epoch)`` and the global RNG state is checkpointed (``training.resume``), so a
+run that is stopped and resumed from its checkpoint ends with exactly the same weights as one
+that never stopped.
 
 The body of ``fit`` is the textbook loop (loss, zero_grad, backward, step, record); resuming,
 distributed weighting, evaluation and checkpoints are the small functions it calls by name.
@@ -11,20 +12,22 @@ distributed weighting, evaluation and checkpoints are the small functions it cal
 
 from __future__ import annotations
 
+import math
 import os
 import time
-from pathlib import Path
 from typing import Callable, Sequence
 
 import torch
 from torch import nn
 
-from course_lib.runtime.checkpoints import load_checkpoint, save_checkpoint
+from course_lib.runtime.checkpoints import Checkpointing
 from course_lib.runtime.config import active_profile
 from course_lib.runtime.distributed import Shard, sum_across, wrap
 from course_lib.runtime.speed import Speed, speed_for
 from course_lib.training.batches import ResidentData, as_tensors
-from course_lib.training.steps import check_finite, measure, progress, update
+from course_lib.training.checks import check_count, check_training_tensors
+from course_lib.training.resume import LoopState
+from course_lib.training.steps import NonFiniteLossError, check_finite, measure, progress, update
 
 LossFn = Callable[..., torch.Tensor]
 History = dict[str, list[float]]
@@ -56,30 +59,27 @@ def evaluate(
     batch_size: int = 512,
     device: torch.device | str = "cpu",
 ) -> float:
-    """Mean of ``loss_fn`` over ``data`` (weighted by batch size), with the model in eval mode."""
-    tensors = as_tensors(data)
+    """Mean of ``loss_fn`` over ``data`` (weighted by batch size), with the model in eval mode.
+
+    Non-finite data or a non-finite loss raises, as in training, instead of returning NaN.
+    """
+    tensors = check_training_tensors(as_tensors(data), "evaluation data")
     was_training = model.training
     model.eval()
     total, count = 0.0, 0
     for start in range(0, len(tensors[0]), batch_size):
         batch = [t[start : start + batch_size].to(device) for t in tensors]
-        total += loss_fn(model, *batch).item() * len(batch[0])
+        value = loss_fn(model, *batch).item()
+        if not math.isfinite(value):
+            raise NonFiniteLossError(
+                f"The evaluation loss is {value} on rows {start} to {start + len(batch[0])} of "
+                "the evaluation data: the model's outputs overflowed. Check the data's range "
+                "and lower the learning rate."
+            )
+        total += value * len(batch[0])
         count += len(batch[0])
     model.train(was_training)
     return total / count
-
-
-def _rng_state() -> dict[str, object]:
-    state: dict[str, object] = {"cpu": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _restore_rng_state(state: dict[str, object]) -> None:
-    torch.set_rng_state(state["cpu"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 def fit(
@@ -93,7 +93,7 @@ def fit(
     seed: int = 0,
     device: torch.device | str = "cpu",
     test_data: torch.Tensor | Sequence[torch.Tensor] | None = None,
-    checkpoint: str | os.PathLike | None = None,
+    checkpoint: str | os.PathLike | Checkpointing | None = None,
     log_every: int = 1,
     desc: str = "training",
     epoch_metrics: Callable[[nn.Module], dict[str, float]] | None = None,
@@ -102,8 +102,11 @@ def fit(
 ) -> History:
     """Train ``model`` for ``epochs`` epochs and return the history of per-epoch losses.
 
-    With ``checkpoint``, state is saved after every epoch and an existing checkpoint of the same
-    model is resumed: a finished run is simply loaded, an interrupted one continues.
+    With ``checkpoint`` (a path, or a ``Checkpointing`` to save less often or record more), the
+    whole state is saved after every epoch and an existing checkpoint of the same run is
+    continued: a finished run is simply loaded, an interrupted one goes on exactly where it
+    stopped. A checkpoint of a run with another seed, batch size or data is refused, and so is
+    one that has done more epochs than ``epochs``.
     ``epoch_metrics(model)`` is called after every epoch (model in eval mode, no gradients); each
     entry of the dict it returns is appended to the history under its key.
 
@@ -115,11 +118,26 @@ def fit(
     and the rest on CUDA.
     """
     shard = shard or Shard()
+    train_data = check_training_tensors(as_tensors(train_data), "training data")
+    check_count(epochs, "epochs")
+    check_count(batch_size, "batch_size")
     speed = speed if speed is not None else speed_for(active_profile(), device)
     data = ResidentData(train_data, device, shard)
-    start_epoch, history = resume_or_start(checkpoint, model, optimizer, test_data is not None)
+    test_tensors = () if test_data is None else as_tensors(test_data)
+    state = LoopState(
+        checkpoint,
+        model,
+        {"loop": "fit", "seed": seed, "batch_size": batch_size},
+        {"optimizer": optimizer},
+        data=(*train_data, *test_tensors),
+        epochs=epochs,
+        device=device,
+        shard=shard,
+    )
+    start_epoch, saved = state.start()
+    history = saved["history"] if saved else new_history(test_data is not None)
     if start_epoch > 0 and shard.is_main:
-        print(f"{desc}: resumed from {checkpoint} after epoch {start_epoch}/{epochs}")
+        print(f"{desc}: resumed from {state.checkpointing.path} after epoch {start_epoch}/{epochs}")
     give_each_process_its_own_noise(shard)
     speed.prepare(model.to(device).train())
     step_loss = wrap(LossOf(model, loss_fn), shard, device)
@@ -139,45 +157,18 @@ def fit(
         record_evaluations(history, model, loss_fn, test_data, epoch_metrics, device, shard)
         history["seconds"].append(time.perf_counter() - began)
         epoch_bar.set_postfix(loss=f"{history['train_loss'][-1]:.4g}")
-        if checkpoint is not None and shard.is_main:
-            save_epoch(checkpoint, model, optimizer, epoch + 1, history)
+        state.end_epoch(epoch + 1, history)
         if shard.is_main and ((epoch + 1) % log_every == 0 or epoch + 1 == epochs):
             print(_epoch_line(desc, epoch + 1, epochs, history))
     return history
 
 
-def resume_or_start(
-    checkpoint: str | os.PathLike | None,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    with_test_loss: bool,
-) -> tuple[int, History]:
-    """The epoch to start from and the history so far: from ``checkpoint`` if it exists.
-
-    Resuming restores the model, the optimiser and torch's random state as they were after the
-    saved epoch, so the rest of the run matches a run that never stopped.
-    """
-    if checkpoint is not None and Path(checkpoint).exists():
-        state = load_checkpoint(checkpoint, model, optimizer)
-        _restore_rng_state(state["rng"])
-        return state["epoch"], state["history"]
+def new_history(with_test_loss: bool) -> History:
+    """An empty history: per-epoch training loss and seconds (and test loss, with test data)."""
     history: History = {"train_loss": [], "seconds": []}
     if with_test_loss:
         history["test_loss"] = []
-    return 0, history
-
-
-def save_epoch(
-    checkpoint: str | os.PathLike,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    epochs_done: int,
-    history: History,
-) -> None:
-    """Write everything ``resume_or_start`` needs to continue after ``epochs_done`` epochs."""
-    save_checkpoint(
-        checkpoint, model, optimizer, epoch=epochs_done, history=history, rng=_rng_state()
-    )
+    return history
 
 
 def give_each_process_its_own_noise(shard: Shard) -> None:

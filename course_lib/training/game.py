@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import torch
@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 
 from course_lib.runtime.distributed import MethodCalls, Shard, mean_across, wrap
 from course_lib.runtime.speed import Speed
+from course_lib.training.resume import LoopState
 from course_lib.training.steps import checked_loss, evaluating, measure, update
 
 EpochMetrics = Callable[[nn.Module], dict[str, float]]
@@ -76,6 +77,12 @@ class AdversarialHistory:
                 )
         terms = {**older_terms, **known.pop("terms", {})}
         return cls(**known, terms=terms)
+
+    def saved(self, snapshots: bool = True) -> dict[str, Any]:
+        """The history as plain lists, numbers and tensors, loadable with weights_only=True
+        (``from_saved`` rebuilds it); ``snapshots=False`` leaves the images out."""
+        kept = {key: value for key, value in asdict(self).items() if key != "snapshots"}
+        return {**kept, "snapshots": list(self.snapshots)} if snapshots else kept
 
     def per_round(self, name: str) -> list[float]:
         """The per-round list ``name``: ``"d_loss"``, ``"g_loss"`` or one of ``terms``."""
@@ -179,13 +186,14 @@ class Game:
         bar: tqdm,
         epoch_metrics: EpochMetrics | None = None,
         snapshots: Snapshots | None = None,
+        state: LoopState | None = None,
     ) -> Iterator[int]:
-        """The rounds of ``bar`` (a progress bar over range(epochs x steps_per_epoch)), one at a
-        time for the loop's body; between them the clock, the snapshots, and the end of every
-        epoch: its means, ``epoch_metrics(objective)`` (rank 0 only, in eval mode without
-        gradients) and the bar's postfix."""
+        """The rounds of ``bar`` (a progress bar over range(first, epochs x steps_per_epoch)),
+        one at a time for the loop's body; between them the clock, the snapshots, and the end of
+        every epoch: its means, ``epoch_metrics(objective)`` (rank 0 only, in eval mode without
+        gradients), the bar's postfix and the checkpoint (``state``)."""
         history = self.history
-        if snapshots is not None:
+        if snapshots is not None and not history.snapshots:  # a resumed run has its first one
             history.snapshots.append((0, snapshots.take()))
         for index in bar:
             self.epoch, self.step = divmod(index, history.steps_per_epoch)
@@ -197,6 +205,8 @@ class Game:
                 history.snapshots.append((done, snapshots.take()))
             if done % history.steps_per_epoch == 0:
                 self.close_epoch(bar, epoch_metrics)
+                if state is not None:
+                    state.end_epoch(done // history.steps_per_epoch, history.saved())
 
     def close_epoch(self, bar: tqdm, epoch_metrics: EpochMetrics | None) -> None:
         """The epoch's loss means and measurements into the history, its means onto the bar."""
@@ -206,6 +216,15 @@ class Game:
             history.record_metrics(measure(self.objective, epoch_metrics))
         means = {"d_loss": history.epoch_d_loss, "g_loss": history.epoch_g_loss}
         bar.set_postfix({name: f"{values[-1]:.3f}" for name, values in means.items() if values})
+
+
+def start_or_resume(state: LoopState, steps_per_epoch: int) -> tuple[AdversarialHistory, int]:
+    """The history so far and the first round to play: from ``state``'s checkpoint when it has
+    one (everything restored as it was after the saved epoch), else a new run's."""
+    done, saved = state.start()
+    if saved is None:
+        return AdversarialHistory(steps_per_epoch), 0
+    return AdversarialHistory.from_saved(saved["history"]), done * steps_per_epoch
 
 
 def generator_steps_per_epoch(n: int, batch_size: int, d_steps: int) -> int:

@@ -12,15 +12,19 @@ p(h = 1 | v) rather than a binary h sample: the same expectation with less noise
 
 from __future__ import annotations
 
+import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
 from course_lib.models.rbm import BernoulliRBM, bernoulli, check_binary
+from course_lib.runtime.checkpoints import Checkpointing
 from course_lib.runtime.distributed import Shard, average_across
+from course_lib.training.checks import check_count
+from course_lib.training.resume import LoopState
 from course_lib.training.steps import progress
 
 
@@ -162,6 +166,7 @@ def train_rbm(
     epoch_metrics: Callable[[BernoulliRBM], dict[str, float]] | None = None,
     desc: str = "RBM",
     shard: Shard | None = None,
+    checkpoint: str | os.PathLike | Checkpointing | None = None,
 ) -> RBMHistory:
     """Train ``rbm`` on binary ``data`` (N, n_visible) by CD-k, or by persistent CD-k.
 
@@ -177,8 +182,15 @@ def train_rbm(
     so all processes keep the same RBM. CD-k is not the gradient of a loss, so no
     DistributedDataParallel here: the average is one all-reduce per step. Gibbs sampling is
     seeded per process, and persistent chains are split between the processes.
+
+    With ``checkpoint`` (a path, or a ``Checkpointing``) the whole state (parameters, momentum,
+    both generators, the persistent chains) is saved after every epoch, and a checkpoint of the
+    same run is continued exactly where it stopped (see ``course_lib.training.resume``).
     """
     shard = shard or Shard()
+    check_count(epochs, "epochs")
+    check_count(batch_size, "batch_size")
+    check_count(k, "k")
     rbm.check_visible(data)
     check_binary(data, "training data")
     gibbs_generator = torch.Generator(data.device).manual_seed(seed + shard.rank)
@@ -187,9 +199,28 @@ def train_rbm(
     chain = None
     if persistent:
         chain = start_chains(rbm, data, batch_size, order_generator, gibbs_generator, shard)
-    total_steps = epochs * -(-len(data) // batch_size)  # ceil(N / B) updates per epoch
-    history, step_number = RBMHistory(), 0
-    for _ in progress(range(epochs), shard, desc=desc, leave=False):  # 2. repeat
+    steps_per_epoch = -(-len(data) // batch_size)  # ceil(N / B) updates
+    settings = {"loop": "train_rbm", "seed": seed, "batch_size": batch_size, "k": k}
+    settings |= {"persistent": persistent, "learning_rate": learning_rate, "momentum": momentum}
+    settings |= {"weight_decay": weight_decay, "decay_to_zero": decay_to_zero}
+    if decay_to_zero:  # the learning-rate schedule depends on the number of epochs
+        settings["epochs"] = epochs
+    state = LoopState(
+        checkpoint,
+        rbm,
+        settings,
+        {"velocity": velocity, "gibbs_rng": gibbs_generator, "order_rng": order_generator},
+        data=(data,),
+        epochs=epochs,
+        device=data.device,
+        shard=shard,
+    )
+    done, saved = state.start()
+    history = RBMHistory(**saved["history"]) if saved else RBMHistory()
+    if saved and persistent:
+        chain = saved["extra"]["chain"].to(data.device)
+    total_steps, step_number = epochs * steps_per_epoch, done * steps_per_epoch
+    for epoch in progress(range(done, epochs), shard, desc=desc, leave=False):  # 2. repeat
         began = time.perf_counter()
         for index in torch.randperm(len(data), generator=order_generator).split(batch_size):
             # 3-8. from a minibatch v^0, k Gibbs steps down to v^k, h^k
@@ -203,6 +234,7 @@ def train_rbm(
             step_number += 1
         history.seconds += time.perf_counter() - began
         history.record(epoch_metrics(rbm) if epoch_metrics else {})  # 13. until: epochs done
+        state.end_epoch(epoch + 1, asdict(history), chain=chain)
     return history
 
 

@@ -13,6 +13,7 @@ Each is a round of player steps in its paper's order, played with the pieces of
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 import torch
@@ -21,9 +22,17 @@ from course_lib.data.face_conditions import check_conditions
 from course_lib.objectives.cyclegan import CycleGAN, ImagePool
 from course_lib.objectives.pix2pix import Pix2Pix
 from course_lib.objectives.stargan import StarGAN
+from course_lib.runtime.checkpoints import Checkpointing
 from course_lib.runtime.distributed import Shard
 from course_lib.training.batches import ResidentData
-from course_lib.training.game import AdversarialHistory, Game, generator_steps_per_epoch
+from course_lib.training.checks import check_count, check_training_tensors
+from course_lib.training.game import (
+    AdversarialHistory,
+    Game,
+    generator_steps_per_epoch,
+    start_or_resume,
+)
+from course_lib.training.resume import LoopState
 from course_lib.training.steps import frozen, minibatches, progress, seeded_run
 
 GENERATOR_TERMS = ("adversarial_ab", "adversarial_ba", "cycle_a", "cycle_b", "identity")
@@ -43,6 +52,7 @@ def train_pix2pix(
     epoch_metrics: Callable[[Pix2Pix], dict[str, float]] | None = None,
     desc: str = "pix2pix",
     shard: Shard | None = None,
+    checkpoint: str | os.PathLike | Checkpointing | None = None,
 ) -> AdversarialHistory:
     """Alternate one D step and one G step per minibatch of pairs, as in the paper; return the
     history.
@@ -54,21 +64,36 @@ def train_pix2pix(
     torch's global stream (the decoder's dropout) follow from ``seed``; the global stream is
     restored afterwards. A NaN or infinite loss raises ``NonFiniteLossError`` before its step is
     applied. Under torchrun (``shard``) each process trains on its part of every minibatch, as
-    in ``train_gan``.
+    in ``train_gan``, and ``checkpoint`` saves and continues the run as there.
     """
     shard = shard or Shard()
+    inputs, targets = check_training_tensors((inputs, targets), "training pairs")
+    check_count(epochs, "epochs")
+    check_count(batch_size, "batch_size")
     if objective.uses_discriminator and d_optimizer is None:
         raise ValueError(
             "This objective trains a discriminator: pass d_optimizer (or set adversarial_weight=0)."
         )
     shard.check_divides(batch_size)
     pairs = ResidentData((inputs, targets), device, shard)
-    history = AdversarialHistory(generator_steps_per_epoch(len(pairs), batch_size, d_steps=1))
-    game = Game(objective, history, device, shard)
+    steps_per_epoch = generator_steps_per_epoch(len(pairs), batch_size, d_steps=1)
     with seeded_run(seed, device, rank=shard.rank) as (data_rng,):
-        batches = minibatches(pairs, data_rng, batch_size, per_epoch=history.steps_per_epoch)
-        bar = progress(range(epochs * history.steps_per_epoch), shard, desc=desc, unit="step")
-        for _ in game.rounds(bar, epoch_metrics):
+        optimizers = {"g": g_optimizer, "d": d_optimizer} if d_optimizer else {"g": g_optimizer}
+        state = LoopState(
+            checkpoint,
+            objective,
+            {"loop": "train_pix2pix", "seed": seed, "batch_size": batch_size},
+            {**optimizers, "data_rng": data_rng},
+            data=(inputs, targets),
+            epochs=epochs,
+            device=device,
+            shard=shard,
+        )
+        history, first_round = start_or_resume(state, steps_per_epoch)
+        game = Game(objective, history, device, shard)
+        batches = minibatches(pairs, data_rng, batch_size, per_epoch=steps_per_epoch)
+        bar = progress(range(first_round, epochs * steps_per_epoch), shard, desc=desc, unit="step")
+        for _ in game.rounds(bar, epoch_metrics, state=state):
             x, y = next(batches)
             d_loss = None
             if objective.uses_discriminator:
@@ -98,6 +123,7 @@ def train_cyclegan(
     epoch_metrics: Callable[[CycleGAN], dict[str, float]] | None = None,
     desc: str = "CycleGAN",
     shard: Shard | None = None,
+    checkpoint: str | os.PathLike | Checkpointing | None = None,
 ) -> AdversarialHistory:
     """Train both generators and both discriminators on unpaired images; return the history.
 
@@ -116,15 +142,17 @@ def train_cyclegan(
     The data orders, the pools' choices and torch's global stream follow from ``seed``; the
     global stream is restored afterwards. A NaN or infinite loss raises ``NonFiniteLossError``
     before its step is applied. Under torchrun (``shard``) each process trains on its part of
-    every minibatch (and keeps its own image pools), as in ``train_gan``.
+    every minibatch (and keeps its own image pools), as in ``train_gan``; ``checkpoint`` saves
+    and continues the run (image pools included) as there.
     """
     shard = shard or Shard()
     for name, images in (("domain_a", domain_a), ("domain_b", domain_b)):
         if not isinstance(images, torch.Tensor) or images.dim() != 4:
             got = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
             raise ValueError(f"{name} must be a tensor of images (N, C, H, W), got {got}.")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
+        check_training_tensors((images,), f"{name} images")
+    check_count(epochs, "epochs")
+    check_count(batch_size, "batch_size")
     smaller = min(len(domain_a), len(domain_b))
     if smaller < batch_size:
         raise ValueError(
@@ -134,16 +162,28 @@ def train_cyclegan(
     shard.check_divides(batch_size)
     images_a = ResidentData(domain_a, device, shard)
     images_b = ResidentData(domain_b, device, shard)
-    history = AdversarialHistory(smaller // batch_size)
-    game = Game(objective, history, device, shard)
+    steps_per_epoch = smaller // batch_size
     with seeded_run(seed, device, streams=4, rank=shard.rank) as streams:
         rng_a, rng_b, pool_rng_a, pool_rng_b = streams
-        batches_a = minibatches(images_a, rng_a, batch_size, per_epoch=history.steps_per_epoch)
-        batches_b = minibatches(images_b, rng_b, batch_size, per_epoch=history.steps_per_epoch)
         pool_a = ImagePool(pool_size, seed=pool_rng_a.initial_seed())
         pool_b = ImagePool(pool_size, seed=pool_rng_b.initial_seed())
-        bar = progress(range(epochs * history.steps_per_epoch), shard, desc=desc, unit="step")
-        for _ in game.rounds(bar, epoch_metrics):
+        state = LoopState(
+            checkpoint,
+            objective,
+            {"loop": "train_cyclegan", "seed": seed, "batch_size": batch_size, "pool": pool_size},
+            {"g": g_optimizer, "d": d_optimizer, "rng_a": rng_a, "rng_b": rng_b}
+            | {"pool_a": pool_a, "pool_b": pool_b},
+            data=(domain_a, domain_b),
+            epochs=epochs,
+            device=device,
+            shard=shard,
+        )
+        history, first_round = start_or_resume(state, steps_per_epoch)
+        game = Game(objective, history, device, shard)
+        batches_a = minibatches(images_a, rng_a, batch_size, per_epoch=steps_per_epoch)
+        batches_b = minibatches(images_b, rng_b, batch_size, per_epoch=steps_per_epoch)
+        bar = progress(range(first_round, epochs * steps_per_epoch), shard, desc=desc, unit="step")
+        for _ in game.rounds(bar, epoch_metrics, state=state):
             (real_a,), (real_b,) = next(batches_a), next(batches_b)
             with frozen(objective.discriminator_parameters()):  # G's step needs no grads for D
                 losses = game.loss("generator_losses", real_a, real_b)
@@ -170,6 +210,7 @@ def train_stargan(
     epoch_metrics: Callable[[StarGAN], dict[str, float]] | None = None,
     desc: str = "StarGAN",
     shard: Shard | None = None,
+    checkpoint: str | os.PathLike | Checkpointing | None = None,
 ) -> AdversarialHistory:
     """Train StarGAN's two players on ``images`` (N, C, S, S) in [-1, 1] with their
     ``conditions`` (N, 13); return the history.
@@ -189,18 +230,33 @@ def train_stargan(
     target conditions and the penalty's interpolation weights, drawn on the CPU, so the same on
     every device), which is seeded for the run and restored afterwards. A NaN or infinite loss
     raises ``NonFiniteLossError`` before its step is applied. Under torchrun (``shard``) each
-    process trains on its part of every minibatch, as in ``train_gan``.
+    process trains on its part of every minibatch, as in ``train_gan``, and ``checkpoint``
+    saves and continues the run as there.
     """
     shard = shard or Shard()
     check_conditions(conditions)
+    check_training_tensors((images, conditions), "training faces")
+    check_count(epochs, "epochs")
+    check_count(batch_size, "batch_size")
     shard.check_divides(batch_size)
     faces = ResidentData((images, conditions), device, shard)
-    history = AdversarialHistory(generator_steps_per_epoch(len(faces), batch_size, d_steps))
-    game = Game(objective, history, device, shard)
+    steps_per_epoch = generator_steps_per_epoch(len(faces), batch_size, d_steps)
     with seeded_run(seed, device, rank=shard.rank) as (data_rng,):
-        batches = minibatches(faces, data_rng, batch_size, history.steps_per_epoch * d_steps)
-        bar = progress(range(epochs * history.steps_per_epoch), shard, desc=desc, unit="step")
-        for _ in game.rounds(bar, epoch_metrics):
+        state = LoopState(
+            checkpoint,
+            objective,
+            {"loop": "train_stargan", "seed": seed, "batch_size": batch_size, "d_steps": d_steps},
+            {"g": g_optimizer, "d": d_optimizer, "data_rng": data_rng},
+            data=(images, conditions),
+            epochs=epochs,
+            device=device,
+            shard=shard,
+        )
+        history, first_round = start_or_resume(state, steps_per_epoch)
+        game = Game(objective, history, device, shard)
+        batches = minibatches(faces, data_rng, batch_size, steps_per_epoch * d_steps)
+        bar = progress(range(first_round, epochs * steps_per_epoch), shard, desc=desc, unit="step")
+        for _ in game.rounds(bar, epoch_metrics, state=state):
             d_terms = []
             for _ in range(d_steps):  # n_critic steps, each on its own minibatch
                 x, c = next(batches)
