@@ -154,21 +154,22 @@ class Run:
             raise DataTooSmallError(
                 f"--train-images {self.options.train_images:,}: {error}"
             ) from error
-        self.uses_data(mnist.kind, len(mnist.train_labels), len(mnist.test_labels), mnist.source)
+        self.uses_data(mnist.record, mnist.source)
         return mnist
 
-    def uses_data(self, kind: str, train_images: int, test_images: int, source: str) -> None:
-        """Record the data the run trains on, after checking it holds what was asked for."""
-        asked = self.options.train_images
-        if asked is not None and train_images < asked:
+    def uses_data(self, record: dict[str, Any], source: str) -> None:
+        """Record the data the run trains on (``record``: kind and image counts, as
+        ``MNISTData.record``), after checking it holds what was asked for."""
+        asked, found = self.options.train_images, record["train_images"]
+        if asked is not None and found < asked:
             raise DataTooSmallError(
                 f"--train-images {asked:,} asks for more training images than the data found "
-                f"holds ({train_images:,}): {source}. Ask for at most {train_images:,}, or make "
-                "the full data available (README, 'Data')."
+                f"holds ({found:,}): {source}. Ask for at most {found:,}, or make the full data "
+                "available (README, 'Data')."
             )
         if self.shard.is_main:
             print(f"data: {source}")
-        self.data = {"kind": kind, "train_images": train_images, "test_images": test_images}
+        self.data = dict(record)
 
     def checkpoint(self) -> Checkpointing | None:
         """Where the training loop saves its state every epoch, with what it must record."""
@@ -395,9 +396,8 @@ def _train_pix2pix(model, run):
     settings, options = run.settings, run.options
     count = run.count(options.train_images, settings.pairs_train)
     edges, faces = edges_to_faces(count, size=32, seed=SEED)
-    run.uses_data(
-        "drawn faces", count, 0, f"{count:,} edge-map / cartoon-face pairs, drawn (seed {SEED})"
-    )
+    source = f"{count:,} edge-map / cartoon-face pairs, drawn (seed {SEED})"
+    run.uses_data({"kind": "drawn faces", "train_images": count, "test_images": 0}, source)
     history = train_pix2pix(
         model,
         edges * 2 - 1,
@@ -446,9 +446,9 @@ def _train_stargan(model, run):
     settings, options, device = run.settings, run.options, run.device
     count = run.count(options.train_images, settings.faces_train)
     faces = two_label_sets(count, size=32, seed=SEED)
-    run.uses_data(
-        "drawn faces", count, settings.faces_test, f"{count:,} cartoon faces, drawn (seed {SEED})"
-    )
+    # Notebook 09 expects the same record: drawn faces, train and test counts.
+    record = {"kind": "drawn faces", "train_images": count, "test_images": settings.faces_test}
+    run.uses_data(record, f"{count:,} cartoon faces, drawn (seed {SEED})")
     monitor = None
     if run.shard.is_main:  # notebook 09's measurements
         judge = load_attribute_judge(

@@ -104,6 +104,13 @@ class MNISTData:
     kind: DataKind
 
     @property
+    def record(self) -> dict[str, object]:
+        """What a checkpoint records of the data it was trained on: the source's kind and the
+        image counts (``{"kind": "full", "train_images": 12000, "test_images": 1000}``)."""
+        n_train, n_test = len(self.train_labels), len(self.test_labels)
+        return {"kind": self.kind, "train_images": n_train, "test_images": n_test}
+
+    @property
     def short_source(self) -> str:
         """A few words to quote beside a number.
 

@@ -20,6 +20,7 @@ import torch
 
 from course_lib.models.dbn import DBN
 from course_lib.models.rbm import BernoulliRBM, LabelledRBM, bernoulli, check_binary
+from course_lib.training.checks import check_count
 from course_lib.training.rbm import RBMHistory, apply_gradient, cd_gradient, train_rbm
 from course_lib.training.steps import progress
 
@@ -51,6 +52,9 @@ def greedy_pretrain(
     learns by persistent CD with a learning rate decaying to zero: CD-k's short chains leave
     spurious modes that a long Gibbs chain then falls into.
     """
+    check_count(epochs, "epochs")
+    check_count(batch_size, "batch_size")
+    check_count(k, "k")
     check_binary(data, "training data")
     generator = torch.Generator(data.device).manual_seed(seed)
     sizes = [data.shape[1], *hidden_sizes]
@@ -117,6 +121,9 @@ def wake_sleep(
     With ``persistent`` the top RBM's negative chains carry over from batch to batch (as the top
     was pretrained by ``greedy_pretrain``); otherwise each batch restarts them at its own data.
     """
+    check_count(epochs, "epochs")
+    check_count(batch_size, "batch_size")
+    check_count(top_k, "top_k")
     check_binary(data, "training data")
     if data.shape[1] != dbn.n_visible:
         raise ValueError(
