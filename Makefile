@@ -63,12 +63,13 @@ execute: env
 student: env
 	$(PY) scripts/student_edition.py
 
-# make checkpoints PROFILE=cpu: every recipe of `python -m course_lib.recipes` to checkpoints/<recipe>-<profile>.pt
-# (existing files are kept; delete one to retrain it). Notebooks load them with COURSE_CHECKPOINT_DIR=checkpoints.
+# make checkpoints PROFILE=cpu: every recipe of `python -m course_lib.recipes` to checkpoints/<recipe>-<profile>.pt.
+# A finished checkpoint is kept (delete it to retrain) and an interrupted one is continued (--resume), so an
+# interrupted `make checkpoints` picks up where it stopped. Notebooks load them with COURSE_CHECKPOINT_DIR=checkpoints.
 checkpoints: env
 	for recipe in $$($(PY) -c "from course_lib.recipes import RECIPES; print(*RECIPES)"); do \
-		if [ -e checkpoints/$$recipe-$(PROFILE).pt ]; then echo "keeping checkpoints/$$recipe-$(PROFILE).pt"; \
-		else COURSE_PROGRESS=off $(PY) -m course_lib.recipes $$recipe --profile $(PROFILE) || exit 1; fi; \
+		COURSE_PROGRESS=off $(PY) -m course_lib.recipes $$recipe --profile $(PROFILE) \
+			$$([ -e checkpoints/$$recipe-$(PROFILE).pt ] && echo --resume) || exit 1; \
 	done
 
 bench: env

@@ -24,6 +24,12 @@ from course_lib.data.download import CorruptDataError
 from course_lib.data.images import MAX_PIXELS, load_image
 from course_lib.evaluation.image_quality import psnr, ssim
 from course_lib.losses.vae import reconstruction_bce
+from course_lib.models.rbm import BernoulliRBM
+from course_lib.objectives.gan import StandardGAN
+from course_lib.training.adversarial import train_gan
+from course_lib.training.fit import evaluate, fit
+from course_lib.training.rbm import train_rbm
+from course_lib.training.steps import NonFiniteLossError
 
 # ---------------------------------------------------------------------------------------------
 # BCE targets
@@ -270,3 +276,68 @@ def test_bad_max_pixels_are_rejected(tmp_path, max_pixels):
     small_png(tmp_path / "small.png")
     with pytest.raises((TypeError, ValueError), match="max_pixels must be"):
         load_image(tmp_path / "small.png", max_pixels=max_pixels)
+
+
+# ---- the training loops ------------------------------------------------------------------------
+
+
+def tiny_fit(train, test=None, **settings):
+    model = torch.nn.Linear(4, 4)
+    arguments = {"epochs": 1, "batch_size": 4} | settings
+    return fit(
+        model,
+        lambda m, x: (m(x.float()) - x.float()).pow(2).mean(),
+        train,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        test_data=test,
+        **arguments,
+    )
+
+
+def test_fit_refuses_uint8_images_and_names_the_conversion():
+    with pytest.raises(TypeError, match=r"uint8 \(raw 0..255 pixels\).*images.float\(\) / 255"):
+        tiny_fit(torch.randint(0, 256, (8, 4), dtype=torch.uint8))
+
+
+@pytest.mark.parametrize("where", ["train", "test"])
+def test_nan_in_training_or_test_data_raises_before_training(where):
+    clean = torch.rand(8, 4)
+    broken = clean.clone()
+    broken[3, 1] = float("nan")
+    data = (
+        {"train": broken, "test": clean} if where == "train" else {"train": clean, "test": broken}
+    )
+    name = "training data" if where == "train" else "test data"
+    with pytest.raises(ValueError, match=f"The {name} hold 1 NaN or infinite values"):
+        tiny_fit(data["train"], data["test"])
+
+
+def test_evaluate_raises_on_a_non_finite_loss_instead_of_returning_nan():
+    model = torch.nn.Linear(4, 1)
+    with torch.no_grad():
+        model.weight.fill_(float("inf"))
+    with pytest.raises(NonFiniteLossError, match="evaluation loss is"):
+        evaluate(model, lambda m, x: m(x).mean() * 0 + m(x).sum(), torch.rand(8, 4))
+
+
+@pytest.mark.parametrize(
+    "setting, value", [("epochs", 0), ("epochs", -3), ("batch_size", 0), ("batch_size", 2.5)]
+)
+def test_every_loop_refuses_counts_below_one(setting, value):
+    with pytest.raises(ValueError, match=f"{setting} must be an int of at least 1, got {value}"):
+        tiny_fit(torch.rand(8, 4), **{setting: value})
+    objective = StandardGAN(
+        torch.nn.Linear(2, 1), torch.nn.Sequential(torch.nn.Linear(1, 1), torch.nn.Flatten(0))
+    )
+    settings = {"epochs": 1, "batch_size": 4} | {setting: value}
+    with pytest.raises(ValueError, match=f"{setting} must be an int of at least 1"):
+        train_gan(
+            objective,
+            torch.rand(8, 1),
+            latent_dim=2,
+            d_optimizer=torch.optim.SGD(objective.discriminator_parameters(), lr=0.1),
+            g_optimizer=torch.optim.SGD(objective.generator_parameters(), lr=0.1),
+            **settings,
+        )
+    with pytest.raises(ValueError, match=f"{setting} must be an int of at least 1"):
+        train_rbm(BernoulliRBM(4, 2), torch.ones(8, 4), learning_rate=0.1, **settings)

@@ -124,6 +124,7 @@ def fit(
     speed = speed if speed is not None else speed_for(active_profile(), device)
     data = ResidentData(train_data, device, shard)
     test_tensors = () if test_data is None else as_tensors(test_data)
+    check_training_tensors(test_tensors, "test data")
     state = LoopState(
         checkpoint,
         model,
