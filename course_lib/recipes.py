@@ -3,6 +3,7 @@
     python -m course_lib.recipes autoencoder --profile cpu
     python -m course_lib.recipes rbm --profile cpu --epochs 5
     python -m course_lib.recipes dcgan --profile gpu --out checkpoints/dcgan-gpu.pt
+    python -m course_lib.recipes dcgan --profile gpu --out checkpoints/dcgan-gpu.pt --resume
     torchrun --nproc_per_node 4 -m course_lib.recipes wgan-gp --profile gpu
 
 Each recipe builds the model a notebook builds, seeded the same way, from the same profile
@@ -10,8 +11,11 @@ settings, and trains it with the same loop (``training.fit``, ``training.rbm.tra
 ``training.adversarial.train_gan`` or a loop of ``training.translation``). A checkpoint made
 with ``--profile cpu`` is therefore the model notebook 01 (say) trains in the cpu profile, and
 the notebook can load it instead of training (``checkpoints.load_or_train``).
-Under torchrun each process trains on its part of every global minibatch (``distributed.Shard``)
-and only rank 0 writes the checkpoint and its ``.sha256`` file.
+
+Every argument is checked before training (``check_destination``, ``RunOptions``, the data
+found), the run's whole state is saved to the checkpoint after every epoch, and ``--resume``
+continues an interrupted run exactly (``training.resume``). Under torchrun each process trains
+on its part of every global minibatch (``distributed.Shard``) and only rank 0 writes.
 """
 
 from __future__ import annotations

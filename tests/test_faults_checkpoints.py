@@ -255,3 +255,15 @@ def test_a_foreign_pickle_is_refused_without_running_it(tmp_path):
     torch.save({"format": checkpoints.FORMAT, "payload": Trainer()}, path)
     with pytest.raises(ValueError, match="not a readable checkpoint"):
         read_checkpoint(path)
+
+
+def test_a_run_of_other_epochs_or_seed_is_not_loaded_as_the_notebooks(tmp_path):
+    # `--epochs 3` made a finished 3-epoch run; the notebook's profile trains 20 with seed 0.
+    run = {**EXPECT, "seed": 1}
+    path = save_checkpoint(
+        tmp_path / "run.pt", linear(1.0), run=run, progress={"epochs_done": 3, "epochs": 3}
+    )
+    with pytest.raises(CheckpointMismatchError) as info:
+        load_or_train(path, linear(), Trainer(), expect={**EXPECT, "seed": 0, "epochs": 20})
+    assert "seed: the file has 1, this run has 0" in str(info.value)
+    assert "epochs: the file has 3, this run has 20" in str(info.value)

@@ -376,8 +376,9 @@ def load_or_train(
     - no file at ``path``: ``train`` saves its state there every epoch, recording ``expect``
       (for example ``{"recipe": "autoencoder", "profile": "cpu"}``); how = "trained".
     - a finished run at ``path`` (its digest, any ``.sha256`` beside it or ``expected_sha256``,
-      the model's shapes and every entry of ``expect`` checked): the model is loaded and the
-      saved history returned; how = "loaded". The file is not modified.
+      the model's shapes and every entry of ``expect`` checked against the run it records,
+      ``"epochs"`` against the epochs it was asked for): the model is loaded and the saved
+      history returned; how = "loaded". The file is not modified.
     - an unfinished run (a restarted kernel, an interrupted command): ``train`` continues it
       from the file, exactly as if it had never stopped; how = "resumed".
 
@@ -394,7 +395,10 @@ def load_or_train(
         if expected_sha256 is not None or checksum_path(path).exists():
             verify_checksum(path, expected_sha256)
         state = read_checkpoint(path)
-        mismatches = differences(recorded_run(state), expect)
+        recorded = dict(recorded_run(state))
+        if "progress" in state:  # the epochs asked for, comparable with expect["epochs"]
+            recorded["epochs"] = state["progress"]["epochs"]
+        mismatches = differences(recorded, expect)
         if mismatches:
             raise CheckpointMismatchError(
                 f"{path} was saved by another run: " + "; ".join(mismatches) + "."
