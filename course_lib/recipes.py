@@ -75,12 +75,12 @@ from course_lib.objectives.stargan import StarGAN
 from course_lib.objectives.wgan import WGANGP
 from course_lib.runtime.checkpoints import (
     Checkpointing,
-    checksum_path,
+    differences,
     partial_path,
     read_checkpoint,
     recorded_run,
-    sha256_of,
 )
+from course_lib.runtime.checksums import checksum_path, sha256_of
 from course_lib.runtime.config import (
     CHECKPOINT_DIR_ENV,
     DEVICE_ENV,
@@ -95,7 +95,12 @@ from course_lib.runtime.config import (
     seed_everything,
     settings_for,
 )
-from course_lib.runtime.distributed import Shard, process_device, shard_from_environment
+from course_lib.runtime.distributed import (
+    Shard,
+    process_device,
+    shard_from_environment,
+    wait_for_all,
+)
 from course_lib.training.adversarial import train_gan
 from course_lib.training.fit import fit
 from course_lib.training.rbm import train_rbm
@@ -117,6 +122,8 @@ class RunOptions:
 
     def __post_init__(self):
         check_profile(self.profile)
+        if isinstance(self.seed, bool) or not 0 <= self.seed < 2**63:
+            raise ValueError(f"--seed must be a whole number from 0 to 2**63 - 1, got {self.seed}.")
         for name in ("epochs", "batch_size", "train_images"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or value < 1):
@@ -142,9 +149,11 @@ class Run:
     shard: Shard
     device: torch.device
     out: Path | None
+    start_over: bool = False
     data: dict[str, Any] | None = None
 
     def count(self, asked: int | None, default: int) -> int:
+        """The command line's value when given, else the recipe's."""
         return default if asked is None else asked
 
     def mnist(self, train_images: int, test_images: int, binarized: bool = False) -> MNISTData:
@@ -180,7 +189,7 @@ class Run:
         if self.out is None:
             return None
         record = {"recipe": self.recipe, "profile": self.options.profile, "data": self.data}
-        return Checkpointing(self.out, run=record)
+        return Checkpointing(self.out, run=record, start_over=self.start_over)
 
 
 @dataclass(frozen=True)
@@ -624,64 +633,86 @@ def run(
     out: Path | None,
     shard: Shard | None = None,
     device: torch.device | None = None,
+    start_over: bool = False,
 ) -> Any:
     """Train ``recipe``, saving its whole state to ``out`` after every epoch (rank 0 only), and
-    continue the run already in ``out`` if there is one; return the history."""
+    continue the run already in ``out`` if there is one (unless ``start_over``); return the
+    history."""
     shard = shard or Shard()
     device = device if device is not None else process_device(shard)
     settings = settings_for(RECIPES[recipe].notebook, options.profile)
     model = build_model(recipe, options.profile, options.seed).to(device)
-    context = Run(recipe, options, settings, shard, device, out)
+    context = Run(recipe, options, settings, shard, device, out, start_over)
     return RECIPES[recipe].train(model, context)
 
 
-def check_destination(out: Path, recipe: str, overwrite: bool, resume: bool) -> None:
-    """Refuse, before any training, an ``out`` that cannot or must not be written.
+def check_destination(
+    out: Path, recipe: str, options: RunOptions, overwrite: bool, resume: bool
+) -> bool:
+    """Refuse, before any training, an ``out`` that cannot or must not be written; return
+    whether there is anything to train (False: ``--resume`` of a run that is already finished).
 
-    Without ``--overwrite`` or ``--resume`` an existing file is kept; even with them, a file that
-    is not a checkpoint of this recipe is never replaced. ``--overwrite`` removes the old
-    checkpoint before training starts (so the run cannot continue it by mistake); a ``.sha256``
-    beside it, which would no longer match, goes with it, and each removal is announced.
+    Only reads: without ``--overwrite`` or ``--resume`` an existing file is kept, and even with
+    them a file that is not a checkpoint of this recipe is refused. ``--overwrite`` replaces the
+    old checkpoint at the first save of the new run (``Checkpointing.start_over``), so an
+    interruption before it leaves the old one whole. ``--resume`` checks at once what it can
+    (profile, seed, epochs); the rest (data, batch size, ...) once the data is loaded.
     """
     if out.is_dir():
         raise ValueError(f"--out {out} is a folder; give a file name, e.g. {out / recipe}.pt")
     folder = next(p for p in (out.parent, *out.parent.parents) if p.exists())
     if not os.access(folder, os.W_OK):
         raise PermissionError(f"Cannot write to {folder}; choose another --out.")
-    sidecar, partial = checksum_path(out), partial_path(out)
-    if partial.exists():
-        print(f"note: removing {partial}, left by an interrupted save")
-        partial.unlink()
     if not out.exists():
         if resume:
             raise FileNotFoundError(f"--resume: there is no run to continue at {out}.")
-        if sidecar.exists():
+        if checksum_path(out).exists():
             raise FileExistsError(
-                f"{sidecar} is there without its checkpoint {out.name}: it may belong to a file "
-                "you moved. Move or delete it, or choose another --out."
+                f"{checksum_path(out)} is there without its checkpoint {out.name}: it may belong "
+                "to a file you moved. Move or delete it, or choose another --out."
             )
-        return
+        return True
     if not (overwrite or resume):
         raise FileExistsError(
             f"{out} already exists. Pass --resume to continue it, --overwrite to train again "
             "from scratch, or --out to write elsewhere."
         )
     try:
-        saved = recorded_run(read_checkpoint(out))
+        state = read_checkpoint(out)
     except ValueError as error:
         raise FileExistsError(
             f"{out} is not a checkpoint this command can replace or continue ({error})."
         ) from None
+    saved = recorded_run(state)
     if saved.get("recipe") != recipe:
         raise FileExistsError(
             f"{out} holds a checkpoint of {saved.get('recipe')!r}, not of {recipe!r}; refusing "
             "to touch it, even with --overwrite or --resume. Choose another --out."
         )
-    why = "--overwrite" if overwrite else "it would no longer match"
-    for stale in [out, sidecar] if overwrite else [sidecar]:
-        if stale.exists():
-            print(f"note: removing {stale} ({why})")
-            stale.unlink()
+    return overwrite or still_to_train(out, state, options)
+
+
+def still_to_train(out: Path, state: dict[str, Any], options: RunOptions) -> bool:
+    """For ``--resume``: whether ``state`` leaves epochs to train; refuses what cannot fit."""
+    if "progress" not in state:  # written when a recipe only saved its final weights
+        print(f"{out} holds a finished checkpoint of an older course_lib; nothing to continue.")
+        return False
+    asked = {"profile": options.profile, "seed": options.seed}
+    mismatches = differences(recorded_run(state), asked)
+    if mismatches:
+        raise ValueError(
+            f"--resume: {out} holds a run with other settings: " + "; ".join(mismatches) + "."
+        )
+    done, planned = state["progress"]["epochs_done"], state["progress"]["epochs"]
+    if options.epochs is not None and options.epochs < done:
+        raise ValueError(
+            f"--resume: {out} has already trained {done} epochs, more than the {options.epochs} "
+            "asked for; a finished run is not relabelled."
+        )
+    if done >= planned and options.epochs in (None, done):
+        print(f"{out} holds the finished run ({done} of {planned} epochs); nothing to continue.")
+        return False
+    return True
 
 
 def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
@@ -744,11 +775,17 @@ def main(argv: list[str] | None = None) -> int:
             where = "--device" if device_from == "flag" else device_from
             device = check_device(name, where) if name else pick_device()
         out = args.out or default_checkpoint(args.recipe, options.profile)
-        if shard.is_main:
-            check_destination(out, args.recipe, args.overwrite, args.resume)
-            print(f"{args.recipe}: profile {options.profile} ({profile_from}), ", end="")
-            print(f"device {device} ({device_from}), checkpoint {out}")
-        run(args.recipe, options, out, shard, device)
+        if shard.is_main and partial_path(out).exists():
+            print(f"note: removing {partial_path(out)}, left by an interrupted save")
+            partial_path(out).unlink()
+        # Every process checks (they read the same files), so all stop or all go on.
+        to_train = check_destination(out, args.recipe, options, args.overwrite, args.resume)
+        wait_for_all(shard)
+        if to_train:
+            if shard.is_main:
+                print(f"{args.recipe}: profile {options.profile} ({profile_from}), ", end="")
+                print(f"device {device} ({device_from}), checkpoint {out}")
+            run(args.recipe, options, out, shard, device, start_over=args.overwrite)
     except (ValueError, FileExistsError, FileNotFoundError, PermissionError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -758,7 +795,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
-    if shard.is_main:
+    if shard.is_main and to_train:
         print(f"{saved_progress(out)} Trained by {shard.world_size} process(es) on {device}.")
         print(f"sha256 of {out}: {sha256_of(out)}")
     return 0

@@ -214,7 +214,7 @@ def test_the_entry_point_runs_unchanged_under_torchrun(tmp_path, offline_data_di
         capture_output=True,
     )
     result = _torchrun(2, *arguments, "--out", str(tmp_path / "two.pt"), env=_environment(data_dir))
-    assert "trained by 2 process(es)" in result.stdout
+    assert "Trained by 2 process(es)" in result.stdout
     assert result.stdout.count("holds the finished run") == 1  # rank 0 alone writes and reports
     assert result.stdout.count("data: ") == 1
     # read_checkpoint verifies the content digest recorded in the file

@@ -19,14 +19,12 @@ from course_lib.runtime import checkpoints
 from course_lib.runtime.checkpoints import (
     OLDER_FORMAT,
     CheckpointMismatchError,
-    ChecksumError,
-    checksum_path,
     load_or_train,
     partial_path,
     read_checkpoint,
     save_checkpoint,
-    write_checksum,
 )
+from course_lib.runtime.checksums import ChecksumError, checksum_path, write_checksum
 from course_lib.runtime.code_version import code_version
 from course_lib.training.fit import fit
 
@@ -203,7 +201,7 @@ def test_loading_names_every_entry_that_differs(tmp_path):
 def test_a_checkpoint_without_a_data_record_is_not_taken_for_mnist(tmp_path):
     # A file written before checkpoints recorded their data cannot vouch for it.
     path = save_checkpoint(tmp_path / "run.pt", linear(1.0), **EXPECT, history={})
-    with pytest.raises(CheckpointMismatchError, match=r"data: the file has '\(nothing\)'"):
+    with pytest.raises(CheckpointMismatchError, match=r"data: the file records none"):
         load_or_train(path, linear(), Trainer(), expect={**EXPECT, "data": {"kind": "full"}})
 
 
@@ -267,3 +265,12 @@ def test_a_run_of_other_epochs_or_seed_is_not_loaded_as_the_notebooks(tmp_path):
         load_or_train(path, linear(), Trainer(), expect={**EXPECT, "seed": 0, "epochs": 20})
     assert "seed: the file has 1, this run has 0" in str(info.value)
     assert "epochs: the file has 3, this run has 20" in str(info.value)
+
+
+def test_a_value_that_could_not_be_read_back_is_refused_before_anything_is_written(tmp_path):
+    import numpy as np
+
+    path = tmp_path / "run.pt"
+    with pytest.raises(TypeError, match=r"not a numpy.float64 .*float\(\)"):
+        save_checkpoint(path, linear(1.0), history={"loss": [np.float64(0.5)]})
+    assert not path.exists() and not partial_path(path).exists()

@@ -25,12 +25,12 @@ from course_lib import recipes
 from course_lib.data.mnist import TEST_FILES, copies_of
 from course_lib.runtime.checkpoints import (
     CheckpointMismatchError,
-    checksum_path,
     load_or_train,
     partial_path,
     read_checkpoint,
     save_checkpoint,
 )
+from course_lib.runtime.checksums import checksum_path, sha256_of
 
 pytestmark = pytest.mark.usefixtures("quiet_progress")
 REPO = Path(recipes.__file__).resolve().parents[1]
@@ -228,7 +228,7 @@ def test_resume_of_a_finished_run_changes_nothing_and_fewer_epochs_are_refused(
     assert out.read_bytes() == before
 
 
-def test_overwrite_starts_over_and_removes_the_stale_checksum_and_partial_files(
+def test_overwrite_starts_over_and_the_first_save_removes_the_stale_checksum(
     tmp_path, capsys, offline_data_dir
 ):
     out = tmp_path / "gan.pt"
@@ -248,9 +248,7 @@ def test_overwrite_starts_over_and_removes_the_stale_checksum_and_partial_files(
     partial_path(out).write_bytes(b"left by a killed save")
     code, printed, _ = cli(capsys, *arguments, "--overwrite")
     assert code == 0
-    assert (
-        f"removing {partial_path(out)}" in printed and f"removing {checksum_path(out)}" in printed
-    )
+    assert f"removing {partial_path(out)}" in printed and f"removed {checksum_path(out)}" in printed
     assert not checksum_path(out).exists() and not partial_path(out).exists()
     assert read_checkpoint(out)["progress"]["epochs_done"] == 1
 
@@ -382,3 +380,67 @@ def test_sigint_in_the_middle_of_a_save_keeps_the_previous_checkpoint(
     expected = slow_save - 1
     assert (read_checkpoint(out)["progress"]["epochs_done"] if out.exists() else 0) == expected
     assert check_folder_then_resume(folder, out, data_dir, reference) == expected
+
+
+def test_a_refused_overwrite_or_resume_leaves_the_old_files_alone(
+    tmp_path, capsys, offline_data_dir
+):
+    out = tmp_path / "ae.pt"
+    arguments = ["autoencoder", "--profile", "smoke", "--out", str(out)]
+    assert cli(capsys, *arguments, "--train-images", "64", "--epochs", "1")[0] == 0
+    checksum_path(out).write_text(f"{sha256_of(out)}  ae.pt\n")  # as if published
+    before, published = out.read_bytes(), checksum_path(out).read_text()
+    # More images than there are: refused once the data is loaded, before anything is saved.
+    code, _, error = cli(capsys, *arguments, "--train-images", "9999999", "--overwrite")
+    assert code == 2 and "--train-images 9,999,999" in error
+    # --resume with another seed or profile is refused before the data is even loaded.
+    for flag in (["--seed", "1"], ["--profile", "cpu"]):
+        code, printed, error = cli(capsys, *arguments, "--train-images", "64", "--resume", *flag)
+        assert code == 2 and "holds a run with other settings" in error and "data:" not in printed
+    # --resume of the finished run: nothing to do, and nothing loaded or written.
+    code, printed, _ = cli(capsys, *arguments, "--train-images", "64", "--resume")
+    assert code == 0 and "nothing to continue" in printed and "data:" not in printed
+    assert out.read_bytes() == before and checksum_path(out).read_text() == published
+
+
+def test_resume_keeps_a_finished_checkpoint_of_an_older_version(tmp_path, capsys):
+    out = tmp_path / "gan.pt"  # what `make checkpoints` wrote before runs could be continued
+    save_checkpoint(out, recipes.build_model("gan", "smoke"), recipe="gan", profile="smoke")
+    before = out.read_bytes()
+    code, printed, _ = cli(capsys, "gan", "--profile", "smoke", "--out", str(out), "--resume")
+    assert code == 0 and "finished checkpoint of an older course_lib" in printed
+    assert out.read_bytes() == before
+
+
+@pytest.mark.parametrize("seed", ["-1", str(2**64)])
+def test_a_seed_out_of_range_is_refused(tmp_path, capsys, seed):
+    out = str(tmp_path / "g.pt")
+    code, _, error = cli(capsys, "gan", "--profile", "smoke", "--seed", seed, "--out", out)
+    assert code == 2 and "--seed must be a whole number from 0 to 2**63 - 1" in error
+
+
+def test_a_torchrun_run_continued_on_two_processes_matches_an_uninterrupted_one(
+    tmp_path, offline_data_dir
+):
+    # Each process draws its own VAE noise: a continued run must give each its own stream back.
+    def torchrun(*arguments: str) -> None:
+        command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+        command += ["--nproc_per_node", "2", "-m", "course_lib.recipes", "vae"]
+        command += ["--profile", "smoke", "--train-images", "256", *arguments]
+        result = subprocess.run(
+            command,
+            env=environment(offline_data_dir),
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+
+    torchrun("--epochs", "3", "--out", str(tmp_path / "straight.pt"))
+    torchrun("--epochs", "1", "--out", str(tmp_path / "resumed.pt"))
+    torchrun("--epochs", "3", "--out", str(tmp_path / "resumed.pt"), "--resume")
+    straight, resumed = weights_of(tmp_path / "straight.pt"), weights_of(tmp_path / "resumed.pt")
+    for name, value in straight.items():
+        assert torch.equal(resumed[name], value), name
+    assert len(read_checkpoint(tmp_path / "resumed.pt")["ranks"]) == 2

@@ -447,3 +447,27 @@ def test_weights_alone_are_not_a_run_to_continue(tmp_path):
             learning_rate=0.1,
             checkpoint=path,
         )
+
+
+def test_continuing_with_another_learning_rate_or_loss_weight_is_refused(tmp_path):
+    images = torch.rand(16, 1, 28, 28, generator=torch.Generator().manual_seed(2)) * 2 - 1
+
+    def run(lr=1e-3, penalty_weight=10.0, epochs=1):
+        torch.manual_seed(0)
+        objective = WGANGP(DCGANGenerator(4, 28, 1, 4), DCGANCritic(28, 1, 4), penalty_weight)
+        return train_gan(
+            objective,
+            images,
+            epochs=epochs,
+            batch_size=8,
+            latent_dim=4,
+            d_optimizer=adam(objective.discriminator_parameters(), lr),
+            g_optimizer=adam(objective.generator_parameters(), lr),
+            checkpoint=tmp_path / "w.pt",
+        )
+
+    run()
+    with pytest.raises(CheckpointMismatchError, match=r"optimizers: the file has .*'lr': 0.001"):
+        run(lr=1e-4, epochs=2)
+    with pytest.raises(CheckpointMismatchError, match=r"model_settings: .*'penalty_weight': 10.0"):
+        run(penalty_weight=1.0, epochs=2)

@@ -12,14 +12,11 @@ from course_lib import recipes
 from course_lib.models.autoencoder import ConvAutoencoder
 from course_lib.runtime.checkpoints import (
     CheckpointMismatchError,
-    ChecksumError,
     load_or_train,
     read_checkpoint,
     save_checkpoint,
-    sha256_of,
-    verify_checksum,
-    write_checksum,
 )
+from course_lib.runtime.checksums import ChecksumError, sha256_of, verify_checksum, write_checksum
 
 pytestmark = pytest.mark.usefixtures("quiet_progress")
 EXPECT = {"recipe": "autoencoder", "profile": "smoke"}

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,20 +31,17 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from course_lib.runtime.checksums import ChecksumError, checksum_path, verify_checksum
 from course_lib.runtime.code_version import code_version
 
 FORMAT = "course_lib-checkpoint-v2"
-# Written before checkpoints carried a content digest (the cached judges still are): read as
-# they are, without one.
+# Written before checkpoints carried a content digest (judges cached by earlier versions, for
+# example): read as they are, without one.
 OLDER_FORMAT = "course_lib-checkpoint-v1"
 
 
 class CheckpointMismatchError(ValueError):
     """The checkpoint was saved from a different model or run than the one asked for."""
-
-
-class ChecksumError(ValueError):
-    """A checkpoint's bytes or content do not match the digest recorded for them."""
 
 
 def model_signature(model: nn.Module) -> dict[str, Any]:
@@ -96,8 +92,15 @@ def _feed(digest: Any, value: Any) -> None:
         for item in value:
             _feed(digest, item)
         digest.update(b"]")
-    else:
+    elif value is None or type(value) in (bool, int, float, str) or isinstance(value, torch.dtype):
+        # exact types: numpy's float64 is a float that weights_only loading refuses
         digest.update(f"{type(value).__name__} {value!r};".encode())
+    else:  # torch.load(weights_only=True) could not read the file back
+        raise TypeError(
+            f"A checkpoint can hold tensors, numbers, strings, lists and dicts, not a "
+            f"{type(value).__module__}.{type(value).__qualname__} ({value!r:.60}). Convert it "
+            "first, for example with float() or str()."
+        )
 
 
 # ---- reading and writing ----------------------------------------------------------------------
@@ -146,6 +149,11 @@ def write_atomically(state: Mapping[str, Any], path: Path) -> None:
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)  # and so is the rename
+    finally:
+        os.close(folder)
 
 
 def partial_path(path: str | os.PathLike) -> Path:
@@ -198,7 +206,16 @@ def save_checkpoint(
     }
     state["content_digest"] = content_digest(state)
     write_atomically(state, path)
+    forget_published_checksum(path)
     return path
+
+
+def forget_published_checksum(path: Path) -> None:
+    """Remove the ``.sha256`` beside ``path`` after its bytes changed (it would no longer match)."""
+    record = checksum_path(path)
+    if record.exists():
+        record.unlink()
+        print(f"note: removed {record}, which described the file's earlier content")
 
 
 def load_checkpoint(
@@ -237,6 +254,7 @@ class Checkpointing:
     path: Path
     every: int = 1
     run: Mapping[str, Any] = field(default_factory=dict)
+    start_over: bool = False  # train from scratch, replacing the file at the first save
 
     def __post_init__(self):
         if isinstance(self.every, bool) or not isinstance(self.every, int) or self.every < 1:
@@ -267,11 +285,13 @@ def is_finished(state: Mapping[str, Any]) -> bool:
 
 def differences(saved: Mapping[str, Any], wanted: Mapping[str, Any]) -> list[str]:
     """One line per entry of ``wanted`` that ``saved`` records differently (or not at all)."""
-    return [
-        f"{key}: the file has {saved.get(key, '(nothing)')!r}, this run has {value!r}"
-        for key, value in wanted.items()
-        if saved.get(key) != value
-    ]
+    lines = []
+    for key, value in wanted.items():
+        if key not in saved:
+            lines.append(f"{key}: the file records none, this run has {value!r}")
+        elif saved[key] != value:
+            lines.append(f"{key}: the file has {saved[key]!r}, this run has {value!r}")
+    return lines
 
 
 def note_other_code(path: str | os.PathLike, state: Mapping[str, Any]) -> None:
@@ -282,77 +302,6 @@ def note_other_code(path: str | os.PathLike, state: Mapping[str, Any]) -> None:
             f"note: {path} was written by other course_lib code (version {state['code']}, "
             f"this is {code_version()}); if results look wrong, train again."
         )
-
-
-# ---- published checksums ----------------------------------------------------------------------
-
-
-def sha256_of(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def checksum_path(path: str | os.PathLike) -> Path:
-    """``model.pt`` -> ``model.pt.sha256``, a line in ``sha256sum`` format."""
-    path = Path(path)
-    return path.with_name(path.name + ".sha256")
-
-
-def write_checksum(path: str | os.PathLike) -> str:
-    """Write ``<path>.sha256`` (checkable with ``sha256sum -c``), for publishing a checkpoint;
-    return the digest. The sidecar is itself written atomically."""
-    digest = sha256_of(path)
-    record = checksum_path(path)
-    partial = partial_path(record)
-    partial.write_text(f"{digest}  {Path(path).name}\n")
-    os.replace(partial, record)
-    return digest
-
-
-_SHA256SUM_LINE = re.compile(r"^([0-9a-fA-F]{64}) [ *](.+)$")
-
-
-def read_checksum_file(record: Path) -> tuple[str, str]:
-    """(digest, file name) from a ``sha256sum`` line; ``ChecksumError`` if it is not one."""
-    lines = record.read_text(errors="replace").strip().splitlines()
-    match = _SHA256SUM_LINE.match(lines[0].strip()) if len(lines) == 1 else None
-    if match is None:
-        shown = "empty" if not lines else f"not one 'sha256sum' line (it starts {lines[0][:40]!r})"
-        raise ChecksumError(
-            f"{record} is {shown}: expected '<64 hex digits>  <file name>'. Delete it if you "
-            "have no correct checksum (the checkpoint's own content digest is still checked), "
-            "or copy the right .sha256 file next to the checkpoint."
-        )
-    return match.group(1).lower(), match.group(2)
-
-
-def verify_checksum(path: str | os.PathLike, expected: str | None = None) -> str:
-    """Check ``path`` against ``expected`` (default: its ``.sha256`` file); return the digest."""
-    path = Path(path)
-    if expected is None:
-        record = checksum_path(path)
-        if not record.is_file():
-            raise ChecksumError(
-                f"{path} has no {record.name} beside it, so it cannot be verified. Copy the "
-                ".sha256 file that came with the checkpoint next to it, or pass the expected "
-                "sha256."
-            )
-        expected, name = read_checksum_file(record)
-        if name != path.name:
-            raise ChecksumError(
-                f"{record} is the checksum of {name!r}, not of {path.name!r}. Delete it or "
-                "replace it with the checkpoint's own .sha256 file."
-            )
-    actual = sha256_of(path)
-    if actual != expected.lower():
-        raise ChecksumError(
-            f"{path} is corrupt or not the published file: sha256 {actual}, expected {expected}. "
-            "Download or copy it again."
-        )
-    return actual
 
 
 # ---- loading a run's result, or producing it --------------------------------------------------

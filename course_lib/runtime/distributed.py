@@ -161,3 +161,21 @@ def average_across(
     for tensor in reduced:
         dist.all_reduce(tensor)
     return reduced
+
+
+def gather_objects(value: object, shard: Shard) -> list[object]:
+    """Every process's ``value``, in rank order (``[value]`` when not distributed).
+
+    For what differs between processes and must be saved by rank 0: random states, image pools.
+    """
+    if not shard.distributed:
+        return [value]
+    gathered: list[object] = [None] * shard.world_size
+    dist.all_gather_object(gathered, value)
+    return gathered
+
+
+def wait_for_all(shard: Shard) -> None:
+    """Hold every process here until all have arrived (nothing when not distributed)."""
+    if shard.distributed:
+        dist.barrier()

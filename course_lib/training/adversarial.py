@@ -100,6 +100,9 @@ def train_gan(
     check_count(epochs, "epochs")
     check_count(batch_size, "batch_size")
     check_count(latent_dim, "latent_dim")
+    check_count(d_steps, "d_steps")
+    if snapshot_every is not None:
+        check_count(snapshot_every, "snapshot_every")
     speed = speed if speed is not None else speed_for(active_profile(), device)
     shard.check_divides(batch_size)
     examples = ResidentData(tensors, device, shard)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+from torch import nn
 
 
 def check_count(value: object, name: str, minimum: int = 1) -> int:
@@ -39,3 +40,15 @@ def check_training_tensors(tensors: Sequence[torch.Tensor], what: str) -> tuple[
                 "where they come from (a division by zero in preprocessing?) or drop those rows."
             )
     return tuple(tensors)
+
+
+def check_last_batch(model: nn.Module, examples: int, batch_size: int) -> None:
+    """Refuse a batch size that leaves a last minibatch of one example for a model with
+    BatchNorm, which cannot normalise a single example in training mode."""
+    has_batch_norm = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+    if has_batch_norm and examples % batch_size == 1 and examples > 1:
+        raise ValueError(
+            f"{examples} examples in minibatches of {batch_size} leave a last minibatch of one "
+            "example, which BatchNorm cannot normalise. Choose a batch size that divides the "
+            "data or leaves at least 2 (or drop one example)."
+        )

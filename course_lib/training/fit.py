@@ -25,7 +25,7 @@ from course_lib.runtime.config import active_profile
 from course_lib.runtime.distributed import Shard, sum_across, wrap
 from course_lib.runtime.speed import Speed, speed_for
 from course_lib.training.batches import ResidentData, as_tensors
-from course_lib.training.checks import check_count, check_training_tensors
+from course_lib.training.checks import check_count, check_last_batch, check_training_tensors
 from course_lib.training.resume import LoopState
 from course_lib.training.steps import NonFiniteLossError, check_finite, measure, progress, update
 
@@ -64,6 +64,9 @@ def evaluate(
     Non-finite data or a non-finite loss raises, as in training, instead of returning NaN.
     """
     tensors = check_training_tensors(as_tensors(data), "evaluation data")
+    check_count(batch_size, "batch_size")
+    if len(tensors[0]) == 0:
+        raise ValueError("The evaluation data is empty: pass at least one example.")
     was_training = model.training
     model.eval()
     total, count = 0.0, 0
@@ -119,12 +122,14 @@ def fit(
     """
     shard = shard or Shard()
     train_data = check_training_tensors(as_tensors(train_data), "training data")
-    check_count(epochs, "epochs")
-    check_count(batch_size, "batch_size")
-    speed = speed if speed is not None else speed_for(active_profile(), device)
-    data = ResidentData(train_data, device, shard)
     test_tensors = () if test_data is None else as_tensors(test_data)
     check_training_tensors(test_tensors, "test data")
+    check_count(epochs, "epochs")
+    check_count(batch_size, "batch_size")
+    check_count(log_every, "log_every")
+    check_last_batch(model, len(train_data[0]), batch_size)
+    speed = speed if speed is not None else speed_for(active_profile(), device)
+    data = ResidentData(train_data, device, shard)
     state = LoopState(
         checkpoint,
         model,
@@ -135,11 +140,11 @@ def fit(
         device=device,
         shard=shard,
     )
+    give_each_process_its_own_noise(shard)  # before a resume restores each process's own
     start_epoch, saved = state.start()
     history = saved["history"] if saved else new_history(test_data is not None)
     if start_epoch > 0 and shard.is_main:
         print(f"{desc}: resumed from {state.checkpointing.path} after epoch {start_epoch}/{epochs}")
-    give_each_process_its_own_noise(shard)
     speed.prepare(model.to(device).train())
     step_loss = wrap(LossOf(model, loss_fn), shard, device)
     epoch_bar = progress(range(start_epoch, epochs), shard, desc=desc, unit="epoch")

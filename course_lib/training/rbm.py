@@ -127,7 +127,7 @@ class RBMHistory:
 
     def record(self, measurements: dict[str, float]) -> None:
         for name, value in measurements.items():
-            self.metrics.setdefault(name, []).append(value)
+            self.metrics.setdefault(name, []).append(float(value))
 
 
 def held_out_metrics(
@@ -209,7 +209,8 @@ def train_rbm(
         checkpoint,
         rbm,
         settings,
-        {"velocity": velocity, "gibbs_rng": gibbs_generator, "order_rng": order_generator},
+        {"velocity": velocity, "order_rng": order_generator},
+        rank_parts={"gibbs_rng": gibbs_generator},  # each process samples its own chains
         data=(data,),
         epochs=epochs,
         device=data.device,

@@ -153,6 +153,7 @@ def train_cyclegan(
         check_training_tensors((images,), f"{name} images")
     check_count(epochs, "epochs")
     check_count(batch_size, "batch_size")
+    check_count(pool_size, "pool_size", minimum=0)
     smaller = min(len(domain_a), len(domain_b))
     if smaller < batch_size:
         raise ValueError(
@@ -171,8 +172,8 @@ def train_cyclegan(
             checkpoint,
             objective,
             {"loop": "train_cyclegan", "seed": seed, "batch_size": batch_size, "pool": pool_size},
-            {"g": g_optimizer, "d": d_optimizer, "rng_a": rng_a, "rng_b": rng_b}
-            | {"pool_a": pool_a, "pool_b": pool_b},
+            {"g": g_optimizer, "d": d_optimizer, "rng_a": rng_a, "rng_b": rng_b},
+            rank_parts={"pool_a": pool_a, "pool_b": pool_b},  # each process keeps its own pools
             data=(domain_a, domain_b),
             epochs=epochs,
             device=device,
@@ -238,6 +239,7 @@ def train_stargan(
     check_training_tensors((images, conditions), "training faces")
     check_count(epochs, "epochs")
     check_count(batch_size, "batch_size")
+    check_count(d_steps, "d_steps")
     shard.check_divides(batch_size)
     faces = ResidentData((images, conditions), device, shard)
     steps_per_epoch = generator_steps_per_epoch(len(faces), batch_size, d_steps)
