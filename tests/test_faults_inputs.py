@@ -403,3 +403,20 @@ def test_the_translation_and_dbn_loops_refuse_counts_below_one(setting, value):
 
 def sgd(module: torch.nn.Module) -> torch.optim.SGD:
     return torch.optim.SGD(module.parameters(), lr=0.1)
+
+
+def test_a_last_minibatch_of_one_is_refused_only_where_batchnorm_cannot_take_it():
+    with_1d = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.BatchNorm1d(4))
+    with pytest.raises(ValueError, match="leave a last minibatch of one example"):
+        tiny_fit(torch.rand(9, 4), model=with_1d)
+    tiny_fit(torch.rand(10, 4), model=with_1d)  # a last minibatch of 2 is fine
+    images = torch.rand(9, 1, 4, 4)
+    conv = torch.nn.Sequential(torch.nn.Conv2d(1, 1, 1), torch.nn.BatchNorm2d(1))
+    fit(
+        conv,
+        lambda m, x: m(x).pow(2).mean(),
+        images,
+        optimizer=torch.optim.SGD(conv.parameters(), lr=0.1),
+        epochs=1,
+        batch_size=4,
+    )  # BatchNorm2d normalises the 16 pixels of the one image

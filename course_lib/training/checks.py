@@ -43,10 +43,11 @@ def check_training_tensors(tensors: Sequence[torch.Tensor], what: str) -> tuple[
 
 
 def check_last_batch(model: nn.Module, examples: int, batch_size: int) -> None:
-    """Refuse a batch size that leaves a last minibatch of one example for a model with
-    BatchNorm, which cannot normalise a single example in training mode."""
-    has_batch_norm = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
-    if has_batch_norm and examples % batch_size == 1 and examples > 1:
+    """Refuse a batch size that leaves a last minibatch of one example for a model with a
+    BatchNorm1d, which cannot normalise a single feature vector in training mode (BatchNorm2d
+    still has every pixel of the one image)."""
+    has_batch_norm_1d = any(isinstance(m, nn.BatchNorm1d) for m in model.modules())
+    if has_batch_norm_1d and examples % batch_size == 1 and examples > 1:
         raise ValueError(
             f"{examples} examples in minibatches of {batch_size} leave a last minibatch of one "
             "example, which BatchNorm cannot normalise. Choose a batch size that divides the "
