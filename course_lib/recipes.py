@@ -652,10 +652,11 @@ def check_destination(
     """Refuse, before any training, an ``out`` that cannot or must not be written; return
     whether there is anything to train (False: ``--resume`` of a run that is already finished).
 
-    Only reads: without ``--overwrite`` or ``--resume`` an existing file is kept, and even with
-    them a file that is not a checkpoint of this recipe is refused. ``--overwrite`` replaces the
-    old checkpoint at the first save of the new run (``Checkpointing.start_over``), so an
-    interruption before it leaves the old one whole. ``--resume`` checks at once what it can
+    Only reads: without ``--overwrite`` or ``--resume`` an existing file is kept; a file that is
+    not a course_lib checkpoint is refused even with them, and another recipe's checkpoint
+    without ``--overwrite``. ``--overwrite`` replaces the old checkpoint at the first save of the
+    new run (``Checkpointing.start_over``), so an interruption before it leaves the old one
+    whole. ``--resume`` checks at once what it can
     (profile, seed, epochs); the rest (data, batch size, ...) once the data is loaded.
     """
     if out.is_dir():
@@ -685,10 +686,16 @@ def check_destination(
         ) from None
     saved = recorded_run(state)
     if saved.get("recipe") != recipe:
-        raise FileExistsError(
-            f"{out} holds a checkpoint of {saved.get('recipe')!r}, not of {recipe!r}; refusing "
-            "to touch it, even with --overwrite or --resume. Choose another --out."
+        if not overwrite:
+            raise FileExistsError(
+                f"{out} holds a checkpoint of {saved.get('recipe')!r}, not of {recipe!r}, so it "
+                "cannot be continued. Pass --overwrite to replace it, or choose another --out."
+            )
+        print(
+            f"note: --overwrite: the {saved.get('recipe')!r} checkpoint {out} is replaced at ",
+            end="",
         )
+        print(f"the first save of this {recipe!r} run (kept if it stops before)")
     return overwrite or still_to_train(out, state, options)
 
 

@@ -80,14 +80,20 @@ def test_an_existing_file_is_kept_unless_resume_or_overwrite_is_asked(tmp_path, 
     assert "data:" not in printed and out.read_bytes() == b"the user's file"
 
 
-def test_overwrite_onto_another_recipes_checkpoint_is_refused_before_training(tmp_path, capsys):
+def test_another_recipes_checkpoint_is_replaced_only_with_overwrite(
+    tmp_path, capsys, offline_data_dir
+):
     out = tmp_path / "ae.pt"
     save_checkpoint(out, recipes.build_model("autoencoder", "smoke"), run={"recipe": "autoencoder"})
     before = out.read_bytes()
-    for flag in ("--overwrite", "--resume"):
-        code, printed, error = cli(capsys, "dcgan", "--profile", "smoke", "--out", str(out), flag)
-        assert code == 2 and "holds a checkpoint of 'autoencoder', not of 'dcgan'" in error
-        assert "data:" not in printed and out.read_bytes() == before
+    for flags in ([], ["--resume"]):  # refused before any data is loaded
+        code, printed, error = cli(capsys, "gan", "--profile", "smoke", "--out", str(out), *flags)
+        assert code == 2 and "data:" not in printed and out.read_bytes() == before
+        assert "already exists" in error or "holds a checkpoint of 'autoencoder', not of" in error
+    arguments = ["gan", "--profile", "smoke", "--train-images", "128", "--epochs", "1"]
+    code, printed, _ = cli(capsys, *arguments, "--out", str(out), "--overwrite")
+    assert code == 0 and "the 'autoencoder' checkpoint" in printed and "is replaced" in printed
+    assert read_checkpoint(out)["run"]["recipe"] == "gan"
 
 
 def test_resume_without_a_run_and_overwrite_with_resume_are_refused(tmp_path, capsys):

@@ -162,8 +162,11 @@ def partial_path(path: str | os.PathLike) -> Path:
     return path.with_name(path.name + ".partial")
 
 
-def refuse_to_replace_another_model(path: Path, signature: dict[str, Any]) -> None:
-    """Raise ``FileExistsError`` if ``path`` holds anything but a checkpoint of this model."""
+def refuse_to_replace_another_model(
+    path: Path, signature: dict[str, Any], other_models_too: bool = False
+) -> None:
+    """Raise ``FileExistsError`` if ``path`` holds anything but a checkpoint of this model (with
+    ``other_models_too``: anything but a course_lib checkpoint)."""
     if not path.exists():
         return
     try:
@@ -173,7 +176,7 @@ def refuse_to_replace_another_model(path: Path, signature: dict[str, Any]) -> No
             f"{path} exists and is not a course_lib checkpoint (or cannot be read); refusing to "
             "overwrite it. Choose another path or move the file."
         ) from None
-    if existing["signature"] != signature:
+    if existing["signature"] != signature and not other_models_too:
         raise FileExistsError(
             f"{path} holds a checkpoint of another model "
             f"({_describe_difference(existing['signature'], signature)}); refusing to "
@@ -185,17 +188,20 @@ def save_checkpoint(
     path: str | os.PathLike,
     model: nn.Module,
     optimizer: torch.optim.Optimizer | None = None,
+    *,
+    replace_other_model: bool = False,
     **extra: Any,
 ) -> Path:
     """Write model (and optimizer) state plus ``extra`` entries atomically to ``path``.
 
     The file also records the code version and its content digest. Overwriting an earlier
-    checkpoint of the same model is allowed (that is how a run advances); a file holding
-    anything else is never replaced.
+    checkpoint of the same model is allowed (that is how a run advances), and one of another
+    model when ``replace_other_model`` says so (``--overwrite``); a file that is not a course_lib
+    checkpoint is never replaced.
     """
     path = Path(path)
     signature = model_signature(model)
-    refuse_to_replace_another_model(path, signature)
+    refuse_to_replace_another_model(path, signature, other_models_too=replace_other_model)
     state = {
         "format": FORMAT,
         "signature": signature,
@@ -254,7 +260,7 @@ class Checkpointing:
     path: Path
     every: int = 1
     run: Mapping[str, Any] = field(default_factory=dict)
-    start_over: bool = False  # train from scratch, replacing the file at the first save
+    start_over: bool = False  # train from scratch, replacing the checkpoint there at the first save
 
     def __post_init__(self):
         if isinstance(self.every, bool) or not isinstance(self.every, int) or self.every < 1:

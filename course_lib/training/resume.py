@@ -215,6 +215,7 @@ class LoopState:
         save_checkpoint(
             self.checkpointing.path,
             self.model,
+            replace_other_model=self.checkpointing.start_over,
             run=self.run,
             progress={"epochs_done": epochs_done, "epochs": self.epochs},
             history=dict(history),
