@@ -793,6 +793,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{args.recipe}: profile {options.profile} ({profile_from}), ", end="")
                 print(f"device {device} ({device_from}), checkpoint {out}")
             run(args.recipe, options, out, shard, device, start_over=args.overwrite)
+            if shard.is_main:
+                processes = f"{shard.world_size} process(es)"
+                print(f"{saved_progress(out)} Trained by {processes} on {device}.")
+                print(f"sha256 of {out}: {sha256_of(out)}")
     except (ValueError, FileExistsError, FileNotFoundError, PermissionError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -802,9 +806,6 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
-    if shard.is_main and to_train:
-        print(f"{saved_progress(out)} Trained by {shard.world_size} process(es) on {device}.")
-        print(f"sha256 of {out}: {sha256_of(out)}")
     return 0
 
 

@@ -75,6 +75,38 @@ def test_an_interrupted_save_leaves_the_old_checkpoint_whole_and_no_partial_file
     assert not partial_path(path).exists()  # cleaned up, not left half-written
 
 
+def test_ctrl_c_inside_torch_save_is_reported_as_an_interruption_not_a_zip_error(
+    tmp_path, monkeypatch
+):
+    path = save_checkpoint(tmp_path / "run.pt", linear(1.0), epoch=1)
+    old_bytes = path.read_bytes()
+    real_save = torch.save
+
+    class InterruptedFile:
+        """A file whose write is cut by Ctrl-C after 100 bytes, as a signal would cut it."""
+
+        def __init__(self, file):
+            self.file, self.written = file, 0
+
+        def write(self, data):
+            if self.written > 100:
+                raise KeyboardInterrupt
+            self.written += len(data)
+            return self.file.write(data)
+
+        def flush(self):
+            self.file.flush()
+
+    # torch's zip writer, closing after the interruption, raises its own RuntimeError.
+    monkeypatch.setattr(
+        checkpoints.torch, "save", lambda state, file: real_save(state, InterruptedFile(file))
+    )
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(path, linear(2.0), epoch=2)
+    assert path.read_bytes() == old_bytes
+    assert not partial_path(path).exists()
+
+
 def test_a_partial_file_left_by_a_hard_kill_is_replaced_by_the_next_save(tmp_path):
     path = tmp_path / "run.pt"
     partial_path(path).write_bytes(b"half a checkpoint from a killed process")

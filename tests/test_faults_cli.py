@@ -357,10 +357,10 @@ def test_sigint_at_a_random_moment_of_training_then_resume_gives_the_uninterrupt
         stderr=subprocess.PIPE,
         text=True,
     )
-    code = interrupt(process, "data:", delay)
-    assert code in (0, 130, -signal.SIGINT)  # 0: it was over; -SIGINT: while it exited
+    code, error = interrupt(process, "data:", delay), process.stderr.read()
+    assert code in (0, 130, -signal.SIGINT), error  # 0: it was over; -SIGINT: while it exited
     if code == 130:
-        assert "interrupted." in process.stderr.read()
+        assert "interrupted." in error
     done = check_folder_then_resume(folder, out, data_dir, reference)
     print(f"interrupted {delay:.2f} s into training, after {done} of 8 epochs")
 

@@ -146,8 +146,11 @@ def write_atomically(state: Mapping[str, Any], path: Path) -> None:
             file.flush()
             os.fsync(file.fileno())  # the bytes are on disk before the name points at them
         os.replace(partial, path)
-    except BaseException:
+    except BaseException as error:
         partial.unlink(missing_ok=True)
+        if isinstance(error.__context__, KeyboardInterrupt):
+            # torch.save, cut by Ctrl-C, fails again closing its zip file: report the cause.
+            raise error.__context__ from None
         raise
     folder = os.open(path.parent, os.O_RDONLY)
     try:
