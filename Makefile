@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PROFILE ?= cpu
 NB ?= all
 
-.PHONY: env test lint format book slides lab execute student checkpoints bench bench-rbm bench-gan bench-wgan lock clean bench-throughput
+.PHONY: env test lint format book slides lab execute student checkpoints stale bench bench-rbm bench-gan bench-wgan lock clean bench-throughput
 
 env: $(STAMP)
 
@@ -74,6 +74,11 @@ checkpoints: env
 
 bench: env
 	$(PY) bench/run_bench.py
+
+# Lists the notebooks whose stored outputs predate a change to a course_lib module they import
+# (each execution records a digest of every module it imports); prints nothing when all are current.
+stale: env
+	@$(PY) scripts/stale.py
 
 bench-rbm: env
 	COURSE_PROGRESS=off $(PY) bench/rbm_vs_sklearn.py

@@ -1,7 +1,9 @@
 """Measure the course against its time budgets and write bench/RESULTS.md.
 
-* every notebook, run top to bottom in a fresh kernel, in the smoke and cpu profiles (and gpu
-  where CUDA exists), against the syllabus budgets: smoke 90 s, cpu 5 min, gpu 10 min;
+* every notebook, run top to bottom in a fresh kernel, in the smoke and cpu profiles, the book
+  profile where a notebook has its own book sizes, and gpu where CUDA exists, against the
+  budgets: smoke 90 s, cpu 5 min, book 20 min, gpu 10 min;
+* which notebooks' stored outputs are stale (``make stale``);
 * the README's test command from a fresh clone, installs included (budget 20 min): the clone
   gets its own .venv, so pip's wheel cache on this machine is the only thing carried over.
 
@@ -26,9 +28,12 @@ from pathlib import Path
 import torch
 
 from course_lib.authoring.execution import data_setting, execute_notebook, machine_description
+from course_lib.authoring.staleness import why_stale
+from course_lib.runtime.profiles import NOTEBOOK_SETTINGS
 
 ROOT = Path(__file__).resolve().parent.parent
-BUDGETS = {"smoke": 90, "cpu": 300, "gpu": 600}
+NOTEBOOKS = ROOT / "notebooks"
+BUDGETS = {"smoke": 90, "cpu": 300, "book": 1200, "gpu": 600}
 TEST_COMMAND_BUDGET = 20 * 60
 
 
@@ -60,10 +65,33 @@ def merged(new_rows, old_rows, existing: list[str]) -> list[tuple[str, str, floa
     return sorted(rows.values(), key=lambda row: (row[0], list(BUDGETS).index(row[1])))
 
 
-def time_notebooks(names: list[str], profiles: list[str]) -> list[tuple[str, str, float, str]]:
+def profiles_of(name: str) -> list[str]:
+    """The profiles worth timing for notebook ``name``: book only where its sizes are its own."""
+    settings = NOTEBOOK_SETTINGS[name]
+    own_book = settings["book"] is not settings["cpu"]
+    gpu = torch.cuda.is_available()
+    return ["smoke", "cpu"] + (["book"] if own_book else []) + (["gpu"] if gpu else [])
+
+
+def stale_lines() -> list[str]:
+    """The `make stale` report, as lines of the results file."""
+    reasons = {path.stem: why_stale(path) for path in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))}
+    stale = [f"- {name}: {reason}" for name, reason in reasons.items() if reason]
+    if not stale:
+        return [
+            "Stored outputs (`make stale`): every notebook's outputs come from the code now "
+            "in course_lib."
+        ]
+    return [
+        "Stored outputs (`make stale`): these predate a change to the code they import:",
+        *stale,
+    ]
+
+
+def time_notebooks(names: list[str]) -> list[tuple[str, str, float, str]]:
     rows = []
     for name in names:
-        for profile in profiles:
+        for profile in profiles_of(name):
             print(f"bench: {name} in profile '{profile}' ...", flush=True)
             result = execute_notebook(ROOT / "notebooks" / f"{name}.ipynb", profile)
             rows.append((name, profile, result.seconds, now()))
@@ -121,6 +149,7 @@ def write_results(notebook_rows, clone_row) -> Path:
             "first",
             "install on a new machine adds the download time of the wheels.",
         ]
+    lines += ["", *stale_lines()]
     lines += [
         "",
         "Notebooks 03-06 load the frozen attribute and digit classifiers from the cache "
@@ -147,10 +176,7 @@ def main() -> None:
     unknown = sorted(set(args.notebooks or []) - set(existing))
     if unknown:
         parser.error(f"no notebooks/{unknown[0]}.ipynb; choose from {', '.join(existing)}")
-    profiles = ["smoke", "cpu"] + (["gpu"] if torch.cuda.is_available() else [])
-    notebook_rows = merged(
-        time_notebooks(args.notebooks or existing, profiles), earlier_rows(), existing
-    )
+    notebook_rows = merged(time_notebooks(args.notebooks or existing), earlier_rows(), existing)
     clone_row = None if args.skip_fresh_clone else time_fresh_clone_test()
     print(f"bench: results written to {write_results(notebook_rows, clone_row)}")
 

@@ -34,7 +34,7 @@ def no_course_env(monkeypatch):
 
 
 def test_profiles_are_the_three_documented_ones():
-    assert set(PROFILES) == {"smoke", "cpu", "gpu"}
+    assert set(PROFILES) == {"smoke", "cpu", "book", "gpu"}
 
 
 def test_unknown_profile_from_environment_lists_every_valid_profile(monkeypatch):
@@ -43,13 +43,13 @@ def test_unknown_profile_from_environment_lists_every_valid_profile(monkeypatch)
         active_profile()
     message = str(info.value)
     assert "'fast'" in message
-    for name in ("smoke", "cpu", "gpu"):
+    for name in ("smoke", "cpu", "book", "gpu"):
         assert name in message
     assert isinstance(info.value, ValueError)
 
 
 def test_unknown_profile_argument_to_settings_for_is_rejected(no_course_env):
-    with pytest.raises(UnknownProfileError, match="smoke, cpu, gpu"):
+    with pytest.raises(UnknownProfileError, match="smoke, cpu, book, gpu"):
         settings_for("01_autoencoder", "turbo")
 
 
@@ -128,7 +128,7 @@ def test_every_notebook_defines_the_three_profiles_with_the_same_keys(notebook):
     profiles = NOTEBOOK_SETTINGS[notebook]
     assert set(profiles) == set(PROFILES)
     keys = {name: set(values) for name, values in profiles.items()}
-    assert keys["smoke"] == keys["cpu"] == keys["gpu"], keys
+    assert keys["smoke"] == keys["cpu"] == keys["book"] == keys["gpu"], keys
     assert keys["cpu"], "a notebook entry without settings is useless"
 
 

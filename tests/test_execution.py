@@ -54,5 +54,5 @@ def test_a_failing_notebook_is_left_unchanged(tmp_path):
 
 def test_unknown_profile_is_refused_before_running(tmp_path):
     path = write_notebook(tmp_path / "nb.ipynb", "print(1)")
-    with pytest.raises(UnknownProfileError, match="smoke, cpu, gpu"):
+    with pytest.raises(UnknownProfileError, match="smoke, cpu, book, gpu"):
         execute_notebook(path, "laptop")

@@ -3,7 +3,7 @@
 Used by ``make execute`` (to refresh the outputs the book shows) and by ``make bench`` (to time
 notebooks against the syllabus budgets). The profile, device and versions that produced the
 stored outputs go into the notebook's metadata under ``course``, where the book and the tests
-read them.
+read them, with a digest of every ``course_lib`` module the notebook imports (``make stale``).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import torch
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
+from course_lib.authoring.staleness import module_digests
 from course_lib.runtime.config import (
     DATA_DIR_ENV,
     PROFILE_ENV,
@@ -63,6 +64,7 @@ def execute_notebook(path: str | os.PathLike, profile: str, timeout: int = 1800)
     path = Path(path)
     check_profile(profile)
     notebook = nbformat.read(path, as_version=4)
+    code = module_digests(notebook, path.stem)  # before the run: files may change while it runs
     # The kernel inherits this process's environment: set the profile there, and hide the
     # progress-bar widgets, which a static page cannot render (per-epoch log lines remain).
     saved = {key: os.environ.get(key) for key in (PROFILE_ENV, "COURSE_PROGRESS")}
@@ -90,6 +92,7 @@ def execute_notebook(path: str | os.PathLike, profile: str, timeout: int = 1800)
         "executed": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "seconds": round(seconds, 1),
         "machine": machine_description(),
+        "code": code,  # `make stale` compares these with the files on disk
     }
     return ExecutionResult(path, profile, seconds, notebook)
 

@@ -3,8 +3,9 @@
 Two environment variables steer every notebook:
 
 * ``COURSE_PROFILE``: ``smoke`` (CI: tiny subsets, every cell still runs), ``cpu`` (real results
-  within the CPU budgets) or ``gpu`` (fuller training). Unset, it is ``gpu`` when CUDA is present
-  and ``cpu`` otherwise.
+  within 5 minutes a notebook on a laptop CPU), ``book`` (the stored outputs the book shows: at
+  most 20 minutes a notebook on 2 CPU cores, where the lesson needs the training time) or ``gpu``
+  (fuller training). Unset, it is ``gpu`` when CUDA is present and ``cpu`` otherwise.
 * ``COURSE_DATA_DIR``: where data sets are read from and downloaded to. Unset, it is ``data/`` at
   the repository root (git-ignored).
 * ``COURSE_CACHE_DIR``: where trained helpers (such as the frozen attribute judge) are cached.
@@ -36,7 +37,7 @@ DEVICE_ENV = "COURSE_DEVICE"
 CHECKPOINT_DIR_ENV = "COURSE_CHECKPOINT_DIR"
 TORCH_HOME_ENV = "TORCH_HOME"
 PROGRESS_ENV = "COURSE_PROGRESS"
-PROFILES = ("smoke", "cpu", "gpu")
+PROFILES = ("smoke", "cpu", "book", "gpu")
 SMOKE_WARNING = (
     "SMOKE RUN: numbers and pictures are meaningless "
     "(tiny data and a few steps, only to check that every cell runs). Run in the cpu or gpu "

@@ -1,7 +1,11 @@
 """The sizes every notebook uses, per run profile. Notebooks read them with ``settings_for``.
 
 smoke: CI only, tiny subsets so that every cell runs in seconds (numbers are meaningless).
-cpu:   real results inside the syllabus budget (at most 5 minutes a notebook on 2 CPU cores).
+cpu:   real results inside the syllabus budget (at most 5 minutes a notebook on 2 CPU cores);
+       what a student runs by default on a laptop.
+book:  the stored outputs the book shows (at most 20 minutes a notebook on 2 CPU cores): more
+       epochs or seeds where the lesson needs them. A notebook without its own ``book`` entry uses
+       its cpu sizes, because 5 minutes already give its lessons.
 gpu:   fuller training on one GPU (at most 10 minutes a notebook).
 
 MNIST sizes are counts of the official training images (``*_train``: a seeded subset of 60,000)
@@ -516,11 +520,15 @@ NOTEBOOK_SETTINGS = {
     },
 }
 
+for _profiles in NOTEBOOK_SETTINGS.values():
+    _profiles.setdefault("book", _profiles["cpu"])
+
 # Speed switches per profile (``course_lib.runtime.speed``). They act only on CUDA: the CPU path of
 # every profile is plain float32. torch.compile stays off: compiling costs time up front and a
 # notebook's training runs are short (not yet measured on a GPU).
 SPEED_SETTINGS = {
     "smoke": dict(bf16_autocast=False, channels_last=False, cudnn_benchmark=False, compile=False),
     "cpu": dict(bf16_autocast=False, channels_last=False, cudnn_benchmark=False, compile=False),
+    "book": dict(bf16_autocast=False, channels_last=False, cudnn_benchmark=False, compile=False),
     "gpu": dict(bf16_autocast=True, channels_last=True, cudnn_benchmark=True, compile=False),
 }
