@@ -1,0 +1,152 @@
+"""Measures for the face VAEs of notebook 03, each with its uncertainty.
+
+- ``bootstrap_interval``: a percentile-bootstrap interval for the mean of per-example values
+  (held-out faces, generated samples); pass paired differences to compare two models on the
+  same examples.
+- ``judge_features`` and ``judge_frechet_distance``: a Frechet distance (the statistic of FID,
+  Heusel et al. 2017) in the feature space of the frozen attribute judge
+  (``course_lib.evaluation.attribute_judge``), not Inception-v3, so its values mean something
+  only beside each other and beside the distance between two real sets of the same size.
+- ``frechet_interval``: that distance with a bootstrap interval over both sets.
+- ``direction_separation``: how far apart two groups of latent codes lie along the direction
+  that joins their means, in pooled standard deviations (the d' of signal detection).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from course_lib.evaluation.attribute_judge import Judge
+from course_lib.evaluation.sample_quality import frechet_distance
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A point estimate with the ends of its ``level`` interval."""
+
+    estimate: float
+    low: float
+    high: float
+    level: float
+
+    def excludes(self, value: float = 0.0) -> bool:
+        """True when ``value`` lies outside the interval (a difference from it is resolved)."""
+        return not (self.low <= value <= self.high)
+
+    def text(self, digits: int = 2, scale: float = 1.0, unit: str = "") -> str:
+        """For example '34.12 [33.50, 34.80]'; with scale 100 and unit '%': '25.0% [20.0, 30.0]'."""
+        values = [scale * v for v in (self.estimate, self.low, self.high)]
+        return f"{values[0]:.{digits}f}{unit} [{values[1]:.{digits}f}, {values[2]:.{digits}f}]"
+
+
+def _quantiles(values: torch.Tensor, level: float) -> tuple[float, float]:
+    if not 0 < level < 1:
+        raise ValueError(f"level must lie in (0, 1), got {level}.")
+    tail = (1 - level) / 2
+    low, high = torch.quantile(values, torch.tensor([tail, 1 - tail], dtype=values.dtype))
+    return low.item(), high.item()
+
+
+def bootstrap_interval(
+    values: torch.Tensor, resamples: int = 2_000, level: float = 0.95, seed: int = 0
+) -> Interval:
+    """The mean of ``values`` (N,) with a percentile-bootstrap ``level`` interval.
+
+    Each resample draws N values with replacement; the interval holds the central ``level``
+    share of the resampled means. It measures how much the mean depends on which examples were
+    drawn (faces, samples, test images), not how much it depends on the training seed.
+    """
+    sample = torch.as_tensor(values).detach().to("cpu", torch.float64).flatten()
+    if len(sample) < 2:
+        raise ValueError(f"Need at least 2 values to bootstrap, got {len(sample)}.")
+    if not torch.isfinite(sample).all():
+        raise ValueError("values contain NaN or infinite entries.")
+    generator = torch.Generator().manual_seed(seed)
+    rows = torch.randint(len(sample), (resamples, len(sample)), generator=generator)
+    low, high = _quantiles(sample[rows].mean(dim=1), level)
+    return Interval(sample.mean().item(), low, high, level)
+
+
+@torch.no_grad()
+def judge_features(judge: Judge, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+    """The judge's pooled trunk features (N, F) on the CPU for faces (N, 3, size, size).
+
+    The faces are area-downsampled to the judge's working size first, as ``Judge.predict``
+    does, so these are the features its attribute heads read.
+    """
+    if images.dim() != 4 or tuple(images.shape[1:]) != (3, judge.size, judge.size):
+        raise ValueError(
+            f"This judge expects faces of shape (N, 3, {judge.size}, {judge.size}), "
+            f"got {tuple(images.shape)}."
+        )
+    device = next(judge.model.parameters()).device
+    parts = []
+    for batch in images.split(batch_size):
+        small = F.interpolate(batch.to(device, torch.float32), size=judge.model.size, mode="area")
+        parts.append(judge.model.features(small).cpu())
+    return torch.cat(parts)
+
+
+def judge_frechet_distance(judge: Judge, images_a: torch.Tensor, images_b: torch.Tensor) -> float:
+    """Frechet distance between the judge's features of two face sets; lower is more alike."""
+    return frechet_distance(judge_features(judge, images_a), judge_features(judge, images_b))
+
+
+def frechet_interval(
+    features_a: torch.Tensor,
+    features_b: torch.Tensor,
+    resamples: int = 200,
+    level: float = 0.95,
+    seed: int = 0,
+) -> Interval:
+    """``frechet_distance`` of two feature sets with a percentile-bootstrap interval.
+
+    Each resample redraws both sets with replacement. Repeated rows make a resampled set less
+    varied than the original, so the resampled distances sit a little above the estimate; the
+    interval is for comparing sets of equal size measured the same way (a model against the
+    floor of two real sets), not an exact coverage statement.
+    """
+    a = torch.as_tensor(features_a).detach().to("cpu", torch.float64)
+    b = torch.as_tensor(features_b).detach().to("cpu", torch.float64)
+    generator = torch.Generator().manual_seed(seed)
+    distances = torch.tensor(
+        [
+            frechet_distance(
+                a[torch.randint(len(a), (len(a),), generator=generator)],
+                b[torch.randint(len(b), (len(b),), generator=generator)],
+            )
+            for _ in range(resamples)
+        ],
+        dtype=torch.float64,
+    )
+    low, high = _quantiles(distances, level)
+    return Interval(frechet_distance(a, b), low, high, level)
+
+
+def direction_separation(codes_with: torch.Tensor, codes_without: torch.Tensor) -> float:
+    """Separation of two groups of codes (N1, d) and (N2, d) along the line joining their means.
+
+    Both groups are projected onto the unit vector of mean(with) - mean(without); the result is
+    the difference of the projected means over their pooled standard deviation. About 0: the
+    codes do not tell the groups apart along that direction; above 2: they barely overlap.
+    """
+    with_ = torch.as_tensor(codes_with).detach().to("cpu", torch.float64)
+    without = torch.as_tensor(codes_without).detach().to("cpu", torch.float64)
+    if with_.dim() != 2 or without.dim() != 2 or with_.shape[1] != without.shape[1]:
+        raise ValueError(
+            f"Expected codes (N1, d) and (N2, d), got {tuple(with_.shape)} and "
+            f"{tuple(without.shape)}."
+        )
+    if len(with_) < 2 or len(without) < 2:
+        raise ValueError("Each group needs at least 2 codes.")
+    gap = with_.mean(0) - without.mean(0)
+    unit = gap / gap.norm()
+    projected_with, projected_without = with_ @ unit, without @ unit
+    pooled = (
+        ((len(with_) - 1) * projected_with.var() + (len(without) - 1) * projected_without.var())
+        / (len(with_) + len(without) - 2)
+    ).sqrt()
+    return ((projected_with.mean() - projected_without.mean()) / pooled).item()

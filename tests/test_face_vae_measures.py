@@ -1,0 +1,96 @@
+"""Tests of course_lib.evaluation.face_vae_measures against closed forms and direct computation."""
+
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from course_lib.evaluation.attribute_judge import Judge
+from course_lib.evaluation.face_vae_measures import (
+    Interval,
+    bootstrap_interval,
+    direction_separation,
+    frechet_interval,
+    judge_features,
+    judge_frechet_distance,
+)
+from course_lib.evaluation.sample_quality import frechet_distance
+from course_lib.models.attribute_classifier import AttributeClassifier
+
+
+def tiny_judge(size: int = 16) -> Judge:
+    torch.manual_seed(0)
+    model = AttributeClassifier(8, widths=(4, 4, 8)).eval()
+    return Judge(model, size, {}, "tiny test judge", Path("unused"))
+
+
+def test_bootstrap_interval_matches_the_normal_approximation():
+    values = torch.randn(4_000, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    interval = bootstrap_interval(values, resamples=2_000)
+    assert interval.estimate == pytest.approx(values.mean().item())
+    half_width = 1.96 * values.std().item() / len(values) ** 0.5
+    assert (interval.high - interval.low) / 2 == pytest.approx(half_width, rel=0.15)
+    assert interval.low < interval.estimate < interval.high
+
+
+def test_bootstrap_interval_of_a_constant_has_no_width_and_is_reproducible():
+    interval = bootstrap_interval(torch.full((50,), 3.0))
+    assert (interval.low, interval.estimate, interval.high) == pytest.approx((3.0, 3.0, 3.0))
+    values = torch.arange(20.0)
+    assert bootstrap_interval(values, seed=5) == bootstrap_interval(values, seed=5)
+
+
+def test_bootstrap_interval_rejects_bad_input():
+    with pytest.raises(ValueError, match="at least 2"):
+        bootstrap_interval(torch.ones(1))
+    with pytest.raises(ValueError, match="NaN"):
+        bootstrap_interval(torch.tensor([1.0, float("nan")]))
+    with pytest.raises(ValueError, match="level"):
+        bootstrap_interval(torch.ones(5), level=1.5)
+
+
+def test_interval_text_and_excludes():
+    interval = Interval(0.25, 0.2, 0.3, 0.95)
+    assert interval.text(1, scale=100, unit="%") == "25.0% [20.0, 30.0]"
+    assert interval.excludes(0.0) and not interval.excludes(0.25)
+
+
+def test_judge_features_are_the_trunk_features_of_the_area_downsampled_faces():
+    judge = tiny_judge(16)
+    faces = torch.rand(6, 3, 16, 16, generator=torch.Generator().manual_seed(2))
+    expected = judge.model.features(F.avg_pool2d(faces, 2))  # area resize by 2 = 2x2 average
+    torch.testing.assert_close(judge_features(judge, faces, batch_size=4), expected.detach())
+
+
+def test_judge_frechet_distance_is_frechet_distance_of_the_features():
+    judge = tiny_judge(16)
+    generator = torch.Generator().manual_seed(3)
+    a, b = torch.rand(30, 3, 16, 16, generator=generator), torch.rand(30, 3, 16, 16) * 0.5
+    expected = frechet_distance(judge_features(judge, a), judge_features(judge, b))
+    assert judge_frechet_distance(judge, a, b) == pytest.approx(expected)
+    assert judge_frechet_distance(judge, a, a) == pytest.approx(0.0, abs=1e-6)
+    with pytest.raises(ValueError, match="expects faces"):
+        judge_features(judge, torch.rand(2, 3, 8, 8))
+
+
+def test_frechet_interval_brackets_a_clear_shift_and_stays_above_zero():
+    generator = torch.Generator().manual_seed(4)
+    a = torch.randn(400, 3, generator=generator, dtype=torch.float64)
+    b = torch.randn(400, 3, generator=generator, dtype=torch.float64) + torch.tensor([2.0, 0, 0])
+    interval = frechet_interval(a, b, resamples=100)
+    assert interval.estimate == pytest.approx(frechet_distance(a, b))
+    assert interval.low > 3.0 and interval.high < 5.5  # the mean shift alone gives 4
+    same = frechet_interval(a, a.flip(0), resamples=50)
+    assert same.low >= 0.0 and same.estimate == pytest.approx(0.0, abs=1e-9)
+
+
+def test_direction_separation_recovers_the_gap_in_standard_deviations():
+    generator = torch.Generator().manual_seed(6)
+    shift = torch.zeros(5, dtype=torch.float64)
+    shift[2] = 1.5  # unit-variance Gaussians 1.5 apart along one axis: d' = 1.5
+    with_ = torch.randn(20_000, 5, generator=generator, dtype=torch.float64) + shift
+    without = torch.randn(20_000, 5, generator=generator, dtype=torch.float64)
+    assert direction_separation(with_, without) == pytest.approx(1.5, abs=0.05)
+    with pytest.raises(ValueError, match="Expected codes"):
+        direction_separation(with_, without[:, :3])
