@@ -207,6 +207,18 @@ def test_show_source_line_number_agrees_with_inspect():
     assert f"line {first_line}\n" in show_source(ConvAutoencoder.forward).data
 
 
+def test_show_source_unwraps_torch_no_grad_to_the_decorated_function():
+    """@torch.no_grad() wraps a function in torch/utils/_contextlib.py; show its own code."""
+    from course_lib.training.rbm import cd_gradient
+
+    assert "_contextlib" in inspect.getsourcefile(cd_gradient)  # the wrapper, without unwrapping
+    text = show_source(cd_gradient).data
+    _, first_line = inspect.getsourcelines(inspect.unwrap(cd_gradient))
+    assert text.splitlines()[0] == f"# course_lib/training/rbm.py, line {first_line}"
+    assert "def cd_gradient(" in text
+    assert "_contextlib" not in text and "def decorate_context" not in text
+
+
 def test_show_profile_marks_every_figure_in_the_smoke_profile_only(capsys):
     from course_lib.runtime.config import SMOKE_WARNING, settings_for
     from course_lib.viz.figures import SMOKE_MARK, show_profile

@@ -12,6 +12,12 @@ p_{beta_k} invariant. The mean weight is an unbiased estimate of Z_B / Z_A. Beca
 weights is unbiased, its log underestimates log Z on average (Jensen), so AIS likelihoods tend to
 be slightly optimistic; with enough temperatures the gap is small, which
 ``course_lib.evaluation.rbm_exact`` lets the tests and the notebook check.
+
+Reverse annealing (RAISE, Burda, Grosse & Salakhutdinov, 2015) runs the same schedule backwards,
+starting each chain at a data point. Its weight is an unbiased estimate of p_ann(v), the
+probability of v under the *annealing model* (draw from A, then apply the K forward Gibbs steps),
+so its log is a stochastic lower bound on log p_ann(v). p_ann tends to the RBM as K grows. Forward
+AIS leans high on log p(v), RAISE leans low, and where they meet both can be believed.
 """
 
 from __future__ import annotations
@@ -84,6 +90,26 @@ def _log_unnormalised(
     return (visible_term + F.softplus(beta * hidden_input).sum(1)).double()
 
 
+def _gibbs_step(
+    rbm: BernoulliRBM,
+    v: torch.Tensor,
+    hidden_input: torch.Tensor,
+    beta: float,
+    base_bias: torch.Tensor,
+    generator: torch.Generator | None,
+) -> torch.Tensor:
+    """One Gibbs step v -> h -> v' that leaves p_beta invariant, given hidden_input = b + v W.
+
+    Summed over h it is reversible with respect to p_beta(v), so the same step serves as its own
+    reverse in RAISE.
+    """
+    h = bernoulli(torch.sigmoid(beta * hidden_input), generator=generator)
+    visible_input = (1.0 - beta) * base_bias + beta * torch.addmm(
+        rbm.visible_bias, h, rbm.weight.t()
+    )
+    return bernoulli(torch.sigmoid(visible_input), generator=generator)
+
+
 @torch.no_grad()
 def ais_log_partition(
     rbm: BernoulliRBM,
@@ -117,10 +143,7 @@ def ais_log_partition(
         hidden_input = torch.addmm(hidden_bias, v, weight)  # b + v W: (C, H)
         log_w += _log_unnormalised(hidden_input, v, beta, base, rbm_bias)
         log_w -= _log_unnormalised(hidden_input, v, previous, base, rbm_bias)
-        # One Gibbs step at inverse temperature beta.
-        h = bernoulli(torch.sigmoid(beta * hidden_input), generator=generator)
-        visible_input = (1.0 - beta) * base + beta * torch.addmm(rbm_bias, h, weight.t())
-        v = bernoulli(torch.sigmoid(visible_input), generator=generator)
+        v = _gibbs_step(rbm, v, hidden_input, beta, base, generator)
 
     log_w = log_w.cpu()
     log_mean, log_low, log_high = _log_mean_and_interval(log_w)
@@ -153,3 +176,78 @@ def ais_log_likelihood(rbm: BernoulliRBM, v: torch.Tensor, result: AISResult) ->
     """log p(v) = -F(v) - log Z for each row, with log Z from an AIS ``result``: (B,) float64."""
     check_binary(v)
     return -rbm.free_energy(v).double() - result.log_z
+
+
+def pool_runs(results: list[AISResult]) -> AISResult:
+    """One estimate from independent AIS runs with the same schedule: all their chains together."""
+    if len({result.n_temperatures for result in results}) != 1:
+        raise ValueError("pool_runs needs runs with the same number of temperatures.")
+    log_z_base = results[0].log_z - _log_mean_and_interval(results[0].log_weights)[0]
+    log_w = torch.cat([result.log_weights for result in results])
+    log_mean, log_low, log_high = _log_mean_and_interval(log_w)
+    return AISResult(
+        log_z=log_z_base + log_mean,
+        log_z_low=log_z_base + log_low,
+        log_z_high=log_z_base + log_high,
+        log_weights=log_w,
+        n_temperatures=results[0].n_temperatures,
+        seconds=sum(result.seconds for result in results),
+    )
+
+
+@dataclass(frozen=True)
+class RAISEResult:
+    """Reverse-annealing estimates of log p_ann(v), one per data point."""
+
+    log_likelihood: torch.Tensor  # (B,) float64 on the CPU: log of the mean weight of each row
+    n_temperatures: int
+    chains_per_row: int
+    seconds: float
+
+
+@torch.no_grad()
+def raise_log_likelihood(
+    rbm: BernoulliRBM,
+    v: torch.Tensor,
+    n_temperatures: int = 14_500,
+    chains_per_row: int = 1,
+    base_bias: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
+) -> RAISEResult:
+    """RAISE: anneal from each row of binary ``v`` (B, n_visible) back to the base-rate model.
+
+    With v_K = v and v_{k-1} drawn by the Gibbs step at beta_k from v_k, the weight
+    p_A(v_0) * prod_k p*_{beta_k}(v_k) / p*_{beta_k}(v_{k-1}) has expectation p_ann(v), so the
+    mean of log p_ann estimates over rows is, in expectation, below their true mean. Same
+    schedule and base model as ``ais_log_partition``.
+    """
+    check_binary(v)
+    if chains_per_row < 1:
+        raise ValueError(f"chains_per_row must be at least 1, got {chains_per_row}.")
+    began = time.perf_counter()
+    weight, rbm_bias, hidden_bias = rbm.weight, rbm.visible_bias, rbm.hidden_bias
+    base = torch.zeros_like(rbm_bias) if base_bias is None else base_bias.to(rbm_bias)
+    if base.shape != rbm_bias.shape:
+        raise ValueError(f"base_bias must have shape ({rbm.n_visible},), got {tuple(base.shape)}.")
+    log_z_base = F.softplus(base).double().sum().item() + rbm.n_hidden * math.log(2.0)
+    betas = temperature_schedule(n_temperatures).tolist()
+
+    v = v.to(rbm_bias).repeat_interleave(chains_per_row, dim=0)
+    hidden_input = torch.addmm(hidden_bias, v, weight)
+    log_w = _log_unnormalised(hidden_input, v, 1.0, base, rbm_bias)  # log p*_{beta_K}(v_K)
+    for beta, lower in progress(
+        zip(betas[:0:-1], betas[-2::-1]), total=len(betas) - 1, desc="RAISE", leave=False
+    ):
+        v = _gibbs_step(rbm, v, hidden_input, beta, base, generator)  # v_{k-1} from v_k
+        hidden_input = torch.addmm(hidden_bias, v, weight)
+        log_w -= _log_unnormalised(hidden_input, v, beta, base, rbm_bias)
+        log_w += _log_unnormalised(hidden_input, v, lower, base, rbm_bias)
+    # The last term added is log p*_0(v_0); p_A(v_0) divides it by Z_A.
+    log_w = log_w.cpu() - log_z_base
+    per_row = torch.logsumexp(log_w.view(-1, chains_per_row), dim=1) - math.log(chains_per_row)
+    return RAISEResult(
+        log_likelihood=per_row,
+        n_temperatures=n_temperatures,
+        chains_per_row=chains_per_row,
+        seconds=time.perf_counter() - began,
+    )
