@@ -7,7 +7,7 @@
   Heusel et al. 2017) in the feature space of the frozen attribute judge
   (``course_lib.evaluation.attribute_judge``), not Inception-v3, so its values mean something
   only beside each other and beside the distance between two real sets of the same size.
-- ``frechet_interval``: that distance with a bootstrap interval over both sets.
+- ``frechet_interval``: that distance with a normal interval from a bootstrap over both sets.
 - ``direction_separation``: how far apart two groups of latent codes lie along the direction
   that joins their means, in pooled standard deviations (the d' of signal detection).
 """
@@ -102,13 +102,16 @@ def frechet_interval(
     level: float = 0.95,
     seed: int = 0,
 ) -> Interval:
-    """``frechet_distance`` of two feature sets with a percentile-bootstrap interval.
+    """``frechet_distance`` of two feature sets with a normal bootstrap ``level`` interval.
 
     Each resample redraws both sets with replacement. Repeated rows make a resampled set less
-    varied than the original, so the resampled distances sit a little above the estimate; the
-    interval is for comparing sets of equal size measured the same way (a model against the
-    floor of two real sets), not an exact coverage statement.
+    varied than the original, so the resampled distances sit above the estimate (for two real
+    sets of 1,000 faces, about twice as high): percentile intervals would not even contain the
+    estimate. The spread of the resampled distances is still a fair measure of the estimate's
+    sampling noise, so the interval is the estimate plus or minus z standard deviations of them.
     """
+    if not 0 < level < 1:
+        raise ValueError(f"level must lie in (0, 1), got {level}.")
     a = torch.as_tensor(features_a).detach().to("cpu", torch.float64)
     b = torch.as_tensor(features_b).detach().to("cpu", torch.float64)
     generator = torch.Generator().manual_seed(seed)
@@ -122,8 +125,9 @@ def frechet_interval(
         ],
         dtype=torch.float64,
     )
-    low, high = _quantiles(distances, level)
-    return Interval(frechet_distance(a, b), low, high, level)
+    z = torch.distributions.Normal(0.0, 1.0).icdf(torch.tensor((1 + level) / 2)).item()
+    estimate, spread = frechet_distance(a, b), z * distances.std().item()
+    return Interval(estimate, estimate - spread, estimate + spread, level)
 
 
 def direction_separation(codes_with: torch.Tensor, codes_without: torch.Tensor) -> float:
