@@ -7,6 +7,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from course_lib.authoring.staleness import why_stale
+
 NOTEBOOKS = sorted(
     (Path(__file__).resolve().parent.parent / "notebooks").glob("[0-9][0-9]_*.ipynb")
 )
@@ -40,10 +42,18 @@ def test_stored_outputs_come_from_a_real_profile(path):
     assert "course" in metadata, (
         f"{path.name} has no 'course' metadata: store it with `make execute`"
     )
-    assert metadata["course"]["profile"] in {"cpu", "gpu"}, (
+    assert metadata["course"]["profile"] in {"cpu", "book", "gpu"}, (
         f"{path.name} stores outputs of the {metadata['course']['profile']!r} profile; "
-        "the book must show cpu or gpu results (`make execute NB=... PROFILE=cpu`)"
+        "the book must show cpu, book or gpu results (`make execute NB=... PROFILE=book`)"
     )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_stored_outputs_recording_their_code_were_produced_by_the_code_now_here(path):
+    if "code" not in nbformat.read(path, as_version=4).metadata.get("course", {}):
+        pytest.skip(f"{path.name} was executed before code digests were recorded (make stale)")
+    reason = why_stale(path)
+    assert reason is None, f"{path.name}: {reason}. Re-run it with `make execute NB={path.stem}`."
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
