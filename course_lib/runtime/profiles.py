@@ -16,6 +16,9 @@ optimiser steps as its earlier 8,000-image runs (4,000 in 09): more distinct ima
 
 NOTEBOOK_SETTINGS = {
     "01_autoencoder": {
+        # seeds: runs of the d = main_code_size AE (MSE and BCE) and of its VAE yardstick;
+        # extra_epochs: how much longer the greyest BCE run trains (0: not at all);
+        # fd_samples: decoded random codes per draw (three draws) for judge and Frechet distance.
         "smoke": dict(
             train_images=512,
             test_images=256,
@@ -25,8 +28,26 @@ NOTEBOOK_SETTINGS = {
             main_code_size=16,
             linear_epochs=2,
             scatter_points=256,
+            seeds=1,
+            extra_epochs=0,
+            fd_samples=64,
+            judge_recipe="quick",
         ),
         "cpu": dict(
+            train_images=12000,
+            test_images=10000,
+            batch_size=128,
+            epochs=12,
+            code_sizes=(2, 8, 16, 32),
+            main_code_size=16,
+            linear_epochs=40,
+            scatter_points=2000,
+            seeds=1,
+            extra_epochs=0,
+            fd_samples=1000,
+            judge_recipe="default",
+        ),
+        "book": dict(
             train_images=12000,
             test_images=10000,
             batch_size=128,
@@ -35,6 +56,10 @@ NOTEBOOK_SETTINGS = {
             main_code_size=16,
             linear_epochs=100,
             scatter_points=2000,
+            seeds=3,
+            extra_epochs=20,
+            fd_samples=2000,
+            judge_recipe="default",
         ),
         "gpu": dict(
             train_images=60000,
@@ -45,6 +70,10 @@ NOTEBOOK_SETTINGS = {
             main_code_size=16,
             linear_epochs=150,
             scatter_points=5000,
+            seeds=3,
+            extra_epochs=20,
+            fd_samples=2000,
+            judge_recipe="default",
         ),
     },
     "02_denoising_autoencoder": {
