@@ -17,6 +17,7 @@ from course_lib.runtime.checkpoints import (
     save_checkpoint,
 )
 from course_lib.runtime.checksums import ChecksumError, sha256_of, verify_checksum, write_checksum
+from course_lib.runtime.config import settings_for
 
 pytestmark = pytest.mark.usefixtures("quiet_progress")
 EXPECT = {"recipe": "autoencoder", "profile": "smoke"}
@@ -172,9 +173,12 @@ def test_notebook_01_loads_an_entry_point_checkpoint_and_prints_the_same_results
     # The recipe must be notebook 01's own training: every printed number (held-out errors, PCA
     # comparison, ...) is the same whether the notebook trains the model or loads the checkpoint.
     from course_lib.authoring.execution import execute_notebook
+    from course_lib.evaluation.digit_judge import DIGIT_RECIPES, load_digit_judge
 
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     recipes.run("autoencoder", recipes.RunOptions("smoke"), tmp_path / "autoencoder-smoke.pt")
+    # The notebook's digit judge, cached first: both runs then load it and print the same lines.
+    load_digit_judge(recipe=DIGIT_RECIPES[settings_for("01_autoencoder", "smoke").judge_recipe])
     trained = _printed(
         execute_notebook(recipes.REPO_ROOT / "notebooks" / "01_autoencoder.ipynb", "smoke")
     )
