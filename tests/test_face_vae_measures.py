@@ -8,8 +8,6 @@ import torch.nn.functional as F
 
 from course_lib.evaluation.attribute_judge import Judge
 from course_lib.evaluation.face_vae_measures import (
-    Interval,
-    bootstrap_interval,
     direction_separation,
     frechet_interval,
     judge_features,
@@ -23,37 +21,6 @@ def tiny_judge(size: int = 16) -> Judge:
     torch.manual_seed(0)
     model = AttributeClassifier(8, widths=(4, 4, 8)).eval()
     return Judge(model, size, {}, "tiny test judge", Path("unused"))
-
-
-def test_bootstrap_interval_matches_the_normal_approximation():
-    values = torch.randn(4_000, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
-    interval = bootstrap_interval(values, resamples=2_000)
-    assert interval.estimate == pytest.approx(values.mean().item())
-    half_width = 1.96 * values.std().item() / len(values) ** 0.5
-    assert (interval.high - interval.low) / 2 == pytest.approx(half_width, rel=0.15)
-    assert interval.low < interval.estimate < interval.high
-
-
-def test_bootstrap_interval_of_a_constant_has_no_width_and_is_reproducible():
-    interval = bootstrap_interval(torch.full((50,), 3.0))
-    assert (interval.low, interval.estimate, interval.high) == pytest.approx((3.0, 3.0, 3.0))
-    values = torch.arange(20.0)
-    assert bootstrap_interval(values, seed=5) == bootstrap_interval(values, seed=5)
-
-
-def test_bootstrap_interval_rejects_bad_input():
-    with pytest.raises(ValueError, match="at least 2"):
-        bootstrap_interval(torch.ones(1))
-    with pytest.raises(ValueError, match="NaN"):
-        bootstrap_interval(torch.tensor([1.0, float("nan")]))
-    with pytest.raises(ValueError, match="level"):
-        bootstrap_interval(torch.ones(5), level=1.5)
-
-
-def test_interval_text_and_excludes():
-    interval = Interval(0.25, 0.2, 0.3, 0.95)
-    assert interval.text(1, scale=100, unit="%") == "25.0% [20.0, 30.0]"
-    assert interval.excludes(0.0) and not interval.excludes(0.25)
 
 
 def test_judge_features_are_the_trunk_features_of_the_area_downsampled_faces():

@@ -104,6 +104,20 @@ def test_show_image_rows_one_labelled_axes_per_row():
     assert [len(ax.images) for ax in fig.axes] == [1, 1]
 
 
+@pytest.mark.parametrize("count", [10, 16, 40])
+def test_default_image_figures_fit_the_book_column_and_keep_strips_wide(count):
+    # the book's column is ~7.5 in at 100 dpi: wider figures are shrunk, labels with them;
+    # a strip of 10 or more images should still be at least ~6 in (600 px) wide
+    mnist = torch.rand(count, 1, 28, 28)
+    rows = show_image_rows({"a": mnist, "b": mnist})
+    grid = show_images(mnist, nrow=count).figure
+    for fig in (rows, grid):
+        width = fig.get_size_inches()[0]
+        assert 6.0 <= width <= 7.5, width
+    assert all(ax.yaxis.label.get_fontsize() >= 9 for ax in rows.axes)
+    plt.close("all")
+
+
 def test_plot_history_draws_loss_keys_only():
     history = {
         "train_loss": [3.0, 2.0, 1.5],

@@ -1,8 +1,5 @@
 """Measures for the face VAEs of notebook 03, each with its uncertainty.
 
-- ``bootstrap_interval``: a percentile-bootstrap interval for the mean of per-example values
-  (held-out faces, generated samples); pass paired differences to compare two models on the
-  same examples.
 - ``judge_features`` and ``judge_frechet_distance``: a Frechet distance (the statistic of FID,
   Heusel et al. 2017) in the feature space of the frozen attribute judge
   (``course_lib.evaluation.attribute_judge``), not Inception-v3, so its values mean something
@@ -10,64 +7,18 @@
 - ``frechet_interval``: that distance with a normal interval from a bootstrap over both sets.
 - ``direction_separation``: how far apart two groups of latent codes lie along the direction
   that joins their means, in pooled standard deviations (the d' of signal detection).
+
+Bootstrap intervals of means and of paired differences live in ``course_lib.evaluation.intervals``.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
 from course_lib.evaluation.attribute_judge import Judge
+from course_lib.evaluation.intervals import Interval
 from course_lib.evaluation.sample_quality import frechet_distance
-
-
-@dataclass(frozen=True)
-class Interval:
-    """A point estimate with the ends of its ``level`` interval."""
-
-    estimate: float
-    low: float
-    high: float
-    level: float
-
-    def excludes(self, value: float = 0.0) -> bool:
-        """True when ``value`` lies outside the interval (a difference from it is resolved)."""
-        return not (self.low <= value <= self.high)
-
-    def text(self, digits: int = 2, scale: float = 1.0, unit: str = "") -> str:
-        """For example '34.12 [33.50, 34.80]'; with scale 100 and unit '%': '25.0% [20.0, 30.0]'."""
-        values = [scale * v for v in (self.estimate, self.low, self.high)]
-        return f"{values[0]:.{digits}f}{unit} [{values[1]:.{digits}f}, {values[2]:.{digits}f}]"
-
-
-def _quantiles(values: torch.Tensor, level: float) -> tuple[float, float]:
-    if not 0 < level < 1:
-        raise ValueError(f"level must lie in (0, 1), got {level}.")
-    tail = (1 - level) / 2
-    low, high = torch.quantile(values, torch.tensor([tail, 1 - tail], dtype=values.dtype))
-    return low.item(), high.item()
-
-
-def bootstrap_interval(
-    values: torch.Tensor, resamples: int = 2_000, level: float = 0.95, seed: int = 0
-) -> Interval:
-    """The mean of ``values`` (N,) with a percentile-bootstrap ``level`` interval.
-
-    Each resample draws N values with replacement; the interval holds the central ``level``
-    share of the resampled means. It measures how much the mean depends on which examples were
-    drawn (faces, samples, test images), not how much it depends on the training seed.
-    """
-    sample = torch.as_tensor(values).detach().to("cpu", torch.float64).flatten()
-    if len(sample) < 2:
-        raise ValueError(f"Need at least 2 values to bootstrap, got {len(sample)}.")
-    if not torch.isfinite(sample).all():
-        raise ValueError("values contain NaN or infinite entries.")
-    generator = torch.Generator().manual_seed(seed)
-    rows = torch.randint(len(sample), (resamples, len(sample)), generator=generator)
-    low, high = _quantiles(sample[rows].mean(dim=1), level)
-    return Interval(sample.mean().item(), low, high, level)
 
 
 @torch.no_grad()

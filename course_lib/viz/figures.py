@@ -60,28 +60,48 @@ def to_unit_range(images: torch.Tensor) -> torch.Tensor:
     return (images - low) / (high - low).clamp_min(1e-12)
 
 
+# The book's content column is about 7.5 inches at 100 dpi: a wider figure is shrunk to fit, and
+# its 9-pt labels with it. Image figures default to at most that width, and to about 0.6 inch
+# (60 px) per image where the row is short enough.
+BOOK_WIDTH_INCHES = 7.4
+IMAGE_INCHES = 0.6
+
+
 def show_images(
     images: torch.Tensor,
     nrow: int = 8,
     title: str | None = None,
     ax: plt.Axes | None = None,
-    scale: float = 0.45,
+    scale: float | None = None,
 ) -> plt.Axes:
-    """Show a grid of images (white background lines between them), with an optional title."""
+    """Show a grid of images (white background lines between them), with an optional title.
+
+    ``scale`` is inches per 29 grid pixels (one MNIST digit with its border); by default the
+    grid is as wide as ``IMAGE_INCHES`` per image allows, at most ``BOOK_WIDTH_INCHES``.
+    """
     grid = image_grid(images, nrow)
     if ax is None:
         height, width = grid.shape[:2]
+        if scale is None:
+            columns = min(nrow, len(images))
+            scale = min(IMAGE_INCHES * columns, BOOK_WIDTH_INCHES - 0.2) / (width / 29)
         _, ax = plt.subplots(figsize=(scale * width / 29 + 0.2, scale * height / 29 + 0.4))
     ax.imshow(grid, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     ax.set_axis_off()
     if title:
-        ax.set_title(title, fontsize=9)
+        ax.set_title(title, fontsize=10)
     return ax
 
 
-def show_image_rows(rows: Mapping[str, torch.Tensor], scale: float = 0.45) -> plt.Figure:
-    """One labelled row per entry, e.g. {"original": x, "reconstruction": x_hat}."""
+def show_image_rows(rows: Mapping[str, torch.Tensor], scale: float | None = None) -> plt.Figure:
+    """One labelled row per entry, e.g. {"original": x, "reconstruction": x_hat}.
+
+    ``scale`` is inches per image; by default ``IMAGE_INCHES``, less where the rows would be
+    wider than ``BOOK_WIDTH_INCHES`` (1.2 inches are kept for the row labels).
+    """
     width = max(len(images) for images in rows.values())
+    if scale is None:
+        scale = min(IMAGE_INCHES, (BOOK_WIDTH_INCHES - 1.2) / width)
     fig, axes = plt.subplots(
         len(rows), 1, figsize=(scale * width + 1.2, scale * len(rows) * 1.15 + 0.2)
     )
@@ -91,7 +111,7 @@ def show_image_rows(rows: Mapping[str, torch.Tensor], scale: float = 0.45) -> pl
         )
         ax.set_xticks([])
         ax.set_yticks([])
-        ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
+        ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -117,7 +137,7 @@ def plot_history(
         ax.set_yscale("log")
     if title:
         ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=9)
     ax.grid(alpha=0.3)
     return ax
 
@@ -145,5 +165,5 @@ def plot_latent_scatter(
     ax.set_ylabel("$z_2$")
     if title:
         ax.set_title(title, fontsize=10)
-    ax.legend(markerscale=4, fontsize=7, loc="best", ncol=2, title="label", title_fontsize=7)
+    ax.legend(markerscale=4, fontsize=9, loc="best", ncol=2, title="label", title_fontsize=9)
     return ax
