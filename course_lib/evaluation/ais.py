@@ -110,6 +110,51 @@ def _gibbs_step(
     return bernoulli(torch.sigmoid(visible_input), generator=generator)
 
 
+def _anneal_step(
+    rbm: BernoulliRBM,
+    v: torch.Tensor,
+    hidden_input: torch.Tensor,
+    beta_from: float,
+    beta_to: float,
+    base_bias: torch.Tensor,
+    generator: torch.Generator | None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One annealing step of every chain from p_{beta_from} to p_{beta_to}, given hidden_input =
+    b + v W: (log p*_{beta_to}(v) - log p*_{beta_from}(v) at the state weighed, new v, its hidden
+    input).
+
+    The Gibbs step is always the one at the larger beta of the pair. Forward AIS (beta_to larger)
+    weighs v and then moves it under p_{beta_to}; reverse annealing (beta_to smaller) moves v under
+    p_{beta_from} first and weighs the state it reaches, which is the forward step run backwards.
+    """
+
+    def log_ratio(state: torch.Tensor, state_hidden_input: torch.Tensor) -> torch.Tensor:
+        return _log_unnormalised(
+            state_hidden_input, state, beta_to, base_bias, rbm.visible_bias
+        ) - _log_unnormalised(state_hidden_input, state, beta_from, base_bias, rbm.visible_bias)
+
+    if beta_to > beta_from:
+        increment = log_ratio(v, hidden_input)
+        v = _gibbs_step(rbm, v, hidden_input, beta_to, base_bias, generator)
+        return increment, v, torch.addmm(rbm.hidden_bias, v, rbm.weight)
+    v = _gibbs_step(rbm, v, hidden_input, beta_from, base_bias, generator)
+    hidden_input = torch.addmm(rbm.hidden_bias, v, rbm.weight)
+    return log_ratio(v, hidden_input), v, hidden_input
+
+
+def _base_model(rbm: BernoulliRBM, base_bias: torch.Tensor | None) -> tuple[torch.Tensor, float]:
+    """The base-rate model's visible biases (zeros when ``base_bias`` is None) and its log Z_A."""
+    base = (
+        torch.zeros_like(rbm.visible_bias) if base_bias is None else base_bias.to(rbm.visible_bias)
+    )
+    if base.shape != rbm.visible_bias.shape:
+        raise ValueError(f"base_bias must have shape ({rbm.n_visible},), got {tuple(base.shape)}.")
+    # The base model has independent visible units, and each of B's hidden units adds a factor
+    # of 2 at beta = 0 (softplus(0) = log 2).
+    log_z_base = F.softplus(base).double().sum().item() + rbm.n_hidden * math.log(2.0)
+    return base, log_z_base
+
+
 @torch.no_grad()
 def ais_log_partition(
     rbm: BernoulliRBM,
@@ -126,24 +171,19 @@ def ais_log_partition(
     if n_chains < 2:
         raise ValueError(f"AIS needs at least 2 chains to report a spread, got {n_chains}.")
     began = time.perf_counter()
-    weight, rbm_bias, hidden_bias = rbm.weight, rbm.visible_bias, rbm.hidden_bias
-    base = torch.zeros_like(rbm_bias) if base_bias is None else base_bias.to(rbm_bias)
-    if base.shape != rbm_bias.shape:
-        raise ValueError(f"base_bias must have shape ({rbm.n_visible},), got {tuple(base.shape)}.")
-    # log Z_A: the base model has independent visible units, and each of B's hidden units adds
-    # a factor of 2 at beta = 0 (softplus(0) = log 2).
-    log_z_base = F.softplus(base).double().sum().item() + rbm.n_hidden * math.log(2.0)
+    base, log_z_base = _base_model(rbm, base_bias)
     betas = temperature_schedule(n_temperatures).tolist()
 
     v = bernoulli(torch.sigmoid(base).expand(n_chains, -1), generator=generator)
+    hidden_input = torch.addmm(rbm.hidden_bias, v, rbm.weight)  # b + v W: (C, H)
     log_w = torch.zeros(n_chains, dtype=torch.float64, device=v.device)
     for previous, beta in progress(
         zip(betas[:-1], betas[1:]), total=len(betas) - 1, desc="AIS", leave=False
     ):
-        hidden_input = torch.addmm(hidden_bias, v, weight)  # b + v W: (C, H)
-        log_w += _log_unnormalised(hidden_input, v, beta, base, rbm_bias)
-        log_w -= _log_unnormalised(hidden_input, v, previous, base, rbm_bias)
-        v = _gibbs_step(rbm, v, hidden_input, beta, base, generator)
+        increment, v, hidden_input = _anneal_step(
+            rbm, v, hidden_input, previous, beta, base, generator
+        )
+        log_w += increment
 
     log_w = log_w.cpu()
     log_mean, log_low, log_high = _log_mean_and_interval(log_w)
@@ -225,23 +265,21 @@ def raise_log_likelihood(
     if chains_per_row < 1:
         raise ValueError(f"chains_per_row must be at least 1, got {chains_per_row}.")
     began = time.perf_counter()
-    weight, rbm_bias, hidden_bias = rbm.weight, rbm.visible_bias, rbm.hidden_bias
-    base = torch.zeros_like(rbm_bias) if base_bias is None else base_bias.to(rbm_bias)
-    if base.shape != rbm_bias.shape:
-        raise ValueError(f"base_bias must have shape ({rbm.n_visible},), got {tuple(base.shape)}.")
-    log_z_base = F.softplus(base).double().sum().item() + rbm.n_hidden * math.log(2.0)
+    base, log_z_base = _base_model(rbm, base_bias)
     betas = temperature_schedule(n_temperatures).tolist()
 
-    v = v.to(rbm_bias).repeat_interleave(chains_per_row, dim=0)
-    hidden_input = torch.addmm(hidden_bias, v, weight)
-    log_w = _log_unnormalised(hidden_input, v, 1.0, base, rbm_bias)  # log p*_{beta_K}(v_K)
+    v = v.to(rbm.visible_bias).repeat_interleave(chains_per_row, dim=0)
+    hidden_input = torch.addmm(rbm.hidden_bias, v, rbm.weight)
+    # log p*_{beta_K}(v_K)
+    log_w = _log_unnormalised(hidden_input, v, 1.0, base, rbm.visible_bias)
     for beta, lower in progress(
         zip(betas[:0:-1], betas[-2::-1]), total=len(betas) - 1, desc="RAISE", leave=False
     ):
-        v = _gibbs_step(rbm, v, hidden_input, beta, base, generator)  # v_{k-1} from v_k
-        hidden_input = torch.addmm(hidden_bias, v, weight)
-        log_w -= _log_unnormalised(hidden_input, v, beta, base, rbm_bias)
-        log_w += _log_unnormalised(hidden_input, v, lower, base, rbm_bias)
+        # v_{k-1} from v_k, weighed by p*_{beta_{k-1}}(v_{k-1}) / p*_{beta_k}(v_{k-1})
+        increment, v, hidden_input = _anneal_step(
+            rbm, v, hidden_input, beta, lower, base, generator
+        )
+        log_w += increment
     # The last term added is log p*_0(v_0); p_A(v_0) divides it by Z_A.
     log_w = log_w.cpu() - log_z_base
     per_row = torch.logsumexp(log_w.view(-1, chains_per_row), dim=1) - math.log(chains_per_row)
