@@ -49,10 +49,21 @@ class SklearnComparison:
     train_rows: int
     course_seconds: float
     sklearn_seconds: float
-    course_pseudo_log_likelihood: float  # mean over the held-out rows, nats per image
-    sklearn_pseudo_log_likelihood: float
+    # (held-out rows,) nats per image, the same rows for both: paired scores
+    course_pseudo_per_image: torch.Tensor
+    sklearn_pseudo_per_image: torch.Tensor
     torch_threads: int
     blas_threads: int
+
+    @property
+    def course_pseudo_log_likelihood(self) -> float:
+        """Mean held-out pseudo-log-likelihood of the course RBM, nats per image."""
+        return self.course_pseudo_per_image.mean().item()
+
+    @property
+    def sklearn_pseudo_log_likelihood(self) -> float:
+        """Mean held-out pseudo-log-likelihood of scikit-learn's RBM, nats per image."""
+        return self.sklearn_pseudo_per_image.mean().item()
 
     @property
     def speedup(self) -> float:
@@ -114,8 +125,8 @@ def compare_with_sklearn(
     )
     course_seconds = time.perf_counter() - began
 
-    def score(model: BernoulliRBM) -> float:
-        return pseudo_log_likelihood(model, held_out).mean().item()
+    def score(model: BernoulliRBM) -> torch.Tensor:
+        return pseudo_log_likelihood(model, held_out).detach()
 
     return SklearnComparison(
         n_hidden=n_hidden,
@@ -125,8 +136,8 @@ def compare_with_sklearn(
         train_rows=len(train),
         course_seconds=course_seconds,
         sklearn_seconds=sklearn_seconds,
-        course_pseudo_log_likelihood=score(course_model),
-        sklearn_pseudo_log_likelihood=score(rbm_from_sklearn(sklearn_model)),
+        course_pseudo_per_image=score(course_model),
+        sklearn_pseudo_per_image=score(rbm_from_sklearn(sklearn_model)),
         torch_threads=torch.get_num_threads(),
         blas_threads=blas_threads(),
     )
