@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from course_lib.evaluation.attribute_judge import Judge
 from course_lib.evaluation.face_vae_measures import (
     direction_separation,
+    frechet_comparison,
     frechet_interval,
     judge_features,
     judge_frechet_distance,
@@ -62,6 +63,40 @@ def test_frechet_interval_brackets_a_clear_shift_and_stays_above_zero():
     )
     half_width = (interval.high - interval.low) / 2
     assert half_width == pytest.approx(1.96 * fresh.std().item(), rel=0.35)
+
+
+def test_frechet_comparison_matches_frechet_interval_for_each_set():
+    generator = torch.Generator().manual_seed(5)
+    reference = torch.randn(300, 3, generator=generator, dtype=torch.float64)
+    near = torch.randn(300, 3, generator=generator, dtype=torch.float64)
+    comparison = frechet_comparison(reference, {"near": near}, resamples=50, seed=3)
+    assert comparison.distance("near") == frechet_interval(reference, near, resamples=50, seed=3)
+
+
+def test_frechet_comparison_difference_resolves_a_shift_and_ties_two_equal_sets():
+    generator = torch.Generator().manual_seed(6)
+
+    def draw(shift=0.0):
+        x = torch.randn(400, 3, generator=generator, dtype=torch.float64)
+        return x + torch.tensor([shift, 0.0, 0.0], dtype=torch.float64)
+
+    reference, same_a, same_b, shifted = draw(), draw(), draw(), draw(2.0)
+    comparison = frechet_comparison(
+        reference, {"a": same_a, "b": same_b, "shifted": shifted}, resamples=100
+    )
+    far = comparison.difference("shifted", "a")
+    assert far.estimate == pytest.approx(
+        frechet_distance(reference, shifted) - frechet_distance(reference, same_a)
+    )
+    assert far.verdict == "higher" and comparison.difference("a", "shifted").verdict == "lower"
+    assert comparison.difference("a", "b").verdict == "tie"
+    # the interval's half-width against the spread of the difference over fresh draws of all sets
+    fresh = []
+    for _ in range(150):
+        r = draw()
+        fresh.append(frechet_distance(r, draw(2.0)) - frechet_distance(r, draw()))
+    half_width = (far.high - far.low) / 2
+    assert half_width == pytest.approx(1.96 * torch.tensor(fresh).std().item(), rel=0.35)
 
 
 def test_direction_separation_recovers_the_gap_in_standard_deviations():

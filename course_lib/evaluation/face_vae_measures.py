@@ -5,6 +5,8 @@
   (``course_lib.evaluation.attribute_judge``), not Inception-v3, so its values mean something
   only beside each other and beside the distance between two real sets of the same size.
 - ``frechet_interval``: that distance with a normal interval from a bootstrap over both sets.
+- ``frechet_comparison``: the distances of several sample sets to one reference set from one
+  joint bootstrap, so that the difference of two distances gets its own interval.
 - ``direction_separation``: how far apart two groups of latent codes lie along the direction
   that joins their means, in pooled standard deviations (the d' of signal detection).
 
@@ -12,6 +14,9 @@ Bootstrap intervals of means and of paired differences live in ``course_lib.eval
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -61,24 +66,73 @@ def frechet_interval(
     estimate. The spread of the resampled distances is still a fair measure of the estimate's
     sampling noise, so the interval is the estimate plus or minus z standard deviations of them.
     """
+    return frechet_comparison(features_a, {"b": features_b}, resamples, level, seed).distance("b")
+
+
+@dataclass(frozen=True)
+class FrechetComparison:
+    """Distances of named feature sets to one reference set, with their joint bootstrap."""
+
+    names: tuple[str, ...]
+    estimates: torch.Tensor  # (k,) the distance of each set to the reference
+    replicates: torch.Tensor  # (resamples, k) the same distances on the resampled sets
+    level: float
+
+    def _interval(self, estimate: float, replicates: torch.Tensor) -> Interval:
+        # normal interval: the resampled distances are biased upwards (see frechet_interval)
+        z = torch.distributions.Normal(0.0, 1.0).icdf(torch.tensor((1 + self.level) / 2)).item()
+        spread = z * replicates.std().item()
+        return Interval(estimate, estimate - spread, estimate + spread, self.level)
+
+    def distance(self, name: str) -> Interval:
+        i = self.names.index(name)
+        return self._interval(self.estimates[i].item(), self.replicates[:, i])
+
+    def difference(self, name_a: str, name_b: str) -> Interval:
+        """Distance of ``name_a`` minus distance of ``name_b``; its ``verdict`` says which is
+        farther from the reference, or 'tie'."""
+        i, j = self.names.index(name_a), self.names.index(name_b)
+        return self._interval(
+            (self.estimates[i] - self.estimates[j]).item(),
+            self.replicates[:, i] - self.replicates[:, j],
+        )
+
+
+def frechet_comparison(
+    reference: torch.Tensor,
+    feature_sets: Mapping[str, torch.Tensor],
+    resamples: int = 200,
+    level: float = 0.95,
+    seed: int = 0,
+) -> FrechetComparison:
+    """``frechet_distance`` of every set in ``feature_sets`` to ``reference``, bootstrapped jointly.
+
+    Each resample redraws the reference once, shared by all the sets' distances, and every set
+    on its own. The distances of two sets share the noise of the reference, so the interval of
+    their difference (``FrechetComparison.difference``) is narrower than the two separate
+    intervals suggest, and overlapping separate intervals do not make a tie.
+    """
     if not 0 < level < 1:
         raise ValueError(f"level must lie in (0, 1), got {level}.")
-    a = torch.as_tensor(features_a).detach().to("cpu", torch.float64)
-    b = torch.as_tensor(features_b).detach().to("cpu", torch.float64)
+    if resamples < 2 or not feature_sets:
+        raise ValueError("Need at least 2 resamples and at least one feature set.")
+    ref = torch.as_tensor(reference).detach().to("cpu", torch.float64)
+    sets = [torch.as_tensor(f).detach().to("cpu", torch.float64) for f in feature_sets.values()]
     generator = torch.Generator().manual_seed(seed)
-    distances = torch.tensor(
-        [
-            frechet_distance(
-                a[torch.randint(len(a), (len(a),), generator=generator)],
-                b[torch.randint(len(b), (len(b),), generator=generator)],
-            )
-            for _ in range(resamples)
-        ],
-        dtype=torch.float64,
+
+    def redrawn(x: torch.Tensor) -> torch.Tensor:
+        return x[torch.randint(len(x), (len(x),), generator=generator)]
+
+    replicates = []
+    for _ in range(resamples):
+        ref_star = redrawn(ref)
+        replicates.append([frechet_distance(ref_star, redrawn(x)) for x in sets])
+    return FrechetComparison(
+        names=tuple(feature_sets),
+        estimates=torch.tensor([frechet_distance(ref, x) for x in sets], dtype=torch.float64),
+        replicates=torch.tensor(replicates, dtype=torch.float64),
+        level=level,
     )
-    z = torch.distributions.Normal(0.0, 1.0).icdf(torch.tensor((1 + level) / 2)).item()
-    estimate, spread = frechet_distance(a, b), z * distances.std().item()
-    return Interval(estimate, estimate - spread, estimate + spread, level)
 
 
 def direction_separation(codes_with: torch.Tensor, codes_without: torch.Tensor) -> float:
