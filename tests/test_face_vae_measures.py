@@ -108,3 +108,18 @@ def test_direction_separation_recovers_the_gap_in_standard_deviations():
     assert direction_separation(with_, without) == pytest.approx(1.5, abs=0.05)
     with pytest.raises(ValueError, match="Expected codes"):
         direction_separation(with_, without[:, :3])
+
+
+def test_frechet_comparison_runs_its_resamples_through_the_bar():
+    seen = []
+
+    def bar(resamples):
+        seen.append(len(resamples))
+        return resamples
+
+    generator = torch.Generator().manual_seed(7)
+    reference, other = torch.randn(2, 50, 2, generator=generator, dtype=torch.float64)
+    plain = frechet_comparison(reference, {"other": other}, resamples=20)
+    with_bar = frechet_comparison(reference, {"other": other}, resamples=20, bar=bar)
+    assert seen == [20]
+    torch.testing.assert_close(with_bar.replicates, plain.replicates)

@@ -15,7 +15,7 @@ Bootstrap intervals of means and of paired differences live in ``course_lib.eval
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import torch
@@ -104,13 +104,15 @@ def frechet_comparison(
     resamples: int = 200,
     level: float = 0.95,
     seed: int = 0,
+    bar: Callable[[Iterable[int]], Iterable[int]] = iter,
 ) -> FrechetComparison:
     """``frechet_distance`` of every set in ``feature_sets`` to ``reference``, bootstrapped jointly.
 
     Each resample redraws the reference once, shared by all the sets' distances, and every set
     on its own. The distances of two sets share the noise of the reference, so the interval of
     their difference (``FrechetComparison.difference``) is narrower than the two separate
-    intervals suggest, and overlapping separate intervals do not make a tie.
+    intervals suggest, and overlapping separate intervals do not make a tie. ``bar`` wraps the
+    loop over the resamples, e.g. ``lambda r: progress(r, desc="bootstrap")`` for a progress bar.
     """
     if not 0 < level < 1:
         raise ValueError(f"level must lie in (0, 1), got {level}.")
@@ -124,7 +126,7 @@ def frechet_comparison(
         return x[torch.randint(len(x), (len(x),), generator=generator)]
 
     replicates = []
-    for _ in range(resamples):
+    for _ in bar(range(resamples)):
         ref_star = redrawn(ref)
         replicates.append([frechet_distance(ref_star, redrawn(x)) for x in sets])
     return FrechetComparison(
