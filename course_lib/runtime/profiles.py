@@ -38,7 +38,7 @@ NOTEBOOK_SETTINGS = {
             test_images=10000,
             batch_size=128,
             epochs=12,
-            code_sizes=(2, 8, 16, 32),
+            code_sizes=(2, 16, 32),
             main_code_size=16,
             linear_epochs=40,
             scatter_points=2000,
@@ -93,6 +93,7 @@ NOTEBOOK_SETTINGS = {
             median_sizes=(1, 3),
             salt_pepper_amount=0.1,
             bootstrap_resamples=200,
+            seeds=1,
         ),
         "cpu": dict(
             train_images=12000,
@@ -112,6 +113,28 @@ NOTEBOOK_SETTINGS = {
             median_sizes=(1, 3, 5),
             salt_pepper_amount=0.1,
             bootstrap_resamples=2000,
+            seeds=1,
+        ),
+        # book: the cpu sizes, plus two more training seeds for the central comparisons
+        "book": dict(
+            train_images=12000,
+            test_images=10000,
+            batch_size=128,
+            epochs=20,
+            code_size=32,
+            train_noise=0.3,
+            tune_images=200,
+            score_images=1000,
+            noise_levels=(0.1, 0.2, 0.3, 0.4, 0.5),
+            # geometric grids (odd median sizes), widened by the notebook at an edge;
+            # tv_strengths scale the measured noise std, nlm_strengths its cut-off h
+            blur_widths=(0.35, 0.5, 0.7, 1.0, 1.4),
+            tv_strengths=(0.25, 0.35, 0.5, 0.7, 1.0),
+            nlm_strengths=(0.35, 0.5, 0.7, 1.0, 1.4),
+            median_sizes=(1, 3, 5),
+            salt_pepper_amount=0.1,
+            bootstrap_resamples=2000,
+            seeds=3,
         ),
         "gpu": dict(
             train_images=60000,
@@ -131,6 +154,7 @@ NOTEBOOK_SETTINGS = {
             median_sizes=(1, 3, 5),
             salt_pepper_amount=0.1,
             bootstrap_resamples=2000,
+            seeds=3,
         ),
     },
     "03_variational_autoencoder": {
@@ -362,7 +386,7 @@ NOTEBOOK_SETTINGS = {
             histogram_samples=200,
             judge_recipe="quick",
         ),
-        # cpu: one seed per ring setting and 30 MNIST epochs (about 2.5 min on 2 cores).
+        # cpu: one seed per ring setting and 20 MNIST epochs (about 2.5 min on 2 cores).
         "cpu": dict(
             d_star_steps=2000,
             ring_points=12800,
@@ -373,8 +397,8 @@ NOTEBOOK_SETTINGS = {
             mnist_train=12000,
             mnist_test=2000,
             latent_dim=100,
-            mnist_epochs=30,
-            mnist_snapshot_every=1250,
+            mnist_epochs=20,
+            mnist_snapshot_every=750,
             fd_samples=1000,
             histogram_samples=5000,
             judge_recipe="default",
