@@ -38,7 +38,7 @@ NOTEBOOK_SETTINGS = {
             test_images=10000,
             batch_size=128,
             epochs=12,
-            code_sizes=(2, 16, 32),
+            code_sizes=(2, 8, 16, 32),
             main_code_size=16,
             linear_epochs=40,
             scatter_points=2000,
@@ -386,7 +386,7 @@ NOTEBOOK_SETTINGS = {
             histogram_samples=200,
             judge_recipe="quick",
         ),
-        # cpu: one seed per ring setting and 20 MNIST epochs (about 2.5 min on 2 cores).
+        # cpu: one seed per ring setting and 30 MNIST epochs (about 2.5 min on 2 cores).
         "cpu": dict(
             d_star_steps=2000,
             ring_points=12800,
@@ -397,8 +397,8 @@ NOTEBOOK_SETTINGS = {
             mnist_train=12000,
             mnist_test=2000,
             latent_dim=100,
-            mnist_epochs=20,
-            mnist_snapshot_every=750,
+            mnist_epochs=30,
+            mnist_snapshot_every=1250,
             fd_samples=1000,
             histogram_samples=5000,
             judge_recipe="default",
