@@ -386,7 +386,7 @@ NOTEBOOK_SETTINGS = {
             histogram_samples=200,
             judge_recipe="quick",
         ),
-        # cpu: one seed per ring setting and 30 MNIST epochs (about 2.5 min on 2 cores).
+        # cpu: one seed per ring setting and 20 MNIST epochs (about 2.5 min on 2 cores).
         "cpu": dict(
             d_star_steps=2000,
             ring_points=12800,
@@ -397,8 +397,8 @@ NOTEBOOK_SETTINGS = {
             mnist_train=12000,
             mnist_test=2000,
             latent_dim=100,
-            mnist_epochs=30,
-            mnist_snapshot_every=1250,
+            mnist_epochs=20,
+            mnist_snapshot_every=750,
             fd_samples=1000,
             histogram_samples=5000,
             judge_recipe="default",
