@@ -116,26 +116,7 @@ NOTEBOOK_SETTINGS = {
             seeds=1,
         ),
         # book: the cpu sizes, plus two more training seeds for the central comparisons
-        "book": dict(
-            train_images=12000,
-            test_images=10000,
-            batch_size=128,
-            epochs=20,
-            code_size=32,
-            train_noise=0.3,
-            tune_images=200,
-            score_images=1000,
-            noise_levels=(0.1, 0.2, 0.3, 0.4, 0.5),
-            # geometric grids (odd median sizes), widened by the notebook at an edge;
-            # tv_strengths scale the measured noise std, nlm_strengths its cut-off h
-            blur_widths=(0.35, 0.5, 0.7, 1.0, 1.4),
-            tv_strengths=(0.25, 0.35, 0.5, 0.7, 1.0),
-            nlm_strengths=(0.35, 0.5, 0.7, 1.0, 1.4),
-            median_sizes=(1, 3, 5),
-            salt_pepper_amount=0.1,
-            bootstrap_resamples=2000,
-            seeds=3,
-        ),
+        "book": dict(seeds=3),
         "gpu": dict(
             train_images=60000,
             test_images=10000,
@@ -665,8 +646,9 @@ NOTEBOOK_SETTINGS = {
     },
 }
 
+# A notebook's "book" entry lists only what differs from its cpu sizes (none: the cpu sizes).
 for _profiles in NOTEBOOK_SETTINGS.values():
-    _profiles.setdefault("book", _profiles["cpu"])
+    _profiles["book"] = {**_profiles["cpu"], **_profiles.get("book", {})}
 
 # Speed switches per profile (``course_lib.runtime.speed``). They act only on CUDA: the CPU path of
 # every profile is plain float32. torch.compile stays off: compiling costs time up front and a
