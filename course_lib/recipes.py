@@ -82,7 +82,6 @@ from course_lib.runtime.checkpoints import (
 )
 from course_lib.runtime.checksums import checksum_path, sha256_of
 from course_lib.runtime.config import (
-    CHECKPOINT_DIR_ENV,
     DEVICE_ENV,
     PROFILE_ENV,
     PROFILES,
@@ -599,26 +598,6 @@ RECIPES: dict[str, Recipe] = {
 def default_checkpoint(recipe: str, profile: str) -> Path:
     """Where a recipe's checkpoint goes by default: ``checkpoints/<recipe>-<profile>.pt``."""
     return CHECKPOINT_DIR / f"{recipe}-{profile}.pt"
-
-
-def notebook_checkpoint(recipe: str, profile: str) -> Path | None:
-    """The checkpoint a notebook should load, or None to train.
-
-    Loading is opt-in: only with ``$COURSE_CHECKPOINT_DIR`` set (for example to ``checkpoints``
-    after ``make checkpoints``) does a notebook look for ``<dir>/<recipe>-<profile>.pt``.
-    """
-    configured = os.environ.get(CHECKPOINT_DIR_ENV, "").strip()
-    if not configured:
-        return None
-    folder = Path(configured).expanduser()
-    if not folder.is_absolute():
-        folder = REPO_ROOT / folder
-    if not folder.is_dir():
-        raise FileNotFoundError(
-            f"${CHECKPOINT_DIR_ENV} points to {folder}, which is not a directory. "
-            f"Fix the path, or unset {CHECKPOINT_DIR_ENV} to train in the notebook."
-        )
-    return folder / f"{recipe}-{profile}.pt"
 
 
 def build_model(recipe: str, profile: str, seed: int = SEED) -> nn.Module:

@@ -17,7 +17,8 @@ from course_lib.runtime.checkpoints import (
     save_checkpoint,
 )
 from course_lib.runtime.checksums import ChecksumError, sha256_of, verify_checksum, write_checksum
-from course_lib.runtime.config import settings_for
+from course_lib.runtime.config import CHECKPOINT_DIR_ENV, REPO_ROOT, settings_for
+from course_lib.runtime.notebook_checkpoints import notebook_checkpoint
 
 pytestmark = pytest.mark.usefixtures("quiet_progress")
 EXPECT = {"recipe": "autoencoder", "profile": "smoke"}
@@ -131,8 +132,8 @@ def test_a_trained_checkpoint_loads_into_the_model_a_notebook_builds(
     tmp_path, monkeypatch, offline_data_dir
 ):
     # A tiny run of the real recipe (offline data), then the path a notebook takes to load it.
-    monkeypatch.setenv(recipes.CHECKPOINT_DIR_ENV, str(tmp_path))
-    out = recipes.notebook_checkpoint("autoencoder", "smoke")
+    monkeypatch.setenv(CHECKPOINT_DIR_ENV, str(tmp_path))
+    out = notebook_checkpoint("autoencoder", "smoke")
     options = recipes.RunOptions("smoke", epochs=1, train_images=128)
     recipes.run("autoencoder", options, out)
     saved = read_checkpoint(out)
@@ -147,11 +148,11 @@ def test_a_trained_checkpoint_loads_into_the_model_a_notebook_builds(
 
 
 def test_the_checkpoint_folder_must_exist(tmp_path, monkeypatch):
-    monkeypatch.delenv(recipes.CHECKPOINT_DIR_ENV, raising=False)
-    assert recipes.notebook_checkpoint("autoencoder", "cpu") is None
-    monkeypatch.setenv(recipes.CHECKPOINT_DIR_ENV, str(tmp_path / "nowhere"))
+    monkeypatch.delenv(CHECKPOINT_DIR_ENV, raising=False)
+    assert notebook_checkpoint("autoencoder", "cpu") is None
+    monkeypatch.setenv(CHECKPOINT_DIR_ENV, str(tmp_path / "nowhere"))
     with pytest.raises(FileNotFoundError, match="not a directory"):
-        recipes.notebook_checkpoint("autoencoder", "cpu")
+        notebook_checkpoint("autoencoder", "cpu")
 
 
 def _printed(result) -> list[str]:
@@ -179,13 +180,9 @@ def test_notebook_01_loads_an_entry_point_checkpoint_and_prints_the_same_results
     recipes.run("autoencoder", recipes.RunOptions("smoke"), tmp_path / "autoencoder-smoke.pt")
     # The notebook's digit judge, cached first: both runs then load it and print the same lines.
     load_digit_judge(recipe=DIGIT_RECIPES[settings_for("01_autoencoder", "smoke").judge_recipe])
-    trained = _printed(
-        execute_notebook(recipes.REPO_ROOT / "notebooks" / "01_autoencoder.ipynb", "smoke")
-    )
-    monkeypatch.setenv(recipes.CHECKPOINT_DIR_ENV, str(tmp_path))
-    loaded = _printed(
-        execute_notebook(recipes.REPO_ROOT / "notebooks" / "01_autoencoder.ipynb", "smoke")
-    )
+    trained = _printed(execute_notebook(REPO_ROOT / "notebooks" / "01_autoencoder.ipynb", "smoke"))
+    monkeypatch.setenv(CHECKPOINT_DIR_ENV, str(tmp_path))
+    loaded = _printed(execute_notebook(REPO_ROOT / "notebooks" / "01_autoencoder.ipynb", "smoke"))
     differing = [(a, b) for a, b in zip(trained, loaded) if a != b]
     assert len(trained) == len(loaded) and len(differing) == 1, differing
     assert "epoch 1/1" in differing[0][0] and "loaded from" in differing[0][1]
