@@ -380,7 +380,8 @@ def test_sigint_in_the_middle_of_a_save_keeps_the_previous_checkpoint(
         stderr=subprocess.PIPE,
         text=True,
     )
-    assert interrupt(process, "SAVING") == 130
+    code = interrupt(process, "SAVING")
+    assert code == 130, f"exit {code} before the slow save; stderr:\n{process.stderr.read()}"
     assert "interrupted." in process.stderr.read()
     # The save of epoch `slow_save` was cut: the file holds the epoch before, whole, or nothing.
     expected = slow_save - 1
