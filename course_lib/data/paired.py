@@ -21,3 +21,13 @@ def edges_to_faces(n: int, size: int = 32, seed: int = 0) -> tuple[torch.Tensor,
     """
     faces = make_faces(n, size, seed).images  # (n, 3, size, size)
     return edge_map(faces), faces
+
+
+def labelled_edges_to_faces(
+    n: int, size: int = 32, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+    """``edges_to_faces(n, size, seed)`` plus the attribute labels (n,) int64 each face was drawn
+    with (``course_lib.data.faces.ATTRIBUTES``), for scoring translations with the attribute judge.
+    """
+    data = make_faces(n, size, seed)
+    return edge_map(data.images), data.images, data.attributes
