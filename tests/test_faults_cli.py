@@ -302,11 +302,25 @@ def command_line(*arguments: str, data_dir: str) -> subprocess.CompletedProcess:
     )
 
 
+def default_sigint() -> None:
+    """In the child before it starts: SIGINT's default action. A parent that ignores SIGINT
+    (a test worker after some library set that up) would otherwise pass the ignoring on, and
+    Python then installs no KeyboardInterrupt handler: the signal would be lost."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def interrupt(process: subprocess.Popen, when: str, delay: float = 0.0) -> int:
     """Wait for a stdout line starting with ``when``, then ``delay`` seconds; send SIGINT."""
+    printed = []
     for line in process.stdout:
+        printed.append(line)
         if line.startswith(when):
             break
+    else:  # the command ended without the line: say what it printed instead
+        pytest.fail(
+            f"exit {process.wait()} before a line starting with {when!r}; stdout:\n"
+            f"{''.join(printed)}\nstderr:\n{process.stderr.read()}"
+        )
     time.sleep(delay)
     process.send_signal(signal.SIGINT)
     return process.wait(timeout=120)
@@ -356,6 +370,7 @@ def test_sigint_at_a_random_moment_of_training_then_resume_gives_the_uninterrupt
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=default_sigint,
     )
     code, error = interrupt(process, "data:", delay), process.stderr.read()
     assert code in (0, 130, -signal.SIGINT), error  # 0: it was over; -SIGINT: while it exited
@@ -379,9 +394,9 @@ def test_sigint_in_the_middle_of_a_save_keeps_the_previous_checkpoint(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=default_sigint,
     )
-    code = interrupt(process, "SAVING")
-    assert code == 130, f"exit {code} before the slow save; stderr:\n{process.stderr.read()}"
+    assert interrupt(process, "SAVING") == 130
     assert "interrupted." in process.stderr.read()
     # The save of epoch `slow_save` was cut: the file holds the epoch before, whole, or nothing.
     expected = slow_save - 1
