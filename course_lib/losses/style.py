@@ -7,7 +7,9 @@ and every function treats each image of the batch separately and sums over the b
 course always transfers one image, B = 1).
 
 - Content (eq. 1): L_content = 1/2 sum_ij (F_ij - P_ij)^2, with P the features of the content
-  image at the same layer.
+  image at the same layer. ``reduction="mean"`` divides it by N_l M_l, the number of entries:
+  L_content = 1 / (2 N_l M_l) sum_ij (F_ij - P_ij)^2, which, like E_l below, does not grow with
+  the image size. alpha of the sum form equals alpha of the mean form divided by N_l M_l.
 - Style representation (eq. 3): the Gram matrix G_ij = sum_k F_ik F_jk.
 - Style loss of one layer (eq. 4): E_l = 1 / (4 N_l^2 M_l^2) sum_ij (G_ij - A_ij)^2, with A the
   Gram matrix of the style image at that layer. Seed 003 writes the factor as
@@ -95,12 +97,23 @@ def correlation_matrix(features: Tensor) -> Tensor:
     return torch.where(defined, covariance / safe, torch.zeros_like(covariance)).clamp(-1.0, 1.0)
 
 
-def content_loss(generated: Tensor, target: Tensor, *, layer: str | None = None) -> Tensor:
-    """L_content = 1/2 sum_ij (F_ij - P_ij)^2 for one layer (Gatys eq. 1).
+CONTENT_REDUCTIONS = ("sum", "mean")
+
+
+def content_loss(
+    generated: Tensor, target: Tensor, *, layer: str | None = None, reduction: str = "sum"
+) -> Tensor:
+    """L_content = 1/2 sum_ij (F_ij - P_ij)^2 for one layer (Gatys eq. 1), or its mean form.
 
     ``generated`` (F) and ``target`` (P) are feature maps of the same shape (B, C, H, W); the
-    sum runs over every entry, batch included. ``layer`` only names the layer in error messages.
+    sum runs over every entry, batch included. ``reduction="mean"`` divides by N M = C H W
+    (per image, so a batch is still summed): 1 / (2 N M) sum_ij (F_ij - P_ij)^2. The sum grows in
+    proportion to M = H W while E_l does not, so with the sum the same alpha / beta weighs style
+    less at a larger image size; the mean form keeps both parts size-independent. ``layer`` only
+    names the layer in error messages.
     """
+    if reduction not in CONTENT_REDUCTIONS:
+        raise ValueError(f"reduction must be 'sum' or 'mean', got {reduction!r}.")
     _check_feature_map(generated, f"The generated features of {_label(layer)}")
     _check_feature_map(target, f"The content target of {_label(layer)}")
     if generated.shape != target.shape:
@@ -109,7 +122,8 @@ def content_loss(generated: Tensor, target: Tensor, *, layer: str | None = None)
             f"content features {tuple(target.shape)} differ in shape; the generated image and the "
             "content image must have the same size."
         )
-    return 0.5 * (generated - target).pow(2).sum()
+    squared = 0.5 * (generated - target).pow(2).sum()
+    return squared / generated[0].numel() if reduction == "mean" else squared
 
 
 def style_layer_loss(generated: Tensor, target: Tensor, *, layer: str | None = None) -> Tensor:
@@ -263,12 +277,14 @@ def total_loss(
     alpha: float,
     beta: float,
     style_weights: Mapping[str, float] | None = None,
+    content_reduction: str = "sum",
 ) -> LossParts:
     """L_total = alpha L_content + beta L_style (Gatys eq. 7), with both parts.
 
     ``generated`` holds the generated image's features at ``content_layer`` and at the style
     layers; ``content_target`` is the content image's feature map at ``content_layer`` (or a
-    mapping that contains it); ``style_targets`` and ``style_weights`` are as in ``style_loss``.
+    mapping that contains it); ``style_targets`` and ``style_weights`` are as in ``style_loss``;
+    ``content_reduction`` is ``content_loss``'s ``reduction``.
     Only the ratio alpha / beta shapes the result (the paper uses 1e-3 and 1e-4); which values
     work depends on the scale of the network's features, so there are no defaults.
     """
@@ -284,6 +300,8 @@ def total_loss(
                 f"{list(content_target)}."
             )
         content_target = content_target[content_layer]
-    content = content_loss(generated[content_layer], content_target, layer=content_layer)
+    content = content_loss(
+        generated[content_layer], content_target, layer=content_layer, reduction=content_reduction
+    )
     style = style_loss(generated, style_targets, style_weights)
     return LossParts(alpha * content + beta * style, content, style)

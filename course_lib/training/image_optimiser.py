@@ -107,6 +107,7 @@ def transfer(
     seed: int = 0,
     progress: bool = True,
     callback: Callback | None = None,
+    content_reduction: str = "sum",
 ) -> TransferResult:
     """Generate an image with the content of ``content`` and the style of ``style``.
 
@@ -114,6 +115,8 @@ def transfer(
     content image's height and width (resize it first; see ``style_layer_loss``). The loss is
     alpha L_content at ``content_layer`` plus beta L_style over ``style_layers``: a list of layer
     names (equal weights w_l = 1 / number of layers) or a mapping from layer name to w_l.
+    ``content_reduction="mean"`` uses the size-independent mean form of the content loss (see
+    ``content_loss``); the default ``"sum"`` is Gatys et al.'s eq. 1.
 
     ``init`` chooses the starting image: ``"content"`` (a copy of the content image),
     ``"noise"`` (uniform noise in [0, 1], drawn from a generator seeded with ``seed``, so the
@@ -150,6 +153,7 @@ def transfer(
         _targets(extract, content, style.detach().to(content.device), content_layer, weights),
         alpha=alpha,
         beta=beta,
+        content_reduction=content_reduction,
     )
     image = _initial_image(init, content, seed).requires_grad_(True)
     record = _Trajectory(began, callback, progress, steps)
@@ -370,7 +374,7 @@ def _targets(
 
 
 def _objective(
-    extract: Extractor, targets: _Targets, *, alpha: float, beta: float
+    extract: Extractor, targets: _Targets, *, alpha: float, beta: float, content_reduction: str
 ) -> Callable[[Tensor], LossParts]:
     """image -> its losses (L_total, L_content, L_style) against ``targets``."""
     # each layer once, in order
@@ -385,6 +389,7 @@ def _objective(
             alpha=alpha,
             beta=beta,
             style_weights=targets.style_weights,
+            content_reduction=content_reduction,
         )
 
     return losses_of
