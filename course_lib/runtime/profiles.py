@@ -522,7 +522,7 @@ NOTEBOOK_SETTINGS = {
         # only what differs from cpu: longer ring and MNIST training
         "book": dict(
             critic_steps=1000,
-            ring_g_steps=(800, 400),
+            ring_g_steps=(1600, 800),
             ring_tune_steps=(400, 200),
             mnist_epochs=15,
         ),
