@@ -175,38 +175,6 @@ def sync_notebooks() -> None:
             dest = BOOK_NOTEBOOKS / rel
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest)
-            if src.suffix == ".ipynb":
-                one_figure_per_cell(dest)
-
-
-def one_figure_per_cell(path: Path) -> None:
-    """myst-nb gives a cell's figure name to every display output of the cell, so a figure cell
-    that also displays its generated conclusion (Markdown) or a second image defines the same
-    target twice. In the book's copy, such extra outputs move to a cell of their own just below
-    (input hidden; a second image keeps the figure's alt text). The notebook itself is unchanged."""
-    import nbformat
-
-    notebook = nbformat.read(path, as_version=4)
-    cells = []
-    for cell in notebook.cells:
-        cells.append(cell)
-        if cell.cell_type != "code" or "figure" not in cell.metadata.get("mystnb", {}):
-            continue
-        displays = [o for o in cell.outputs if o.output_type in ("display_data", "execute_result")]
-        if len(displays) < 2:
-            continue
-        first_image = next((o for o in displays if "image/png" in o.get("data", {})), displays[0])
-        extra = [o for o in cell.outputs if o in displays and o is not first_image]
-        cell.outputs = [o for o in cell.outputs if o not in extra]
-        follow = nbformat.v4.new_code_cell("", outputs=extra)
-        follow.metadata["tags"] = ["remove-input"]
-        alt = cell.metadata["mystnb"].get("image")
-        if alt:
-            follow.metadata["mystnb"] = {"image": dict(alt)}
-        cells.append(follow)
-    if len(cells) != len(notebook.cells):
-        notebook.cells = cells
-        nbformat.write(notebook, path)
 
 
 def check_toc() -> None:
