@@ -212,6 +212,18 @@ def test_generator_uses_the_condition():
     )  # the condition reaches the middle, not only the borders
 
 
+def test_residual_generator_adds_the_plain_networks_output_to_its_input():
+    torch.manual_seed(0)
+    plain = StarGANGenerator(3, 13, width=4, n_blocks=1)
+    residual = StarGANGenerator(3, 13, width=4, n_blocks=1, residual=True)
+    residual.load_state_dict(plain.state_dict())  # the same network r
+    x = torch.rand(2, 3, SIZE, SIZE) * 2 - 1
+    c = target_condition(0, hair_colour="blond", glasses="yes", n=2)
+    expected = (x + plain(x, c)).clamp(-1, 1)
+    torch.testing.assert_close(residual(x, c), expected)
+    assert not torch.allclose(residual(x, c), plain(x, c))
+
+
 def test_generator_errors_name_the_expected_shapes():
     generator = tiny_generator()
     x = torch.rand(2, 3, SIZE, SIZE)
