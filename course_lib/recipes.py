@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from course_lib.data.corruption import add_gaussian_noise
-from course_lib.data.face_domains import random_target_conditions, two_label_sets
+from course_lib.data.face_domains import two_label_sets
 from course_lib.data.mnist import MNISTData, binarized_mnist, load_mnist
 from course_lib.data.mnist_m import digit_domains
 from course_lib.data.paired import edges_to_faces
@@ -47,6 +47,7 @@ from course_lib.evaluation.monitors import (
     digit_class_monitor,
     frechet_and_critic_monitor,
 )
+from course_lib.evaluation.translation_checks import held_out_targets
 from course_lib.losses.vae import gaussian_kl, reconstruction_bce, vae_loss
 from course_lib.models.autoencoder import ConvAutoencoder
 from course_lib.models.blocks import resnet_translator
@@ -467,9 +468,7 @@ def _train_stargan(model, run):
             size=32, device=device, recipe=ATTRIBUTE_RECIPES[settings.attribute_recipe]
         )
         test_faces = two_label_sets(settings.faces_test, size=32, seed=SEED + 1)
-        targets = random_target_conditions(
-            test_faces.dataset, torch.Generator().manual_seed(SEED + 2)
-        )
+        targets = held_out_targets(test_faces, seed=SEED + 2)
         monitor = attribute_monitor(judge, test_faces, targets, device)
     history = train_stargan(
         model,

@@ -21,6 +21,7 @@ from course_lib.evaluation.translation_checks import (
     counterfactual_faces,
     held_out_targets,
     identity_scores,
+    identity_summary,
 )
 
 N, SIZE, SEED = 6, 32, 3
@@ -150,3 +151,17 @@ def test_held_out_targets_do_not_repeat_the_faces_own_labels():
     assert torch.equal(naive["hair_colour"][asked], faces.attributes["hair_colour"][asked])
     assert not torch.equal(held_out_targets(faces, seed=2), held_out_targets(faces, seed=3))
     assert torch.equal(held_out_targets(faces, seed=2), held_out_targets(faces, seed=2))
+
+
+def test_identity_summary_gives_shares_in_percent_and_l1_as_is():
+    scores = {
+        "target_read": torch.tensor([1.0, 0.0, 1.0, 1.0]),
+        "others_kept": torch.tensor([0.5, 0.5, 1.0, 1.0]),
+        "l1_to_truth": torch.tensor([0.1, 0.2, 0.3, 0.4]),
+        "l1_outside_edit": torch.tensor([0.0, 0.0, 0.0, 0.2]),
+    }
+    summary = identity_summary(scores)
+    assert summary["target_read"].estimate == pytest.approx(75.0)
+    assert summary["others_kept"].estimate == pytest.approx(75.0)
+    assert summary["l1_to_truth"].estimate == pytest.approx(0.25)
+    assert summary["l1_outside_edit"].low <= 0.05 <= summary["l1_outside_edit"].high

@@ -41,6 +41,7 @@ from course_lib.data.face_domains import (
 from course_lib.data.faces import render_faces
 from course_lib.evaluation.attribute_judge import Judge
 from course_lib.evaluation.digit_judge import DigitJudge
+from course_lib.evaluation.intervals import Interval, bootstrap_mean
 
 # Attributes that no data set labels: a translation should never change them.
 UNLABELLED_ATTRIBUTES = ("skin_tone", "face_shape", "hair_style")
@@ -126,6 +127,26 @@ def identity_scores(
     }
 
 
+# What each identity score means, as a table row names it.
+IDENTITY_SCORE_LABELS = {
+    "target_read": "requested attributes read (%)",
+    "others_kept": "other attributes kept (%)",
+    "l1_to_truth": "L1 to the true edit",
+    "l1_outside_edit": "L1 to the input outside the edit",
+}
+
+
+def identity_summary(scores: Mapping[str, torch.Tensor], seed: int = 0) -> dict[str, Interval]:
+    """The mean of each per-image score of ``identity_scores`` with its 95 % bootstrap interval
+    over the images; the two shares in percent."""
+    return {
+        name: bootstrap_mean(
+            scores[name] * (100 if name in ("target_read", "others_kept") else 1), seed=seed
+        )
+        for name in IDENTITY_SCORE_LABELS
+    }
+
+
 def colour_cast(images: torch.Tensor, colour: Sequence[float], strength: float) -> torch.Tensor:
     """Images (N, 3, H, W) in [0, 1] blended towards the RGB ``colour`` by ``strength`` in [0, 1]:
     a uniform tint that changes no drawn shape."""
@@ -146,11 +167,12 @@ def class_kept_under_noise(
     labels: torch.Tensor,
     noise_levels: Sequence[float],
     seed: int = 0,
+    device: torch.device | str = "cpu",
 ) -> dict[float, torch.Tensor]:
     """For each noise level sigma: 1.0 where the judge reads then(first(x) + sigma * noise) as
     ``labels``, else 0.0, (N,) per level.
 
-    ``images`` (N, C, H, W) in [0, 1] are scaled to [-1, 1] and moved to ``first``'s device;
+    ``images`` (N, C, H, W) in [0, 1] are scaled to [-1, 1] and moved to ``device``;
     ``first`` and ``then`` map [-1, 1] images to [-1, 1] images (for CycleGAN's round trip, G and
     F; for F alone on real images of B, the identity and F). The noise is standard Gaussian on
     the [-1, 1] scale, drawn once from ``seed`` and scaled for every level; the noisy image is
@@ -158,7 +180,7 @@ def class_kept_under_noise(
     """
     if any(sigma < 0 for sigma in noise_levels):
         raise ValueError(f"noise levels must be non-negative, got {list(noise_levels)}.")
-    middle = first(images * 2 - 1)
+    middle = first(images.to(device) * 2 - 1)
     noise = torch.randn(middle.shape, generator=torch.Generator().manual_seed(seed))
     kept = {}
     for sigma in noise_levels:
