@@ -14,14 +14,11 @@ replaced only with ``--overwrite``.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from datetime import datetime, timezone
-from pathlib import Path
 
 import torch
 
-from course_lib.authoring.execution import machine_description
+from course_lib.authoring.long_runs import result_paths, save_long_run
 from course_lib.data.mnist import load_mnist
 from course_lib.evaluation.digit_judge import DIGIT_RECIPES, load_digit_judge
 from course_lib.evaluation.intervals import bootstrap_mean
@@ -32,8 +29,6 @@ from course_lib.runtime.config import one_cpu_thread, seed_everything, settings_
 from course_lib.training.adversarial import train_gan
 from course_lib.viz.figures import show_image_rows
 
-ROOT = Path(__file__).resolve().parents[1]
-FIGURES = ROOT / "notebooks" / "figures"
 SEED = 0  # the notebook's
 SHOWN = 12  # the notebook shows twelve held-out digits
 
@@ -50,10 +45,10 @@ def main(argv: list[str] | None = None) -> int:
     options = parser.parse_args(argv)
     if options.epochs < 1:
         parser.error(f"--epochs must be positive, got {options.epochs}.")
-    stem = FIGURES / "06_bigan_long"
-    png, record = stem.with_suffix(".png"), stem.with_suffix(".json")
-    if not options.overwrite and (png.exists() or record.exists()):
-        parser.error(f"{png.name} or {record.name} exists; pass --overwrite to replace them.")
+    try:
+        png, record = result_paths("06_bigan_long", options.overwrite)
+    except FileExistsError as error:
+        parser.error(str(error))
 
     settings = settings_for("06_dcgan_bigan", "book")
     seed_everything(SEED)
@@ -113,28 +108,22 @@ def main(argv: list[str] | None = None) -> int:
         fontsize=9,
         y=1.04,
     )
-    FIGURES.mkdir(parents=True, exist_ok=True)
-    figure.savefig(png, dpi=100, bbox_inches="tight")
-    record.write_text(
-        json.dumps(
-            {
-                "epochs": options.epochs,
-                "seconds": round(history.seconds),
-                "machine": machine_description(),
-                "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                "data": mnist.short_source,
-                "digit_kept": interval_record(kept),
-                "digit_kept_images": len(kept),
-                "probe_train_images": settings.probe_train,
-                "probe_test_images": len(mnist.test_labels),
-                "probes": probes,
-                "probe_names": list(PROBES),
-            },
-            indent=1,
-        )
-        + "\n"
+    save_long_run(
+        figure,
+        {
+            "epochs": options.epochs,
+            "seconds": round(history.seconds),
+            "data": mnist.short_source,
+            "digit_kept": interval_record(kept),
+            "digit_kept_images": len(kept),
+            "probe_train_images": settings.probe_train,
+            "probe_test_images": len(mnist.test_labels),
+            "probes": probes,
+            "probe_names": list(PROBES),
+        },
+        png,
+        record,
     )
-    print(f"wrote {png.relative_to(ROOT)} and {record.relative_to(ROOT)}")
     return 0
 
 

@@ -1,7 +1,7 @@
 """Train notebook 09's StarGAN for longer than the book profile allows, and store what it shows.
 
-    python scripts/long_run_stargan.py --generator paper --epochs 60
-    python scripts/long_run_stargan.py --generator residual --epochs 60
+    python scripts/long_run_stargan.py --generator paper --epochs 80
+    python scripts/long_run_stargan.py --generator residual --epochs 80
 
 Same data, judge, held-out targets, networks, optimisers and seed as the notebook's cpu profile;
 only the number of epochs differs. Each run writes, next to the notebook,
@@ -14,14 +14,11 @@ existing pair is replaced only with ``--overwrite``.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from datetime import datetime, timezone
-from pathlib import Path
 
 import torch
 
-from course_lib.authoring.execution import machine_description
+from course_lib.authoring.long_runs import result_paths, save_long_run
 from course_lib.data.face_domains import two_label_sets
 from course_lib.data.faces import sample_nuisance
 from course_lib.evaluation.attribute_judge import RECIPES, load_attribute_judge
@@ -38,8 +35,6 @@ from course_lib.runtime.config import one_cpu_thread, seed_everything, settings_
 from course_lib.training.translation import train_stargan
 from course_lib.viz.translation_grids import translation_grid
 
-ROOT = Path(__file__).resolve().parents[1]
-FIGURES = ROOT / "notebooks" / "figures"
 SEED = 0  # the notebook's
 GRID_ROWS = 5  # the notebook's grid shows the first five held-out faces
 
@@ -47,15 +42,15 @@ GRID_ROWS = 5  # the notebook's grid shows the first five held-out faces
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--generator", choices=("paper", "residual"), required=True)
-    parser.add_argument("--epochs", type=int, default=60)
+    parser.add_argument("--epochs", type=int, default=80)
     parser.add_argument("--overwrite", action="store_true")
     options = parser.parse_args(argv)
     if options.epochs < 1:
         parser.error(f"--epochs must be positive, got {options.epochs}.")
-    stem = FIGURES / f"09_stargan_long_{options.generator}"
-    png, record = stem.with_suffix(".png"), stem.with_suffix(".json")
-    if not options.overwrite and (png.exists() or record.exists()):
-        parser.error(f"{png.name} or {record.name} exists; pass --overwrite to replace them.")
+    try:
+        png, record = result_paths(f"09_stargan_long_{options.generator}", options.overwrite)
+    except FileExistsError as error:
+        parser.error(str(error))
 
     settings = settings_for("09_cyclegan_stargan", "cpu")
     seed_everything(SEED)
@@ -99,31 +94,25 @@ def main(argv: list[str] | None = None) -> int:
         f"StarGAN, {options.generator} generator, {steps:,} steps ({options.epochs} epochs, "
         f"{history.seconds / 60:.0f} min on a CPU): the notebook's faces and targets",
     )
-    FIGURES.mkdir(parents=True, exist_ok=True)
-    figure.savefig(png, dpi=100)
-    record.write_text(
-        json.dumps(
-            {
-                "generator": options.generator,
-                "epochs": options.epochs,
-                "generator_steps": steps,
-                "critic_steps_per_generator_step": settings.star_d_steps,
-                "seconds": round(history.seconds),
-                "machine": machine_description(),
-                "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                "data": f"cartoon faces, 32 px: {settings.faces_train:,} train (seed {SEED}) / "
-                f"{settings.faces_test:,} held out (seed {SEED + 1})",
-                "identity": {
-                    name: {"estimate": i.estimate, "low": i.low, "high": i.high}
-                    for name, i in summary.items()
-                },
-                "per_epoch": history.metrics,
+    save_long_run(
+        figure,
+        {
+            "generator": options.generator,
+            "epochs": options.epochs,
+            "generator_steps": steps,
+            "critic_steps_per_generator_step": settings.star_d_steps,
+            "seconds": round(history.seconds),
+            "data": f"cartoon faces, 32 px: {settings.faces_train:,} train (seed {SEED}) / "
+            f"{settings.faces_test:,} held out (seed {SEED + 1})",
+            "identity": {
+                name: {"estimate": i.estimate, "low": i.low, "high": i.high}
+                for name, i in summary.items()
             },
-            indent=1,
-        )
-        + "\n"
+            "per_epoch": history.metrics,
+        },
+        png,
+        record,
     )
-    print(f"wrote {png.relative_to(ROOT)} and {record.relative_to(ROOT)}")
     return 0
 
 

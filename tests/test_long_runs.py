@@ -72,3 +72,24 @@ def test_long_run_scripts_reject_a_non_positive_epoch_count(command):
         text=True,
     )
     assert result.returncode != 0 and "--epochs must be positive" in result.stderr
+
+
+def test_save_long_run_writes_both_files_and_result_paths_then_refuses(tmp_path, monkeypatch):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    from course_lib.authoring import long_runs
+
+    monkeypatch.setattr(long_runs, "FIGURES", tmp_path)
+    monkeypatch.setattr(long_runs, "REPO_ROOT", tmp_path)
+    png, record = long_runs.result_paths("example", overwrite=False)
+    figure, _ = plt.subplots(figsize=(2, 1))
+    long_runs.save_long_run(figure, {"epochs": 3}, png, record)
+    saved = json.loads(record.read_text())
+    assert saved["epochs"] == 3 and "CPU cores" in saved["machine"] and saved["finished"]
+    assert png_width(png) > 0
+    with pytest.raises(FileExistsError, match="--overwrite"):
+        long_runs.result_paths("example", overwrite=False)
+    assert long_runs.result_paths("example", overwrite=True) == (png, record)
