@@ -5,10 +5,10 @@
 
 Same data, judge, held-out targets, networks, optimisers and seed as the notebook's cpu profile;
 only the number of epochs differs. Each run writes, next to the notebook,
-``notebooks/figures/09_stargan_long_<generator>.png`` (the notebook's translation grid after the
-longer run) and ``.json`` (epochs, generator steps, seconds, machine, the identity scores with
-95 % bootstrap intervals, and the per-epoch measurements). Notebook 09 shows both files; an
-existing pair is replaced only with ``--overwrite``.
+``notebooks/figures/09_stargan_long_<generator>.png`` (the notebook's translation grid after
+the longer run) and ``.json`` (epochs, generator steps, seconds, machine, the identity scores
+per face and their means with 95 % bootstrap intervals, and the per-epoch measurements).
+Notebook 09 shows both files; an existing pair is replaced only with ``--overwrite``.
 """
 
 from __future__ import annotations
@@ -84,13 +84,13 @@ def main(argv: list[str] | None = None) -> int:
         translated = objective.translate(test_faces.images * 2 - 1, targets)
     translated = ((translated + 1) / 2).clamp(0, 1)
     truth = counterfactual_faces(test_faces, targets, sample_nuisance(len(test_faces), SEED + 1))
-    summary = identity_summary(
-        identity_scores(judge, test_faces, translated, truth, targets), seed=SEED
-    )
+    scores = identity_scores(judge, test_faces, translated, truth, targets)
+    summary = identity_summary(scores, seed=SEED)
     steps = len(history.g_loss)
     figure = translation_grid(
         objective,
         test_faces.images[:GRID_ROWS],
+        {name: labels[:GRID_ROWS] for name, labels in test_faces.attributes.items()},
         f"StarGAN, {options.generator} generator, {steps:,} steps ({options.epochs} epochs, "
         f"{history.seconds / 60:.0f} min on a CPU): the notebook's faces and targets",
     )
@@ -108,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
                 name: {"estimate": i.estimate, "low": i.low, "high": i.high}
                 for name, i in summary.items()
             },
+            # per held-out face, in order, so that a notebook can pair two runs' scores
+            "identity_per_face": {name: values.tolist() for name, values in scores.items()},
             "per_epoch": history.metrics,
         },
         png,

@@ -31,6 +31,13 @@ def test_stored_stargan_long_runs_record_what_made_them(generator):
     assert record["generator_steps"] == record["epochs"] * (2000 // 16) // 5
     assert all(interval_in_order(score) for score in record["identity"].values())
     assert all(len(values) == record["epochs"] for values in record["per_epoch"].values())
+    # The per-face scores (for paired comparisons) are the ones the means summarise.
+    for name, values in record["identity_per_face"].items():
+        scale = 1 if name.startswith("l1") else 100
+        assert len(values) == 400
+        assert scale * sum(values) / len(values) == pytest.approx(
+            record["identity"][name]["estimate"], rel=1e-6
+        )
     assert png_width(FIGURES / f"09_stargan_long_{generator}.png") <= BOOK_COLUMN_PX
 
 

@@ -22,6 +22,7 @@ from course_lib.evaluation.translation_checks import (
     held_out_targets,
     identity_scores,
     identity_summary,
+    round_trip_error_under_noise,
 )
 
 N, SIZE, SEED = 6, 32, 3
@@ -165,3 +166,19 @@ def test_identity_summary_gives_shares_in_percent_and_l1_as_is():
     assert summary["others_kept"].estimate == pytest.approx(75.0)
     assert summary["l1_to_truth"].estimate == pytest.approx(0.25)
     assert summary["l1_outside_edit"].low <= 0.05 <= summary["l1_outside_edit"].high
+
+
+def test_round_trip_error_under_noise_is_zero_for_a_perfect_round_trip_without_noise():
+    images = torch.rand(4, 1, 8, 8)
+
+    def to_colour(x):
+        return x.expand(-1, 3, -1, -1)
+
+    def to_grey(y):
+        return y.mean(dim=1, keepdim=True)
+
+    errors = round_trip_error_under_noise(to_colour, to_grey, images, (0.0, 0.5))
+    torch.testing.assert_close(errors[0.0], torch.zeros(4, dtype=torch.float64), atol=1e-6, rtol=0)
+    # With noise the averaged channels differ from x by about 0.5 / sqrt(3) / 2 per pixel on the
+    # [0, 1] scale times E|N(0, 1)| = 0.80, before clipping: clearly above zero.
+    assert (errors[0.5] > 0.05).all()

@@ -1,12 +1,15 @@
 """StarGAN's figure at course scale: held-out faces (rows) translated to each target (columns).
 
-Notebook 09 draws it after its own training runs, and ``scripts/long_run_stargan.py`` draws the
-same figure after a longer run, so the two can be compared cell by cell.
+Each column changes one thing where it can: a hair-colour column keeps each face's own glasses,
+the glasses column keeps each face's own hair colour (so a data-set-0 request, which must name
+both, asks for one change), the expression columns ask for an expression, and the last column
+asks for two changes at once. Notebook 09 draws it after its own training runs, and
+``scripts/long_run_stargan.py`` draws the same figure after a longer run.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping
 
 import torch
 from matplotlib import pyplot as plt
@@ -17,40 +20,54 @@ from course_lib.data.faces import attribute_values
 from course_lib.objectives.stargan import StarGAN
 
 BOOK_WIDTH_INCHES = 7.4
+Labels = Mapping[str, torch.Tensor]
 
 
-def grid_targets() -> list[tuple[str, torch.Tensor]]:
-    """(column title, condition (13,)) for the grid: three hair colours, glasses, three
-    expressions, and a hair colour with glasses (two attributes at once)."""
+def grid_targets() -> list[tuple[str, Callable[[int, int], torch.Tensor]]]:
+    """(column title, (hair index, glasses 0/1) of a face -> its condition (13,)) per column:
+    three hair colours (own glasses), glasses on (own hair colour), three expressions, and
+    blond hair with glasses (two changes at once)."""
     hair, expressions = attribute_values("hair_colour"), attribute_values("expression")
-    columns = [
-        (f"hair: {value}", target_condition(0, hair_colour=value, glasses="no"))
+    columns: list[tuple[str, Callable[[int, int], torch.Tensor]]] = [
+        (
+            f"hair: {value}",
+            lambda _, glasses, value=value: target_condition(0, hair_colour=value, glasses=glasses),
+        )
         for value in hair[:3]
     ]
-    columns.append(("glasses", target_condition(0, hair_colour=hair[0], glasses="yes")))
-    columns += [(value, target_condition(1, expression=value)) for value in expressions[:3]]
     columns.append(
-        (f"{hair[1]} +\nglasses", target_condition(0, hair_colour=hair[1], glasses="yes"))
+        ("glasses on", lambda own_hair, _: target_condition(0, hair_colour=own_hair, glasses=1))
+    )
+    columns += [
+        (value, lambda *_, value=value: target_condition(1, expression=value))
+        for value in expressions[:3]
+    ]
+    columns.append(
+        (
+            f"{hair[1]} +\nglasses",
+            lambda *_: target_condition(0, hair_colour=hair[1], glasses=1),
+        )
     )
     return columns
 
 
 @torch.no_grad()
 def translation_grid(
-    objective: StarGAN,
-    faces: torch.Tensor,
-    title: str,
-    columns: Sequence[tuple[str, torch.Tensor]] | None = None,
+    objective: StarGAN, faces: torch.Tensor, attributes: Labels, title: str
 ) -> Figure:
-    """A figure of ``faces`` (N, 3, S, S) in [0, 1] (rows): the input, then its translation to
-    each target of ``columns`` (default ``grid_targets()``), at the book's column width."""
-    columns = grid_targets() if columns is None else columns
+    """A figure of ``faces`` (N, 3, S, S) in [0, 1] (rows) with their true ``attributes``
+    (name -> (N,) labels): the input, then its translation to each column of ``grid_targets``,
+    at the book's column width."""
     device = next(objective.parameters()).device
     panels = {"input": faces}
-    for name, condition in columns:
-        translated = objective.translate(
-            faces.to(device) * 2 - 1, condition.expand(len(faces), -1).to(device)
-        )
+    for name, condition_of in grid_targets():
+        conditions = torch.stack(
+            [
+                condition_of(int(hair), int(glasses))
+                for hair, glasses in zip(attributes["hair_colour"], attributes["glasses"])
+            ]
+        )  # (N, 13)
+        translated = objective.translate(faces.to(device) * 2 - 1, conditions.to(device))
         panels[name] = ((translated + 1) / 2).clamp(0, 1).cpu()
     fig, axes = plt.subplots(
         len(faces), len(panels), figsize=(BOOK_WIDTH_INCHES, 0.86 * len(faces)), squeeze=False
