@@ -18,7 +18,7 @@ import sys
 
 import torch
 
-from course_lib.authoring.long_runs import result_paths, save_long_run
+from course_lib.authoring.long_runs import interval_fields, result_paths, save_long_run
 from course_lib.data.mnist import load_mnist
 from course_lib.evaluation.digit_judge import DIGIT_RECIPES, load_digit_judge
 from course_lib.evaluation.intervals import bootstrap_mean
@@ -31,11 +31,6 @@ from course_lib.viz.figures import show_image_rows
 
 SEED = 0  # the notebook's
 SHOWN = 12  # the notebook shows twelve held-out digits
-
-
-def interval_record(values: torch.Tensor) -> dict[str, float]:
-    interval = bootstrap_mean(values)
-    return {"estimate": interval.estimate, "low": interval.low, "high": interval.high}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -93,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     probe_y = mnist.train_labels[: settings.probe_train].numpy()
     probes = {
         name: {
-            probe: interval_record(correct)
+            probe: interval_fields(bootstrap_mean(correct))
             for probe, correct in probe_correct(
                 train_f, probe_y, test_f, mnist.test_labels.numpy()
             ).items()
@@ -114,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
             "epochs": options.epochs,
             "seconds": round(history.seconds),
             "data": mnist.short_source,
-            "digit_kept": interval_record(kept),
+            "digit_kept": interval_fields(bootstrap_mean(kept)),
             "digit_kept_images": len(kept),
             "probe_train_images": settings.probe_train,
             "probe_test_images": len(mnist.test_labels),

@@ -18,7 +18,7 @@ import sys
 
 import torch
 
-from course_lib.authoring.long_runs import result_paths, save_long_run
+from course_lib.authoring.long_runs import interval_fields, result_paths, save_long_run
 from course_lib.data.face_domains import two_label_sets
 from course_lib.data.faces import sample_nuisance
 from course_lib.evaluation.attribute_judge import RECIPES, load_attribute_judge
@@ -104,10 +104,7 @@ def main(argv: list[str] | None = None) -> int:
             "seconds": round(history.seconds),
             "data": f"cartoon faces, 32 px: {settings.faces_train:,} train (seed {SEED}) / "
             f"{settings.faces_test:,} held out (seed {SEED + 1})",
-            "identity": {
-                name: {"estimate": i.estimate, "low": i.low, "high": i.high}
-                for name, i in summary.items()
-            },
+            "identity": {name: interval_fields(interval) for name, interval in summary.items()},
             # per held-out face, in order, so that a notebook can pair two runs' scores
             "identity_per_face": {name: values.tolist() for name, values in scores.items()},
             "per_epoch": history.metrics,

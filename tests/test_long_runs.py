@@ -100,3 +100,12 @@ def test_save_long_run_writes_both_files_and_result_paths_then_refuses(tmp_path,
     with pytest.raises(FileExistsError, match="--overwrite"):
         long_runs.result_paths("example", overwrite=False)
     assert long_runs.result_paths("example", overwrite=True) == (png, record)
+
+
+def test_interval_fields_keeps_estimate_and_bounds():
+    from course_lib.authoring.long_runs import interval_fields
+    from course_lib.evaluation.intervals import Interval
+
+    fields = interval_fields(Interval(0.5, 0.4, 0.6, 0.95))
+    assert fields == {"estimate": 0.5, "low": 0.4, "high": 0.6}
+    assert interval_in_order(fields)

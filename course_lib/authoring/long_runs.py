@@ -15,6 +15,7 @@ from typing import Any
 from matplotlib.figure import Figure
 
 from course_lib.authoring.execution import machine_description
+from course_lib.evaluation.intervals import Interval
 from course_lib.runtime.config import REPO_ROOT
 
 FIGURES = REPO_ROOT / "notebooks" / "figures"
@@ -29,6 +30,11 @@ def result_paths(stem: str, overwrite: bool) -> tuple[Path, Path]:
             f"{png.name} or {record.name} exists; pass --overwrite to replace them."
         )
     return png, record
+
+
+def interval_fields(interval: Interval) -> dict[str, float]:
+    """An interval as the record stores it: estimate, low and high (the level is 95 %)."""
+    return {"estimate": interval.estimate, "low": interval.low, "high": interval.high}
 
 
 def save_long_run(figure: Figure, record: dict[str, Any], png: Path, record_path: Path) -> None:
