@@ -64,7 +64,7 @@ def as_condition(y: torch.Tensor, n_classes: int, batch: int, model: str) -> tor
             f"{y.dtype} tensor of shape {tuple(y.shape)}. Convert float labels with y.long(), and "
             "flatten a (B, 1) label column with y.view(-1)."
         )
-    if len(y) != batch:
+    if y.shape[0] != batch:
         raise ValueError(
             f"{model} needs one label per example: got {batch} examples and {len(y)} labels."
         )
@@ -85,7 +85,7 @@ class _LabelInCodeGenerator(nn.Module):
     def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         name = type(self).__name__
         check_codes(z, self.latent_dim, name)
-        condition = as_condition(y, self.n_classes, len(z), name).to(z)
+        condition = as_condition(y, self.n_classes, z.shape[0], name).to(z)
         return self.body(torch.cat([z, condition], dim=1))  # (B, latent_dim + n_classes) in
 
 
@@ -121,7 +121,7 @@ class ConditionalMLPDiscriminator(nn.Module):
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         name = type(self).__name__
         check_images(x, self.image_shape, name)
-        condition = as_condition(y, self.n_classes, len(x), name).to(x)
+        condition = as_condition(y, self.n_classes, x.shape[0], name).to(x)
         return self.net(torch.cat([x.flatten(1), condition], dim=1)).squeeze(
             1
         )  # (B, pixels + n_classes) -> (B,)
@@ -168,6 +168,6 @@ class ConditionalDCGANDiscriminator(nn.Module):
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         name = type(self).__name__
         check_images(x, self.image_shape, name)
-        condition = as_condition(y, self.n_classes, len(x), name).to(x)
+        condition = as_condition(y, self.n_classes, x.shape[0], name).to(x)
         planes = condition[:, :, None, None].expand(-1, -1, *x.shape[2:])  # (B, n_classes, H, W)
         return self.body(torch.cat([x, planes], dim=1))  # (B, channels + n_classes, H, W) in

@@ -96,7 +96,7 @@ class StarGANGenerator(nn.Module):
                 "course_lib.data.face_domains.target_condition, or build the generator with "
                 "condition_size equal to your condition's length."
             )
-        if len(c) != len(x):
+        if c.shape[0] != x.shape[0]:  # not len(): it would fix the batch size in an export
             raise ValueError(
                 f"{name} needs one condition per image: got {len(x)} images and {len(c)} "
                 "conditions."
