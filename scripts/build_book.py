@@ -1,13 +1,17 @@
 """Build the Jupyter Book offline: ``python scripts/build_book.py [--out DIR]`` (HTML in DIR/html).
 
-Three steps (after checking ``COURSE_REPOSITORY_URL``, see below):
+Four steps (after checking ``COURSE_REPOSITORY_URL``, see below):
 
-1. MathJax 3 is fetched once with ``npm pack`` into the git-ignored cache ``book/_vendor/``, checked
-   against a pinned SHA-512, and its ``es5/`` files are unpacked where ``book/_config.yml`` expects
-   them. (Sphinx's default MathJax comes from a CDN, which an offline reader cannot reach.)
-2. ``notebooks/*.ipynb`` are copied into ``book/notebooks/`` (git-ignored): Sphinx only reads
+1. MathJax 3 and ONNX Runtime Web are fetched once with ``npm pack`` into the git-ignored cache
+   ``book/_vendor/``, checked against pinned SHA-512s (``scripts/npm_assets.py``), and unpacked
+   where ``book/_config.yml`` publishes them. (Sphinx's default MathJax comes from a CDN, which an
+   offline reader cannot reach; the live demos run their models with ONNX Runtime Web.)
+2. The live demos (``book/demos.md``): their JavaScript (``book/_demos/``) and the models the
+   notebooks exported in the book profile (``notebooks/exported/book/``, each checked against the
+   SHA-256 of its record) are copied to ``_static/demos/``.
+3. ``notebooks/*.ipynb`` are copied into ``book/notebooks/`` (git-ignored): Sphinx only reads
    sources under ``book/``. A copy, not a symlink, so the build sees one tree on every platform.
-3. Jupyter Book builds with warnings as errors (``-W --keep-going``) from the notebooks' stored
+4. Jupyter Book builds with warnings as errors (``-W --keep-going``) from the notebooks' stored
    outputs; nothing is executed.
 
 Launch buttons: with ``COURSE_REPOSITORY_URL=https://github.com/OWNER/REPO`` set (the GitHub Pages
@@ -20,39 +24,38 @@ no launch buttons, no link that needs the network.
 from __future__ import annotations
 
 import argparse
-import base64
 import copy
-import hashlib
 import json
 import os
 import re
 import shutil
-import subprocess
 import sys
-import tarfile
-import tempfile
 import time
 from pathlib import Path
 
 import yaml
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # also when imported by a test
+from npm_assets import MATHJAX, ONNXRUNTIME_WEB, VENDOR, AssetError, unpack  # noqa: E402
+
+from course_lib.runtime.checksums import sha256_of  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 BOOK = ROOT / "book"
 NOTEBOOKS = ROOT / "notebooks"
 BOOK_NOTEBOOKS = BOOK / "notebooks"  # the copy that Sphinx reads (git-ignored)
-VENDOR = BOOK / "_vendor"  # download cache (git-ignored)
 
-MATHJAX_VERSION = "3.2.2"
-# dist.integrity of mathjax@3.2.2 on registry.npmjs.org (`npm view mathjax@3.2.2 dist.integrity`).
-MATHJAX_INTEGRITY = (
-    "sha512-Bt+SSVU8eBG27zChVewOicYs7Xsdt40qm4+UpHyX7k0/"
-    "O9NliPc+x77k1/FEsPsjKPZGJvtRZM1vO+geW0OhGw=="
-)
-MATHJAX_TARBALL = VENDOR / f"mathjax-{MATHJAX_VERSION}.tgz"
 # html_extra_path in _config.yml copies _vendor/html_extra/ into the output root, so this folder
-# becomes _static/mathjax/ there, where Sphinx resolves mathjax_path "mathjax/tex-chtml.js".
-MATHJAX_DIR = VENDOR / "html_extra" / "_static" / "mathjax"
-MATHJAX_STAMP = VENDOR / "mathjax.unpacked"  # records which verified tarball MATHJAX_DIR came from
+# becomes _static/ there: MathJax in _static/mathjax/ (where Sphinx resolves mathjax_path
+# "mathjax/tex-chtml.js"), ONNX Runtime Web in _static/onnxruntime/, the demos in _static/demos/.
+STATIC = VENDOR / "html_extra" / "_static"
+PACKAGES = (MATHJAX, ONNXRUNTIME_WEB)
+PACKAGES_STAMP = VENDOR / "packages.unpacked"  # which verified tarballs STATIC was unpacked from
+# The live demos: the widget library (in git) and the models the notebooks exported in the book
+# profile (course_lib.export.browser), published under _static/demos/.
+DEMOS_SOURCE = BOOK / "_demos"
+EXPORTED = NOTEBOOKS / "exported" / "book"
+DEMOS = STATIC / "demos"
 
 # The one setting that turns on the launch buttons; .github/workflows/book.yml fills it in.
 REPOSITORY_ENV = "COURSE_REPOSITORY_URL"
@@ -73,73 +76,47 @@ class BuildError(RuntimeError):
     """A build step failed; the message says what to do."""
 
 
-# ----------------------------------------------------------------------------------------- MathJax
-def sri_sha512(path: Path) -> str:
-    """The file's digest in npm's Subresource-Integrity form, ``sha512-<base64>``."""
-    digest = hashlib.sha512(path.read_bytes()).digest()
-    return "sha512-" + base64.b64encode(digest).decode("ascii")
+# ------------------------------------------------------------------------------- vendored assets
+def ensure_packages() -> None:
+    """Make the verified MathJax and ONNX Runtime Web files available to the book, unpacking
+    them again only when a pin changed or a file is missing (downloading at most once)."""
+    stamp = "\n".join(p.integrity for p in PACKAGES)
+    kept = [STATIC / path for p in PACKAGES for path in p.keep.values()]
+    if PACKAGES_STAMP.is_file() and PACKAGES_STAMP.read_text() == stamp:
+        if all(path.exists() for path in kept):
+            return
+    unpack(PACKAGES, STATIC)
+    PACKAGES_STAMP.write_text(stamp)
+    print(", ".join(f"{p.name} {p.version}" for p in PACKAGES) + " verified and unpacked.")
 
 
-def download_mathjax() -> None:
-    """``npm pack`` the pinned MathJax tarball into the cache, or explain how to get it offline."""
-    npm = shutil.which("npm")
-    manual = (
-        f"Without npm or network, put mathjax-{MATHJAX_VERSION}.tgz "
-        f"(integrity {MATHJAX_INTEGRITY}) into {VENDOR}/ yourself, e.g. from a machine that has "
-        f"both: `npm pack mathjax@{MATHJAX_VERSION} --pack-destination {VENDOR}`."
-    )
-    if npm is None:
-        raise BuildError(f"npm is not installed (apt-get install npm). {manual}")
-    VENDOR.mkdir(parents=True, exist_ok=True)
-    cmd = [npm, "pack", f"mathjax@{MATHJAX_VERSION}", "--json", "--pack-destination", str(VENDOR)]
-    print(f"Fetching MathJax {MATHJAX_VERSION}: {' '.join(cmd[1:])}")
-    try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=True)
-    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
-        stderr = (
-            exc.stderr if isinstance(exc.stderr, str) else ""
-        )  # a timeout may leave bytes or None
-        errors = [line for line in stderr.splitlines() if "npm error" in line]
+def publish_demos() -> None:
+    """Copy the demos' JavaScript and the book profile's exported models into _static/demos/,
+    after checking each model against the SHA-256 its record gives."""
+    records = sorted(EXPORTED.glob("*.json"))
+    if not records:
         raise BuildError(
-            f"`npm pack` failed (offline, or the registry is unreachable): "
-            f"{' | '.join(errors[:2]) or exc}. {manual}"
-        ) from exc
-    reported = json.loads(done.stdout)[0]["integrity"]
-    if reported != MATHJAX_INTEGRITY:
-        raise BuildError(
-            f"npm reports integrity {reported} for mathjax@{MATHJAX_VERSION}, "
-            f"but {MATHJAX_INTEGRITY} is pinned in {Path(__file__).name}."
+            f"No exported models in {EXPORTED}: the live demos need them. They come with the "
+            "repository; to make them again, run notebooks 03, 06, 08 and 09 in the book "
+            "profile (make execute NB=... PROFILE=book)."
         )
-
-
-def unpack_mathjax() -> None:
-    """Unpack only ``package/es5/`` into MATHJAX_DIR, through a temporary folder so a failure
-    midway never leaves a half-filled MathJax behind."""
-    with tempfile.TemporaryDirectory(dir=VENDOR) as tmp, tarfile.open(MATHJAX_TARBALL) as tar:
-        members = [m for m in tar.getmembers() if m.name.startswith("package/es5/")]
-        tar.extractall(tmp, members=members, filter="data")  # "data": no links or paths out of tmp
-        shutil.rmtree(MATHJAX_DIR, ignore_errors=True)
-        MATHJAX_DIR.parent.mkdir(parents=True, exist_ok=True)
-        Path(tmp, "package", "es5").rename(MATHJAX_DIR)
-    MATHJAX_STAMP.write_text(MATHJAX_INTEGRITY + "\n")
-
-
-def ensure_mathjax() -> None:
-    """Make the verified MathJax files available to the book, downloading at most once."""
-    unpacked = MATHJAX_STAMP.is_file() and MATHJAX_STAMP.read_text().strip() == MATHJAX_INTEGRITY
-    if unpacked and (MATHJAX_DIR / "tex-chtml.js").is_file():
-        return
-    if not MATHJAX_TARBALL.is_file() or sri_sha512(MATHJAX_TARBALL) != MATHJAX_INTEGRITY:
-        download_mathjax()
-    actual = sri_sha512(MATHJAX_TARBALL)
-    if actual != MATHJAX_INTEGRITY:
-        MATHJAX_TARBALL.unlink()  # never keep a corrupt or substituted tarball in the cache
-        raise BuildError(
-            f"{MATHJAX_TARBALL.name} has digest {actual}, expected {MATHJAX_INTEGRITY}; "
-            "deleted it. Run the build again to fetch a fresh copy."
-        )
-    unpack_mathjax()
-    print(f"MathJax {MATHJAX_VERSION} verified ({MATHJAX_INTEGRITY[:20]}...) and unpacked.")
+    shutil.rmtree(DEMOS, ignore_errors=True)
+    shutil.copytree(DEMOS_SOURCE, DEMOS)
+    models = DEMOS / "models"
+    models.mkdir()
+    for record_path in records:
+        record = json.loads(record_path.read_text(encoding="utf-8"))
+        model = EXPORTED / record["file"]
+        if not model.is_file() or sha256_of(model) != record["sha256"]:
+            raise BuildError(
+                f"{model} is missing or does not match the SHA-256 in {record_path.name}; "
+                f"re-run notebook {record['notebook']} in the book profile to export it again."
+            )
+        names = [record_path.name, model.name]
+        if "examples" in record:
+            names.append(record["examples"]["file"])
+        for name in names:
+            shutil.copy2(EXPORTED / name, models / name)
 
 
 # --------------------------------------------------------------------------------------- notebooks
@@ -283,11 +260,12 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out.resolve()
     try:
         config = book_config(out)  # first: a bad URL fails before any download
-        ensure_mathjax()
+        ensure_packages()
+        publish_demos()
         check_toc()
         sync_notebooks()
         index = build_html(out, config)
-    except BuildError as exc:
+    except (BuildError, AssetError) as exc:
         print(f"build_book: ERROR: {exc}", file=sys.stderr)
         return 1
     print(f"Book built in {time.perf_counter() - start:.0f} s. Open {index}")

@@ -17,17 +17,8 @@ into ``book/_build/slides/``; open ``DIR/<notebook>.slides.html`` in a browser, 
 from __future__ import annotations
 
 import argparse
-import base64
-import hashlib
-import io
-import os
-import shutil
-import subprocess
 import sys
-import tarfile
-import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
@@ -37,47 +28,13 @@ from traitlets.config import Config
 from course_lib.authoring.slides import apply_slide_types, lecture_notebook, mismatches
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(
-    0, str(ROOT / "scripts")
-)  # also when imported by a test: the book's script holds the MathJax pin
-from build_book import MATHJAX_INTEGRITY, MATHJAX_VERSION, VENDOR  # noqa: E402
+sys.path.insert(0, str(ROOT / "scripts"))  # also when imported by a test
+from npm_assets import MATHJAX, REVEAL, AssetError, unpack  # noqa: E402
 
 NOTEBOOKS = ROOT / "notebooks"
 DEFAULT_OUT = ROOT / "book" / "_build" / "slides"
 ASSETS = "_assets"  # folder beside the decks; the decks name it with relative URLs
 
-
-@dataclass(frozen=True)
-class NpmTarball:
-    """A pinned npm package; ``keep`` maps folders inside it to folders under ``ASSETS``."""
-
-    name: str
-    version: str
-    integrity: str  # dist.integrity on the registry: `npm view NAME@VERSION dist.integrity`
-    keep: dict[str, str]
-
-    @property
-    def filename(self) -> str:
-        # npm pack's name, so the book's cached MathJax is shared
-        return f"{self.name}-{self.version}.tgz"
-
-
-REVEAL = NpmTarball(
-    "reveal.js",
-    "5.2.1",
-    "sha512-r7//6mIM5p34hFiDMvYfXgyjXqGRta+/psd9YtytsgRlrpRzFv4RbH76TXd2qD+7ZPZEbpBDhdRhJaFgfQ7zNQ==",
-    {
-        "package/dist": "reveal.js/dist",
-        "package/plugin/notes": "reveal.js/plugin/notes",
-        "package/LICENSE": "reveal.js/LICENSE",
-    },
-)
-MATHJAX = NpmTarball(
-    "mathjax",
-    MATHJAX_VERSION,
-    MATHJAX_INTEGRITY,
-    {"package/es5": "mathjax", "package/LICENSE": "mathjax/LICENSE"},
-)
 
 # The reveal template of nbconvert, with every script it would take from a CDN (jQuery, require.js,
 # mermaid, the widget manager, MathJax 2, reveal.js) replaced by the local reveal.js and MathJax 3.
@@ -119,89 +76,9 @@ class SlidesError(RuntimeError):
 
 
 # ------------------------------------------------------------------------------------ the assets
-def sri_sha512(data: bytes) -> str:
-    return "sha512-" + base64.b64encode(hashlib.sha512(data).digest()).decode("ascii")
-
-
-def npm_pack(package: NpmTarball) -> bytes:
-    """Fetch the pinned tarball with ``npm pack`` into the cache and return its verified bytes.
-
-    npm writes into a temporary folder and the file is moved into the cache only once verified, in
-    one step, so a concurrent build (the book's, or a test's) never reads half a tarball."""
-    spec = f"{package.name}@{package.version}"
-    manual = (
-        f"Without npm or the registry, put {package.filename} (integrity {package.integrity}) "
-        f"into {VENDOR}/ yourself, e.g. `npm pack {spec}` on a machine that has both."
-    )
-    npm = shutil.which("npm")
-    if npm is None:
-        raise SlidesError(f"npm is not installed (apt-get install npm). {manual}")
-    VENDOR.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=VENDOR) as tmp:
-        print(f"Fetching {spec} with npm pack")
-        try:
-            subprocess.run(
-                [npm, "pack", spec, "--pack-destination", tmp],
-                capture_output=True,
-                text=True,
-                timeout=300,
-                check=True,
-            )
-        except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
-            errors = [line for line in (exc.stderr or "").splitlines() if "npm error" in line]
-            raise SlidesError(
-                f"`npm pack {spec}` failed (offline, or the registry is unreachable): "
-                f"{' | '.join(errors[:2]) or exc}. {manual}"
-            ) from exc
-        fetched = Path(tmp, package.filename)
-        data = fetched.read_bytes()
-        if sri_sha512(data) != package.integrity:
-            raise SlidesError(
-                f"npm delivered {spec} with digest {sri_sha512(data)}, but "
-                f"{package.integrity} is pinned in {Path(__file__).name}; nothing was cached."
-            )
-        os.replace(fetched, VENDOR / package.filename)
-    return data
-
-
-def verified_tarball(package: NpmTarball) -> bytes:
-    """The pinned tarball's bytes: from the cache when its digest matches, else fetched anew.
-
-    The bytes are checked once in memory and unpacked from there, never re-read from disk."""
-    cached = VENDOR / package.filename
-    if cached.is_file():
-        data = cached.read_bytes()
-        if sri_sha512(data) == package.integrity:
-            return data
-        print(f"{cached.name} in the cache does not match its pinned digest; fetching it again.")
-    return npm_pack(package)
-
-
 def install_assets(out: Path) -> None:
-    """Fill ``out/_assets`` with the verified reveal.js and MathJax files the decks load.
-
-    Everything is unpacked into a staging folder first, so a failure leaves the old assets whole."""
-    with tempfile.TemporaryDirectory(dir=out) as tmp:
-        unpacked, staged = Path(tmp, "unpacked"), Path(tmp, ASSETS)
-        for package in (REVEAL, MATHJAX):
-            with tarfile.open(fileobj=io.BytesIO(verified_tarball(package)), mode="r:gz") as tar:
-                for source, target in package.keep.items():
-                    members = [
-                        m
-                        for m in tar.getmembers()
-                        if m.name == source or m.name.startswith(source + "/")
-                    ]
-                    if not members:
-                        raise SlidesError(
-                            f"{package.filename} has no {source}; was the pin changed?"
-                        )
-                    tar.extractall(
-                        unpacked, members=members, filter="data"
-                    )  # no links or paths out
-                    (staged / target).parent.mkdir(parents=True, exist_ok=True)
-                    (unpacked / source).rename(staged / target)
-        shutil.rmtree(out / ASSETS, ignore_errors=True)
-        staged.rename(out / ASSETS)
+    """Fill ``out/_assets`` with the verified reveal.js and MathJax files the decks load."""
+    unpack((REVEAL, MATHJAX), out / ASSETS)
 
 
 # ------------------------------------------------------------------------------------- the decks
@@ -287,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
             for path in paths:
                 print(f"{path.name}: slide type of {write_metadata(path)} cells written")
         decks = build(paths, args.out.resolve())
-    except SlidesError as exc:
+    except (SlidesError, AssetError) as exc:
         print(f"make_slides: ERROR: {exc}", file=sys.stderr)
         return 1
     print(f"{len(decks)} decks in {time.perf_counter() - start:.0f} s, e.g. {decks[0]}")

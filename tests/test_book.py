@@ -831,6 +831,43 @@ class DevTools:
         for kind in ("mousePressed", "mouseReleased"):
             self.send("Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left", clickCount=1)
 
+    def pointer(self, selector: str, points: list[tuple[float, float]]) -> None:
+        """Press the left mouse button at the first point of the first element that matches,
+        move through the others and release at the last; points are fractions of its box."""
+        box = self.evaluate(f"""(() => {{
+            const el = document.querySelector({json.dumps(selector)});
+            el.scrollIntoView({{block: 'center'}});
+            const b = el.getBoundingClientRect();
+            return [b.left, b.top, b.width, b.height];
+        }})()""")
+        xy = [(box[0] + fx * box[2], box[1] + fy * box[3]) for fx, fy in points]
+        events = [("mousePressed", xy[0])] + [("mouseMoved", p) for p in xy[1:]]
+        for kind, (x, y) in events + [("mouseReleased", xy[-1])]:
+            self.send(
+                "Input.dispatchMouseEvent",
+                type=kind,
+                x=x,
+                y=y,
+                button="left",
+                buttons=0 if kind == "mouseReleased" else 1,
+                clickCount=1,
+            )
+
+    def screenshot_of(self, selector: str, path: Path) -> None:
+        """Save a PNG of the first element that matches, as the page shows it now."""
+        x, y, width, height = self.evaluate(f"""(() => {{
+            const el = document.querySelector({json.dumps(selector)});
+            el.scrollIntoView({{block: 'start'}});
+            const b = el.getBoundingClientRect();
+            return [b.left + scrollX, b.top + scrollY, b.width, b.height];
+        }})()""")
+        clip = dict(x=x, y=y, width=width, height=height, scale=1)
+        png = self.send(
+            "Page.captureScreenshot", format="png", clip=clip, captureBeyondViewport=True
+        )["data"]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(base64.b64decode(png))
+
     def screenshot(self, path: Path, full_page: bool = True) -> None:
         """Save a PNG of the page from its top (full_page) or of what the viewport shows now."""
         if full_page:
@@ -1072,3 +1109,226 @@ def test_every_image_has_alt_text_or_a_caption(rendered: dict[str, str]):
     assert not problems, "images with neither alt text nor a caption:\n" + "\n".join(
         f"{page}: {what}" for page, what in problems.items()
     )
+
+
+# ------------------------------------------------------------------------------ the live demos
+# book/demos.md: six models the notebooks exported (notebooks/exported/book/) run in the page with
+# ONNX Runtime Web. The checks open the page in Chromium, use each demo's controls as a reader
+# does, and compare what the page feeds the model and draws with what the Python side computes
+# from the same controls (tests/test_browser_export.py checks the files themselves).
+DEMO_PAGE = "demos.html"
+DEMO_TIMEOUT_S = 60  # to load the runtime and all six models
+DEMO_RESPONSE_S = 5  # from a control's change to a new picture
+DEMO_MODELS = (
+    "mnist_vae_decoder",
+    "face_vae_decoder",
+    "dcgan_generator",
+    "cgan_generator",
+    "pix2pix_unet",
+    "stargan_generator",
+)
+# Installed before any page script runs: every console error, uncaught error and unhandled
+# rejection, kept for the test to read.
+ERROR_HOOK_JS = """window.__pageErrors = [];
+const __consoleError = console.error.bind(console);
+console.error = (...args) => {
+  window.__pageErrors.push(args.map(String).join(' '));
+  __consoleError(...args);
+};
+window.addEventListener('error', e => window.__pageErrors.push(String(e.message)));
+window.addEventListener('unhandledrejection', e => window.__pageErrors.push(String(e.reason)));"""
+DEMOS_SETTLED_JS = """[...document.querySelectorAll('.course-demo')]
+  .every(el => el.dataset.state === 'ready' || el.dataset.state === 'error')"""
+
+
+def demo(model: str) -> str:
+    return f".course-demo[data-model={json.dumps(model)}]"
+
+
+def output_pixels_js(model: str) -> str:
+    """JS: the RGBA bytes of every output canvas of a demo, as lists."""
+    return f"""document.querySelector({json.dumps(demo(model))}).demo.outputs.map(c =>
+      Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data))"""
+
+
+# How a reader changes each demo: real mouse input on sliders, buttons and the drawing canvas;
+# StarGAN's drop-down list changes through the same event a choice fires.
+def use_the_demo(devtools: DevTools, model: str) -> None:
+    root = demo(model)
+    if model in ("mnist_vae_decoder", "face_vae_decoder", "dcgan_generator"):
+        devtools.pointer(f"{root} input[type=range]", [(0.9, 0.5)])
+    elif model == "cgan_generator":
+        devtools.pointer(f"{root} .demo-buttons .demo-button:nth-child(8)", [(0.5, 0.5)])
+    elif model == "pix2pix_unet":
+        devtools.pointer(f"{root} canvas.demo-sketch", [(0.1, 0.5), (0.5, 0.6), (0.9, 0.5)])
+    else:
+        devtools.evaluate(f"""(() => {{
+            const hair = document.querySelectorAll({json.dumps(root + " select")})[2];
+            hair.selectedIndex = (hair.selectedIndex + 1) % hair.options.length;
+            hair.dispatchEvent(new Event('change'));
+        }})()""")
+
+
+@pytest.fixture(scope="module")
+def demo_page(devtools: DevTools, site: str) -> list[str]:
+    """Opens the demos page with the error hook; returns the console errors of a page without
+    demos (the intro), which every page of the book shows (the theme's own)."""
+    devtools.send("Page.enable")  # scripts added for new documents run only with it
+    devtools.send("Page.addScriptToEvaluateOnNewDocument", source=ERROR_HOOK_JS)
+    devtools.open(site + "intro.html")
+    theme_errors = devtools.evaluate("window.__pageErrors")
+    assert theme_errors is not None, "the error hook did not run"
+    devtools.open(site + DEMO_PAGE)
+    devtools.wait_for(DEMOS_SETTLED_JS, timeout=DEMO_TIMEOUT_S)
+    return theme_errors
+
+
+def test_demos_start_offline_and_answer_their_controls(
+    devtools: DevTools, site: str, demo_page: list[str]
+):
+    """Every demo's model starts, every request stays within the book, a reader's input changes
+    the picture within DEMO_RESPONSE_S, and the page adds no console error to the theme's own.
+    Screenshots of each demo, after its input, go to book/_build/screenshots/."""
+    states = devtools.evaluate(
+        "[...document.querySelectorAll('.course-demo')].map(el => "
+        "[el.dataset.model, el.dataset.state, el.textContent.slice(0, 300)])"
+    )
+    assert [model for model, _, _ in states] == list(DEMO_MODELS)
+    failed = [f"{model}: {text}" for model, state, text in states if state != "ready"]
+    assert not failed, "\n".join(failed)
+    for model in DEMO_MODELS:
+        before = devtools.evaluate(output_pixels_js(model))
+        assert any(len(set(pixels)) > 2 for pixels in before), f"{model} drew a blank picture"
+        use_the_demo(devtools, model)
+        start = time.monotonic()
+        while devtools.evaluate(output_pixels_js(model)) == before:
+            assert time.monotonic() - start < DEMO_RESPONSE_S, f"{model}: no new picture"
+            time.sleep(0.05)
+        devtools.screenshot_of(demo(model), SCREENSHOTS / f"demo_{model}.png")
+    requested = devtools.evaluate("performance.getEntriesByType('resource').map(r => r.name)")
+    assert any(url.endswith(".wasm") for url in requested)
+    outside = [url for url in requested if not url.startswith(site)]
+    assert not outside, f"requests that left the book: {outside}"
+    new_errors = [e for e in devtools.evaluate("window.__pageErrors") if e not in demo_page]
+    assert not new_errors, new_errors
+
+
+def python_feeds(record: dict, state: dict, models: Path) -> dict:
+    """What the model should receive for a demo's state, computed on the Python side: the
+    course's own functions where it has them (target_condition, load_strip)."""
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    from course_lib.data.face_domains import target_condition
+    from course_lib.export.browser import load_strip
+
+    kind = record["demo"]
+    if kind == "latent-sliders":
+        return {"z": np.array([state["code"]], dtype=np.float32)}
+    if kind == "latent-walk":
+        start, end = np.array(state["start"], np.float32), np.array(state["end"], np.float32)
+        t = np.array([state["t"], *np.arange(8) / 7])[:, None]  # float64, as JavaScript computes
+        return {"z": ((1 - t) * start + t * end).astype(np.float32)}
+    if kind == "class-conditional":
+        noise = np.array(state["noise"], dtype=np.float32)
+        labels = torch.full((len(noise),), state["label"])
+        return {"z": noise, "condition": F.one_hot(labels, 10).float().numpy()}
+    low, high = record["input_range"]
+    examples = record["examples"]
+    strip = load_strip(models / examples["file"], examples["count"], examples["shape"][0])
+    if kind == "sketch-to-image":
+        return {"edges": (low + (high - low) * strip[state["example"]][None]).numpy()}
+    values = {
+        attribute: state[attribute]
+        for attribute, group in record["condition_layout"].items()
+        if group["dataset"] == state["dataset"]
+    }
+    return {
+        "face": (low + (high - low) * strip[state["face"]][None]).numpy(),
+        "condition": target_condition(state["dataset"], **values)[None].numpy(),
+    }
+
+
+def rgba(batch, index: int, value_range: list[float]):
+    """The bytes a canvas shows for image ``index`` of an (N, C, H, W) batch, RGBA."""
+    import numpy as np
+
+    low, high = value_range
+    image = np.clip((batch[index] - low) / (high - low), 0, 1)
+    image = np.repeat(image, 3, axis=0) if image.shape[0] == 1 else image  # grey -> RGB
+    opaque = np.ones((1, *image.shape[1:]))
+    return np.round(255 * np.concatenate([image, opaque])).transpose(1, 2, 0).reshape(-1)
+
+
+# A state per demo; the JavaScript that sets it (None: set the state itself) and the state the
+# Python side reads. Examples are picked through the page's own choice, so the PNG decoding of the
+# browser is compared too.
+def demo_states():
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+    codes = {n: torch.randn(4, n, generator=g).tolist() for n in (16, 32, 64)}
+    return {
+        "mnist_vae_decoder": lambda r: {"code": codes[r["latent_dim"]][0]},
+        "face_vae_decoder": lambda r: {"code": codes[r["latent_dim"]][1]},
+        "dcgan_generator": lambda r: {
+            "start": codes[r["latent_dim"]][2],
+            "end": codes[r["latent_dim"]][3],
+            "t": 0.3,
+        },
+        "cgan_generator": lambda r: {
+            "label": 7,
+            "noise": torch.randn(8, r["latent_dim"], generator=g).tolist(),
+        },
+        "pix2pix_unet": lambda r: {"example": 2},
+        "stargan_generator": lambda r: {
+            "face": 5,
+            "dataset": 0,
+            "hair_colour": 1,
+            "glasses": 1,
+            "expression": 0,
+        },
+    }
+
+
+@pytest.mark.parametrize("model", DEMO_MODELS)
+def test_demo_inputs_and_pictures_equal_the_python_side(
+    devtools: DevTools, html: Path, demo_page: list[str], model: str
+):
+    """For a fixed state of each demo, the tensors the page feeds the model equal those Python
+    builds from the same state (1e-6), and every output canvas equals onnxruntime's output on
+    them, turned into bytes as the course shows images (within 1 of 255)."""
+    import numpy as np
+    import onnxruntime
+
+    models = html / "_static" / "demos" / "models"
+    record = json.loads((models / f"{model}.json").read_text(encoding="utf-8"))
+    state = demo_states()[model](record)
+    root = json.dumps(demo(model))
+    if model == "pix2pix_unet":  # the page's own choice of a held-out edge map
+        script = f"""(() => {{
+            const pick = document.querySelector({root} + ' select');
+            pick.selectedIndex = {state["example"]};
+            pick.dispatchEvent(new Event('change'));
+            return document.querySelector({root}).demo.done;
+        }})()"""
+    else:
+        script = f"document.querySelector({root}).demo.setState({json.dumps(state)})"
+    devtools.evaluate(script, await_promise=True)
+    page_feeds = devtools.evaluate(f"""Object.fromEntries(Object.entries(
+        document.querySelector({root}).demo.lastFeeds).map(([name, tensor]) =>
+        [name, {{dims: tensor.dims, data: Array.from(tensor.data)}}]))""")
+    expected = python_feeds(record, state, models)
+    assert set(page_feeds) == set(expected)
+    for name, values in expected.items():
+        assert page_feeds[name]["dims"] == list(values.shape), name
+        got = np.array(page_feeds[name]["data"], dtype=np.float32).reshape(values.shape)
+        np.testing.assert_allclose(got, values, atol=1e-6, rtol=0, err_msg=name)
+    session = onnxruntime.InferenceSession(str(models / record["file"]))
+    output = session.run(None, expected)[0]
+    canvases = devtools.evaluate(output_pixels_js(model))
+    for index, pixels in enumerate(canvases):
+        want = rgba(output, index, record["output_range"])
+        difference = np.abs(np.array(pixels, dtype=float) - want)
+        assert difference.max() <= 1, f"canvas {index}: off by up to {difference.max():.0f}"

@@ -199,7 +199,7 @@ def test_a_bad_url_fails_before_any_build_step(tmp_path, monkeypatch):
     def must_not_run(*args, **kwargs):
         raise AssertionError("a build step ran despite the bad URL")
 
-    for step in ("ensure_mathjax", "check_toc", "sync_notebooks", "build_html"):
+    for step in ("ensure_packages", "publish_demos", "check_toc", "sync_notebooks", "build_html"):
         monkeypatch.setattr(build_book, step, must_not_run)
     monkeypatch.setenv(build_book.REPOSITORY_ENV, "https://example.org/dgm-course")
     assert build_book.main(["--out", str(tmp_path)]) == 1

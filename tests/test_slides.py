@@ -262,16 +262,6 @@ def test_stale_metadata_stops_the_build(tmp_path: Path):
     assert rewritten == nb
 
 
-def test_a_tarball_that_fails_its_checksum_is_never_used(tmp_path: Path, monkeypatch):
-    monkeypatch.setattr(make_slides, "VENDOR", tmp_path)
-    (tmp_path / make_slides.REVEAL.filename).write_bytes(b"not the pinned tarball")
-    monkeypatch.setattr(
-        make_slides.shutil, "which", lambda name: None
-    )  # and no npm to fetch another
-    with pytest.raises(make_slides.SlidesError, match=re.escape(make_slides.REVEAL.integrity)):
-        make_slides.verified_tarball(make_slides.REVEAL)
-
-
 # ---------------------------------------------------------------------------------- the browser
 PROBE = """
 <script>
