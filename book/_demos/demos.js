@@ -63,11 +63,15 @@ async function loadExamples(record) {
 // What a reader should know about the model: the run that trained it and what it measured there.
 function provenance(record, verified) {
   const { trained } = record;
-  const steps = trained.steps ? `, ${trained.steps.toLocaleString("en")} steps` : "";
+  const count = (n, word) => `${n.toLocaleString("en")} ${word}${n === 1 ? "" : "s"}`;
+  const steps = trained.steps ? ` (${count(trained.steps, "step")})` : "";
+  const measured = Object.entries(record.measured ?? {}).map(
+    ([what, value]) => `${what.replaceAll("_", " ")} = ${value}`,
+  );
   const lines = [
-    `${trained.model}, trained in notebook ${record.notebook.slice(0, 2)} (${record.profile} profile): ` +
-      `${trained.data}; ${trained.epochs} epochs${steps}; seed ${trained.seed}.`,
-    ...Object.entries(record.measured ?? {}).map(([what, value]) => `Measured there: ${what}: ${value}.`),
+    `${trained.model}, trained in notebook ${record.notebook.slice(0, 2)} (${record.profile} ` +
+      `profile) for ${count(trained.epochs, "epoch")}${steps} with seed ${trained.seed}: ${trained.data}.`,
+    ...(measured.length ? [`Measured in that run: ${measured.join("; ")}.`] : []),
     `${record.file}, ${(record.bytes / 1e6).toFixed(2)} MB` +
       (verified ? ", SHA-256 checked." : " (SHA-256 not checked: the page is not on https or localhost)."),
   ];
@@ -109,9 +113,10 @@ class Demo {
     return picture(width, height, Math.max(1, Math.round(DISPLAY / width)), label);
   }
 
-  small(label) {
+  // a smaller picture, for rows of samples: `scale` screen pixels per model pixel
+  small(label, scale) {
     const [, height, width] = this.record.output;
-    return picture(width, height, Math.max(1, Math.round(DISPLAY / 2 / width)), label);
+    return picture(width, height, scale, label);
   }
 }
 
@@ -161,9 +166,9 @@ function latentWalk(demo) {
   const state = { start: gaussianCode(n, uniform), end: gaussianCode(n, uniform), t: 0.5 };
   const FRAMES = 8;
   const output = demo.picture("the generator's image at the slider's point of the walk");
-  const frames = Array.from({ length: FRAMES }, (_, k) => demo.small(`step ${k + 1} of ${FRAMES} along the walk`));
+  const frames = Array.from({ length: FRAMES }, (_, k) => demo.small(`step ${k + 1} of ${FRAMES} along the walk`, 2));
   const position = slider({
-    label: "t, from start (0) to end (1)",
+    label: "t (start 0, end 1)",
     min: 0,
     max: 1,
     step: 0.01,
@@ -195,10 +200,12 @@ function latentWalk(demo) {
       button("New start", () => demo.setState({ start: gaussianCode(n) }), "draw a new starting code"),
       button("New end", () => demo.setState({ end: gaussianCode(n) }), "draw a new end code"),
     ]),
-    element("p", { class: "demo-note", text: `The walk in ${FRAMES} steps:` }),
+  ]);
+  const strip = element("div", { class: "demo-wide" }, [
+    element("p", { class: "demo-note", text: `The walk from start to end in ${FRAMES} steps:` }),
     element("div", { class: "demo-strip" }, frames.map((f) => f.canvas)),
   ]);
-  return [output.canvas, controls];
+  return [output.canvas, controls, strip];
 }
 
 // A class-conditional generator: one class for a row of noise codes.
@@ -209,7 +216,7 @@ function classConditional(demo) {
   const SAMPLES = 8;
   const newNoise = (uniform) => Array.from({ length: SAMPLES }, () => gaussianCode(n, uniform));
   const state = { label: 3, noise: newNoise(seededUniform(2)) };
-  const pictures = Array.from({ length: SAMPLES }, (_, k) => demo.small(`sample ${k + 1} of the chosen class`));
+  const pictures = Array.from({ length: SAMPLES }, (_, k) => demo.small(`sample ${k + 1} of the chosen class`, 3));
   const labels = classes.map((name, k) =>
     button(name, () => demo.setState({ label: k }), `ask for class ${name}`),
   );
