@@ -1332,3 +1332,25 @@ def test_demo_inputs_and_pictures_equal_the_python_side(
         want = rgba(output, index, record["output_range"])
         difference = np.abs(np.array(pixels, dtype=float) - want)
         assert difference.max() <= 1, f"canvas {index}: off by up to {difference.max():.0f}"
+
+
+def test_without_webassembly_every_demo_says_what_it_needs(
+    devtools: DevTools, site: str, demo_page: list[str]
+):
+    """A browser without WebAssembly (here the page's WebAssembly object removed before any
+    script runs) gets a message in place of each demo, not a blank box or a stack trace."""
+    added = devtools.send(
+        "Page.addScriptToEvaluateOnNewDocument", source="delete globalThis.WebAssembly;"
+    )
+    try:
+        devtools.open(site + DEMO_PAGE + "?without-webassembly")
+        devtools.wait_for(DEMOS_SETTLED_JS, timeout=DEMO_TIMEOUT_S)
+        states = devtools.evaluate(
+            "[...document.querySelectorAll('.course-demo')].map(el => "
+            "[el.dataset.state, el.textContent])"
+        )
+    finally:
+        devtools.send("Page.removeScriptToEvaluateOnNewDocument", identifier=added["identifier"])
+    assert len(states) == len(DEMO_MODELS)
+    for state, text in states:
+        assert state == "error" and "does not run WebAssembly" in text, text

@@ -2,7 +2,6 @@
 // data-model="NAME"> becomes a demo of the model exported as models/NAME.onnx, with the record
 // models/NAME.json written beside it by course_lib.export.browser. The record's "demo" field
 // says which kind of demo; KINDS below maps it to the function that builds the controls.
-import * as ort from "../onnxruntime/ort.wasm.min.mjs";
 import { button, checkbox, choice, element, picture, sketch, slider } from "./controls.js";
 import {
   fromRGBA,
@@ -16,10 +15,20 @@ import {
 } from "./tensors.js";
 
 const MODELS = new URL("./models/", import.meta.url);
-// One thread: several need memory shared between workers, which a browser grants only to pages
-// served with cross-origin isolation headers (GitHub Pages sends none). These models are small.
-ort.env.wasm.numThreads = 1;
-ort.env.wasm.wasmPaths = new URL("../onnxruntime/", import.meta.url).href;
+
+// ONNX Runtime Web, imported once and only where WebAssembly exists (so that a browser without it
+// still gets the message of mount() below).
+let runtime = null;
+function onnxRuntime() {
+  runtime ??= import("../onnxruntime/ort.wasm.min.mjs").then((ort) => {
+    // One thread: several need memory shared between workers, which a browser grants only to
+    // pages served with cross-origin isolation headers (GitHub Pages sends none).
+    ort.env.wasm.numThreads = 1;
+    ort.env.wasm.wasmPaths = new URL("../onnxruntime/", import.meta.url).href;
+    return ort;
+  });
+  return runtime;
+}
 
 const DISPLAY = 196; // px: the side of a model's picture on the page
 
@@ -43,8 +52,9 @@ async function loadModel(name) {
   if (verified && (await sha256Hex(bytes)) !== record.sha256) {
     throw new Error(`${record.file} does not match the SHA-256 in ${name}.json; rebuild the book.`);
   }
+  const ort = await onnxRuntime();
   const session = await ort.InferenceSession.create(bytes, { executionProviders: ["wasm"] });
-  return { record, session, verified };
+  return { ort, record, session, verified };
 }
 
 // A strip of example images (course_lib.export.browser.save_strip) as RGBA bytes, one per image.
@@ -97,7 +107,9 @@ class Demo {
         this.queued = false;
         const feeds = this.feeds();
         const tensors = {};
-        for (const [name, { data, dims }] of Object.entries(feeds)) tensors[name] = new ort.Tensor("float32", data, dims);
+        for (const [name, { data, dims }] of Object.entries(feeds)) {
+          tensors[name] = new this.ort.Tensor("float32", data, dims);
+        }
         const start = performance.now();
         const { image } = await this.session.run(tensors);
         this.timing.textContent = `Last run: ${(performance.now() - start).toFixed(0)} ms in this browser.`;
