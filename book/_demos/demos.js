@@ -174,8 +174,11 @@ function latentSliders(demo) {
 function latentWalk(demo) {
   const { record } = demo;
   const n = record.latent_dim;
-  const uniform = seededUniform(1);
-  const state = { start: gaussianCode(n, uniform), end: gaussianCode(n, uniform), t: 0.5 };
+  const first = () => {
+    const uniform = seededUniform(1); // the same two codes at every visit
+    return { start: gaussianCode(n, uniform), end: gaussianCode(n, uniform), t: 0.5 };
+  };
+  const state = first();
   const FRAMES = 8;
   const output = demo.picture("the generator's image at the slider's point of the walk");
   const frames = Array.from({ length: FRAMES }, (_, k) => demo.small(`step ${k + 1} of ${FRAMES} along the walk`, 2));
@@ -211,6 +214,7 @@ function latentWalk(demo) {
     element("div", { class: "demo-buttons" }, [
       button("New start", () => demo.setState({ start: gaussianCode(n) }), "draw a new starting code"),
       button("New end", () => demo.setState({ end: gaussianCode(n) }), "draw a new end code"),
+      button("Reset", () => demo.setState(first()), "the walk this page starts with"),
     ]),
   ]);
   const strip = element("div", { class: "demo-wide" }, [
@@ -227,7 +231,8 @@ function classConditional(demo) {
   const classes = record.classes;
   const SAMPLES = 8;
   const newNoise = (uniform) => Array.from({ length: SAMPLES }, () => gaussianCode(n, uniform));
-  const state = { label: 3, noise: newNoise(seededUniform(2)) };
+  const first = () => ({ label: 3, noise: newNoise(seededUniform(2)) });
+  const state = first();
   const pictures = Array.from({ length: SAMPLES }, (_, k) => demo.small(`sample ${k + 1} of the chosen class`, 3));
   const labels = classes.map((name, k) =>
     button(name, () => demo.setState({ label: k }), `ask for class ${name}`),
@@ -252,6 +257,7 @@ function classConditional(demo) {
     element("div", { class: "demo-buttons" }, labels),
     element("div", { class: "demo-buttons" }, [
       button("New noise", () => demo.setState({ noise: newNoise(Math.random) }), "draw new codes z"),
+      button("Reset", () => demo.setState(first()), "the digit and codes this page starts with"),
     ]),
   ]);
   return [element("div", { class: "demo-grid" }, pictures.map((p) => p.canvas)), controls];
@@ -347,6 +353,9 @@ async function attributeEdit(demo) {
     hair.root,
     glasses.root,
     expression.root,
+    element("div", { class: "demo-buttons" }, [
+      button("Reset", () => demo.setState({ dataset: 0, ...own[state.face] }), "this face's own labels"),
+    ]),
     element("p", { class: "demo-note", text: "Condition: hair colour (5), glasses (1), expression (5), mask (2):" }),
     shownCondition,
   ]);
