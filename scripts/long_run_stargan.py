@@ -9,6 +9,10 @@ only the number of epochs differs. Each run writes, next to the notebook,
 the longer run) and ``.json`` (epochs, generator steps, seconds, machine, the identity scores
 per face and their means with 95 % bootstrap intervals, and the per-epoch measurements).
 Notebook 09 shows both files; an existing pair is replaced only with ``--overwrite``.
+
+With ``--export`` the trained generator is also exported for the book's live demos
+(``course_lib.export.browser``) as ``notebooks/exported/book/stargan_<generator>_long.onnx``, with
+its record (the run, the identity scores above) and eight held-out faces to start from.
 """
 
 from __future__ import annotations
@@ -24,19 +28,24 @@ from course_lib.data.faces import sample_nuisance
 from course_lib.evaluation.attribute_judge import RECIPES, load_attribute_judge
 from course_lib.evaluation.monitors import attribute_monitor
 from course_lib.evaluation.translation_checks import (
+    IDENTITY_SCORE_LABELS,
     counterfactual_faces,
     held_out_targets,
     identity_scores,
     identity_summary,
 )
+from course_lib.export.browser import EXPORT_ROOT, describe_export, export_for_browser
+from course_lib.export.demo_records import attribute_edit_fields
 from course_lib.models.stargan import StarGANDiscriminator, StarGANGenerator
 from course_lib.objectives.stargan import StarGAN
-from course_lib.runtime.config import one_cpu_thread, seed_everything, settings_for
+from course_lib.runtime.config import REPO_ROOT, one_cpu_thread, seed_everything, settings_for
 from course_lib.training.translation import train_stargan
 from course_lib.viz.translation_grids import translation_grid
 
 SEED = 0  # the notebook's
 GRID_ROWS = 5  # the notebook's grid shows the first five held-out faces
+DEMO_FOLDER = REPO_ROOT / "notebooks" / EXPORT_ROOT / "book"  # what the book publishes
+DEMO_EXAMPLES = 8  # held-out faces the demo starts from
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,6 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--generator", choices=("paper", "residual"), required=True)
     parser.add_argument("--epochs", type=int, default=80)
     parser.add_argument("--overwrite", action="store_true")
+    parser.add_argument(
+        "--export", action="store_true", help="also export the generator for the live demos"
+    )
     options = parser.parse_args(argv)
     if options.epochs < 1:
         parser.error(f"--epochs must be positive, got {options.epochs}.")
@@ -112,6 +124,40 @@ def main(argv: list[str] | None = None) -> int:
         png,
         record,
     )
+    if options.export:
+        data = (
+            f"cartoon faces, 32 px: {settings.faces_train:,} train (seed {SEED}) / "
+            f"{settings.faces_test:,} held out (seed {SEED + 1})"
+        )
+        exported = export_for_browser(
+            objective.generator,
+            {"face": test_faces.images[:4] * 2 - 1, "condition": targets[:4]},
+            f"stargan_{options.generator}_long",
+            DEMO_FOLDER,
+            record={
+                "demo": "attribute-edit",
+                "notebook": "09_cyclegan_stargan",
+                "profile": "cpu",
+                "trained_by": "scripts/long_run_stargan.py, the longer run notebook 09 shows",
+                "trained": {
+                    "data": data,
+                    "epochs": options.epochs,
+                    "steps": steps,
+                    "seed": SEED,
+                    "model": f"StarGAN generator ({options.generator})",
+                },
+                **attribute_edit_fields(test_faces, DEMO_EXAMPLES),
+                "measured": {
+                    f"{label}, held-out faces, 95 % interval": summary[name].format(
+                        ".1f" if name in ("target_read", "others_kept") else ".3f"
+                    )
+                    for name, label in IDENTITY_SCORE_LABELS.items()
+                },
+            },
+            output_range=(-1.0, 1.0),
+            examples=test_faces.images[:DEMO_EXAMPLES],
+        )
+        print(describe_export(exported))
     return 0
 
 

@@ -1145,6 +1145,7 @@ DEMO_MODELS = (
     "cgan_generator",
     "pix2pix_unet",
     "stargan_generator",
+    "stargan_residual_long",
 )
 # Installed before any page script runs: every console error, uncaught error and unhandled
 # rejection, kept for the test to read.
@@ -1318,6 +1319,13 @@ def demo_states():
             "hair_colour": 1,
             "glasses": 1,
             "expression": 0,
+        },
+        "stargan_residual_long": lambda r: {
+            "face": 6,
+            "dataset": 1,
+            "hair_colour": 0,
+            "glasses": 0,
+            "expression": 3,
         },
     }
 

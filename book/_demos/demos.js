@@ -79,8 +79,9 @@ function provenance(record, verified) {
     ([what, value]) => `${what.replaceAll("_", " ")} = ${value}`,
   );
   const lines = [
-    `${trained.model}, trained in notebook ${record.notebook.slice(0, 2)} (${record.profile} ` +
-      `profile) for ${count(trained.epochs, "epoch")}${steps} with seed ${trained.seed}: ${trained.data}.`,
+    `${trained.model}, trained by ${record.trained_by ?? `notebook ${record.notebook.slice(0, 2)}`} ` +
+      `(${record.profile} profile) for ${count(trained.epochs, "epoch")}${steps} with seed ` +
+      `${trained.seed}: ${trained.data}.`,
     ...(measured.length ? [`Measured in that run: ${measured.join("; ")}.`] : []),
     `${record.file}, ${(record.bytes / 1e6).toFixed(2)} MB` +
       (verified ? ", SHA-256 checked." : " (SHA-256 not checked: the page is not on https or localhost)."),
