@@ -28,14 +28,13 @@ from course_lib.data.faces import sample_nuisance
 from course_lib.evaluation.attribute_judge import RECIPES, load_attribute_judge
 from course_lib.evaluation.monitors import attribute_monitor
 from course_lib.evaluation.translation_checks import (
-    IDENTITY_SCORE_LABELS,
     counterfactual_faces,
     held_out_targets,
     identity_scores,
     identity_summary,
 )
 from course_lib.export.browser import EXPORT_ROOT, describe_export, export_for_browser
-from course_lib.export.demo_records import attribute_edit_fields
+from course_lib.export.demo_records import attribute_edit_fields, identity_measured
 from course_lib.models.stargan import StarGANDiscriminator, StarGANGenerator
 from course_lib.objectives.stargan import StarGAN
 from course_lib.runtime.config import REPO_ROOT, one_cpu_thread, seed_everything, settings_for
@@ -138,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
                 "demo": "attribute-edit",
                 "notebook": "09_cyclegan_stargan",
                 "profile": "cpu",
-                "trained_by": "scripts/long_run_stargan.py, the longer run notebook 09 shows",
+                # not a notebook's run: the longer run that notebook 09 shows, at its cpu sizes
+                "trained_by": "scripts/long_run_stargan.py (notebook 09's longer run)",
                 "trained": {
                     "data": data,
                     "epochs": options.epochs,
@@ -147,12 +147,7 @@ def main(argv: list[str] | None = None) -> int:
                     "model": f"StarGAN generator ({options.generator})",
                 },
                 **attribute_edit_fields(test_faces, DEMO_EXAMPLES),
-                "measured": {
-                    f"{label}, held-out faces, 95 % interval": summary[name].format(
-                        ".1f" if name in ("target_read", "others_kept") else ".3f"
-                    )
-                    for name, label in IDENTITY_SCORE_LABELS.items()
-                },
+                "measured": identity_measured(summary),
             },
             output_range=(-1.0, 1.0),
             examples=test_faces.images[:DEMO_EXAMPLES],

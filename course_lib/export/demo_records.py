@@ -1,5 +1,5 @@
-"""What a demo of the book needs to know about its data, beyond the model file: the fields of an
-exported record (``course_lib.export.browser``) that describe a data set's layout."""
+"""What a demo of the book needs to know beyond the model file: the fields of an exported record
+(``course_lib.export.browser``) that describe a data set's layout, and measurements as shown."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from typing import Any
 from course_lib.data.face_conditions import GROUPS, MASK
 from course_lib.data.face_domains import DomainFaces
 from course_lib.data.faces import ATTRIBUTES
+from course_lib.evaluation.intervals import Interval
+from course_lib.evaluation.translation_checks import IDENTITY_SCORE_LABELS
 
 
 def attribute_edit_fields(faces: DomainFaces, examples: int) -> dict[str, Any]:
@@ -29,4 +31,13 @@ def attribute_edit_fields(faces: DomainFaces, examples: int) -> dict[str, Any]:
             {group.attribute: faces.attributes[group.attribute][i].item() for group in GROUPS}
             for i in range(examples)
         ],
+    }
+
+
+def identity_measured(summary: dict[str, Interval]) -> dict[str, str]:
+    """A StarGAN generator's identity scores (``translation_checks.identity_summary``) as the
+    demo shows them: each score's name and its mean with the 95 % interval over the faces."""
+    return {
+        f"{label}, held-out faces": summary[name].format(".3f" if name.startswith("l1") else ".1f")
+        for name, label in IDENTITY_SCORE_LABELS.items()
     }
