@@ -94,6 +94,14 @@ def publish_demos() -> None:
     """Copy the demos' JavaScript and the book profile's exported models into _static/demos/,
     after checking each model against the SHA-256 its record gives."""
     records = sorted(EXPORTED.glob("*.json"))
+    wanted = re.findall(r'data-model="([^"]+)"', (BOOK / "demos.md").read_text(encoding="utf-8"))
+    missing = [name for name in wanted if not (EXPORTED / f"{name}.json").is_file()]
+    if missing:
+        raise BuildError(
+            f"book/demos.md shows {', '.join(missing)}, but {EXPORTED} has no record of "
+            f"{'it' if len(missing) == 1 else 'them'}: export the model (see the record's "
+            "notebook or script) or take its demo off the page."
+        )
     if not records:
         raise BuildError(
             f"No exported models in {EXPORTED}: the live demos need them. They come with the "
@@ -108,9 +116,10 @@ def publish_demos() -> None:
         record = json.loads(record_path.read_text(encoding="utf-8"))
         model = EXPORTED / record["file"]
         if not model.is_file() or sha256_of(model) != record["sha256"]:
+            source = record.get("trained_by") or f"notebook {record['notebook']} (book profile)"
             raise BuildError(
                 f"{model} is missing or does not match the SHA-256 in {record_path.name}; "
-                f"re-run notebook {record['notebook']} in the book profile to export it again."
+                f"export it again: {source}."
             )
         names = [record_path.name, model.name]
         if "examples" in record:

@@ -1131,12 +1131,12 @@ def test_every_image_has_alt_text_or_a_caption(rendered: dict[str, str]):
 
 
 # ------------------------------------------------------------------------------ the live demos
-# book/demos.md: six models the notebooks exported (notebooks/exported/book/) run in the page with
+# book/demos.md: the models the notebooks exported (notebooks/exported/book/) run in the page with
 # ONNX Runtime Web. The checks open the page in Chromium, use each demo's controls as a reader
 # does, and compare what the page feeds the model and draws with what the Python side computes
 # from the same controls (tests/test_browser_export.py checks the files themselves).
 DEMO_PAGE = "demos.html"
-DEMO_TIMEOUT_S = 60  # to load the runtime and all six models
+DEMO_TIMEOUT_S = 60  # to load the runtime and every model
 DEMO_RESPONSE_S = 5  # from a control's change to a new picture
 DEMO_MODELS = (
     "mnist_vae_decoder",
@@ -1159,6 +1159,14 @@ window.addEventListener('error', e => window.__pageErrors.push(String(e.message)
 window.addEventListener('unhandledrejection', e => window.__pageErrors.push(String(e.reason)));"""
 DEMOS_SETTLED_JS = """[...document.querySelectorAll('.course-demo')]
   .every(el => el.dataset.state === 'ready' || el.dataset.state === 'error')"""
+# A demo loads when it comes near the screen: scroll each into view, as a reader does.
+SCROLL_THROUGH_DEMOS_JS = """(async () => {
+  for (const el of document.querySelectorAll('.course-demo')) {
+    el.scrollIntoView({block: 'center'});
+    await new Promise(done => setTimeout(done, 150));
+  }
+  return true;
+})()"""
 
 
 def demo(model: str) -> str:
@@ -1200,6 +1208,11 @@ def demo_page(devtools: DevTools, site: str) -> list[str]:
     theme_errors = devtools.evaluate("window.__pageErrors")
     assert theme_errors is not None, "the error hook did not run"
     devtools.open(site + DEMO_PAGE)
+    waiting = devtools.evaluate(
+        "[...document.querySelectorAll('.course-demo')].map(el => el.dataset.state)"
+    )
+    assert waiting.count("waiting") >= len(DEMO_MODELS) - 2, f"demos off screen load: {waiting}"
+    devtools.evaluate(SCROLL_THROUGH_DEMOS_JS, await_promise=True)
     devtools.wait_for(DEMOS_SETTLED_JS, timeout=DEMO_TIMEOUT_S)
     return theme_errors
 
@@ -1382,6 +1395,7 @@ def test_without_webassembly_every_demo_says_what_it_needs(
     )
     try:
         devtools.open(site + DEMO_PAGE + "?without-webassembly")
+        devtools.evaluate(SCROLL_THROUGH_DEMOS_JS, await_promise=True)
         devtools.wait_for(DEMOS_SETTLED_JS, timeout=DEMO_TIMEOUT_S)
         states = devtools.evaluate(
             "[...document.querySelectorAll('.course-demo')].map(el => "

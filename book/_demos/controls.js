@@ -32,9 +32,10 @@ export function slider({ label, min, max, step, value, onInput }) {
   return {
     root,
     input,
+    // the number shows the value itself, also where the thumb stops at the end of its range
     set(v) {
       input.value = String(v);
-      shown.textContent = Number(input.value).toFixed(2);
+      shown.textContent = Number(v).toFixed(2);
     },
   };
 }

@@ -31,6 +31,7 @@ function onnxRuntime() {
 }
 
 const DISPLAY = 196; // px: the side of a model's picture on the page
+const RUNTIME_MB = 14.8; // ort-wasm-simd-threaded.wasm of onnxruntime-web 1.31.1
 
 async function fetchOk(url) {
   const response = await fetch(url);
@@ -43,9 +44,11 @@ async function sha256Hex(bytes) {
   return [...digest].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-// The record, the verified model bytes and an inference session.
-async function loadModel(name) {
+// The record, the verified model bytes and an inference session; onRecord(record) is called
+// before the model itself is downloaded.
+async function loadModel(name, onRecord) {
   const record = await (await fetchOk(new URL(`${name}.json`, MODELS))).json();
+  onRecord(record);
   const bytes = new Uint8Array(await (await fetchOk(new URL(record.file, MODELS))).arrayBuffer());
   // crypto.subtle exists only on https:// and localhost pages; elsewhere the check is skipped.
   const verified = Boolean(globalThis.crypto?.subtle);
@@ -76,11 +79,11 @@ function provenance(record, verified) {
   const count = (n, word) => `${n.toLocaleString("en")} ${word}${n === 1 ? "" : "s"}`;
   const steps = trained.steps ? ` (${count(trained.steps, "step")})` : "";
   const measured = Object.entries(record.measured ?? {}).map(
-    ([what, value]) => `${what.replaceAll("_", " ")} = ${value}`,
+    ([what, value]) => `${what.replaceAll("_", " ")}: ${value}`,
   );
   const lines = [
-    `${trained.model}, trained by ${record.trained_by ?? `notebook ${record.notebook.slice(0, 2)}`} ` +
-      `(${record.profile} profile) for ${count(trained.epochs, "epoch")}${steps} with seed ` +
+    `${trained.model}, trained by ${record.trained_by ?? `notebook ${record.notebook.slice(0, 2)} ` +
+      `(${record.profile} profile)`} for ${count(trained.epochs, "epoch")}${steps} with seed ` +
       `${trained.seed}: ${trained.data}.`,
     ...(measured.length ? [`Measured in that run: ${measured.join("; ")}.`] : []),
     `${record.file}, ${(record.bytes / 1e6).toFixed(2)} MB` +
@@ -91,7 +94,13 @@ function provenance(record, verified) {
 
 // One demo: its model, its state, and render(), which runs the model on feeds() and hands the
 // output to show(). Runs never overlap; requests made during a run collapse into one more run,
-// which reads the newest state.
+// which reads the newest state. A failed run shows its error and leaves the demo usable.
+//
+// Each kind of demo below receives a Demo and gives it, before returning its page elements:
+//   feeds()           the model's inputs for the current state, {name: {data, dims}}
+//   show(data, dims)  draws the model's output (a batch in PyTorch's layout)
+//   setState(changes) changes the state, updates the controls, and returns render()'s promise
+//   outputs           the output canvases (the tests read their pixels)
 class Demo {
   constructor(root, model) {
     Object.assign(this, model);
@@ -106,19 +115,29 @@ class Demo {
       this.queued = true;
       this.done = this.done.then(async () => {
         this.queued = false;
-        const feeds = this.feeds();
-        const tensors = {};
-        for (const [name, { data, dims }] of Object.entries(feeds)) {
-          tensors[name] = new this.ort.Tensor("float32", data, dims);
+        try {
+          await this.runOnce();
+        } catch (error) {
+          this.timing.textContent = `This run failed: ${error.message}`;
+          console.error(error);
         }
-        const start = performance.now();
-        const { image } = await this.session.run(tensors);
-        this.timing.textContent = `Last run: ${(performance.now() - start).toFixed(0)} ms in this browser.`;
-        this.lastFeeds = feeds;
-        this.show(image.data, image.dims);
       });
     }
     return this.done;
+  }
+
+  async runOnce() {
+    const feeds = this.feeds();
+    const tensors = {};
+    for (const [name, { data, dims }] of Object.entries(feeds)) {
+      tensors[name] = new this.ort.Tensor("float32", data, dims);
+    }
+    const start = performance.now();
+    const { image } = await this.session.run(tensors);
+    const took = performance.now() - start;
+    this.timing.textContent = `Last run: ${took < 1 ? "under 1" : took.toFixed(0)} ms in this browser.`;
+    this.lastFeeds = feeds;
+    this.show(image.data, image.dims);
   }
 
   picture(label) {
@@ -142,7 +161,7 @@ function latentSliders(demo) {
   const output = demo.picture("the decoder's image for the code the sliders set");
   const sliders = record.sliders.map(({ dim, kl_nats }) =>
     slider({
-      label: `z[${dim}] (KL ${kl_nats.toFixed(1)} nats)`,
+      label: `z[${dim}] (KL ${kl_nats.toFixed(2)} nats)`,
       min: -3,
       max: 3,
       step: 0.05,
@@ -182,7 +201,7 @@ function latentWalk(demo) {
   const state = first();
   const FRAMES = 8;
   const output = demo.picture("the generator's image at the slider's point of the walk");
-  const frames = Array.from({ length: FRAMES }, (_, k) => demo.small(`step ${k + 1} of ${FRAMES} along the walk`, 2));
+  const frames = Array.from({ length: FRAMES }, (_, k) => demo.small(`point ${k + 1} of ${FRAMES} along the walk`, 2));
   const position = slider({
     label: "t (start 0, end 1)",
     min: 0,
@@ -219,7 +238,7 @@ function latentWalk(demo) {
     ]),
   ]);
   const strip = element("div", { class: "demo-wide" }, [
-    element("p", { class: "demo-note", text: `The walk from start to end in ${FRAMES} steps:` }),
+    element("p", { class: "demo-note", text: `The walk at ${FRAMES} evenly spaced points from start to end:` }),
     element("div", { class: "demo-strip" }, frames.map((f) => f.canvas)),
   ]);
   return [output.canvas, controls, strip];
@@ -317,7 +336,7 @@ async function attributeEdit(demo) {
   );
   const datasetPick = choice(
     "Labels of",
-    ["data set A: hair colour, glasses", "data set B: expression"],
+    ["data set 0: hair colour, glasses", "data set 1: expression"],
     0,
     (k) => demo.setState({ dataset: k }),
   );
@@ -372,17 +391,37 @@ const KINDS = {
   "attribute-edit": attributeEdit,
 };
 
+// A tiny module that uses a SIMD instruction (i32.const 0, i8x16.splat, drop): ONNX Runtime Web's
+// WebAssembly needs SIMD, which browsers before 2021 lack.
+const SIMD_PROBE = new Uint8Array([
+  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // magic number, version 1
+  0x01, 0x04, 0x01, 0x60, 0x00, 0x00, // one function type: () -> ()
+  0x03, 0x02, 0x01, 0x00, // one function of that type
+  0x0a, 0x09, 0x01, 0x07, 0x00, 0x41, 0x00, 0xfd, 0x0f, 0x1a, 0x0b, // its body
+]);
+
+function webAssemblyProblem() {
+  if (typeof WebAssembly !== "object") {
+    return "this browser does not run WebAssembly, which the demos need; any current Chrome, Edge, Firefox or Safari does.";
+  }
+  if (!WebAssembly.validate(SIMD_PROBE)) {
+    return "this browser's WebAssembly lacks SIMD instructions, which ONNX Runtime Web needs; a browser from 2021 or later has them.";
+  }
+  return null;
+}
+
 async function mount(root) {
   root.dataset.state = "loading";
   const status = element("p", { class: "demo-status", text: "Loading the model…" });
   root.replaceChildren(status);
   try {
-    if (typeof WebAssembly !== "object") {
-      throw new Error(
-        "this browser does not run WebAssembly, which the demos need; any current Chrome, Edge, Firefox or Safari does.",
-      );
-    }
-    const model = await loadModel(root.dataset.model);
+    const problem = webAssemblyProblem();
+    if (problem) throw new Error(problem);
+    const model = await loadModel(root.dataset.model, (record) => {
+      status.textContent =
+        `Loading the model (${(record.bytes / 1e6).toFixed(1)} MB)` +
+        (runtime ? "…" : ` and, once for this page, ONNX Runtime Web (${RUNTIME_MB} MB)…`);
+    });
     const build = KINDS[model.record.demo];
     if (!build) throw new Error(`no demo of kind ${model.record.demo} in demos.js`);
     const demo = new Demo(root, model);
@@ -403,4 +442,20 @@ async function mount(root) {
   }
 }
 
-for (const root of document.querySelectorAll(".course-demo[data-model]")) mount(root);
+// A demo loads when it comes near the screen, so a reader who never scrolls down to the last one
+// never downloads its model.
+const nearScreen = new IntersectionObserver(
+  (entries) => {
+    for (const entry of entries) {
+      if (!entry.isIntersecting) continue;
+      nearScreen.unobserve(entry.target);
+      mount(entry.target);
+    }
+  },
+  { rootMargin: "300px" },
+);
+for (const root of document.querySelectorAll(".course-demo[data-model]")) {
+  root.dataset.state = "waiting";
+  root.replaceChildren(element("p", { class: "demo-status", text: "The model loads when this demo comes into view." }));
+  nearScreen.observe(root);
+}
