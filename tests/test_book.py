@@ -781,13 +781,7 @@ class DevTools:
             self.process.wait()
             raise
         self.last_id = 0
-        self.send(
-            "Emulation.setDeviceMetricsOverride",
-            width=VIEWPORT[0],
-            height=VIEWPORT[1],
-            deviceScaleFactor=1,
-            mobile=False,
-        )
+        self.set_viewport_height(VIEWPORT[1])
 
     def send(self, method: str, **params):
         """Call a protocol method and return its result
@@ -853,11 +847,7 @@ class DevTools:
                 clickCount=1,
             )
 
-    def screenshot_of(self, selector: str, path: Path) -> None:
-        """Save a PNG of the first element that matches. The viewport is made as tall as the
-        page first, so the element is cut from the whole page, with no sticky header over it."""
-        self.evaluate("window.scrollTo(0, 0)")
-        height = self.evaluate("document.documentElement.scrollHeight")
+    def set_viewport_height(self, height: int) -> None:
         self.send(
             "Emulation.setDeviceMetricsOverride",
             width=VIEWPORT[0],
@@ -865,56 +855,31 @@ class DevTools:
             deviceScaleFactor=1,
             mobile=False,
         )
-        try:
-            self.evaluate(
-                "new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))",
-                True,
-            )
-            x, y, width, height = self.evaluate(f"""(() => {{
-                const b = document.querySelector({json.dumps(selector)}).getBoundingClientRect();
-                return [b.left, b.top, b.width, b.height];
-            }})()""")
-            clip = dict(x=x, y=y, width=width, height=height, scale=1)
-            png = self.send("Page.captureScreenshot", format="png", clip=clip)["data"]
-        finally:
-            self.send(
-                "Emulation.setDeviceMetricsOverride",
-                width=VIEWPORT[0],
-                height=VIEWPORT[1],
-                deviceScaleFactor=1,
-                mobile=False,
-            )
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(base64.b64decode(png))
 
-    def screenshot(self, path: Path, full_page: bool = True) -> None:
-        """Save a PNG of the page from its top (full_page) or of what the viewport shows now."""
-        if full_page:
+    def screenshot(self, path: Path, full_page: bool = True, selector: str | None = None) -> None:
+        """Save a PNG of the page from its top (full_page), of what the viewport shows now, or of
+        the first element matching ``selector``, cut from a viewport as tall as the page so that
+        no sticky header lies over it."""
+        if full_page or selector:
             self.evaluate("window.scrollTo(0, 0)")
-            height = min(
-                self.evaluate("document.documentElement.scrollHeight"), SCREENSHOT_MAX_HEIGHT
-            )
-            self.send(
-                "Emulation.setDeviceMetricsOverride",
-                width=VIEWPORT[0],
-                height=height,
-                deviceScaleFactor=1,
-                mobile=False,
-            )
+            height = self.evaluate("document.documentElement.scrollHeight")
+            self.set_viewport_height(height if selector else min(height, SCREENSHOT_MAX_HEIGHT))
             self.evaluate(
                 "new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))",
                 True,
             )
         try:
-            png = self.send("Page.captureScreenshot", format="png")["data"]
+            options = {}
+            if selector:
+                x, y, width, height = self.evaluate(f"""(() => {{
+                    const b = document.querySelector({json.dumps(selector)})
+                        .getBoundingClientRect();
+                    return [b.left, b.top, b.width, b.height];
+                }})()""")
+                options["clip"] = dict(x=x, y=y, width=width, height=height, scale=1)
+            png = self.send("Page.captureScreenshot", format="png", **options)["data"]
         finally:
-            self.send(
-                "Emulation.setDeviceMetricsOverride",
-                width=VIEWPORT[0],
-                height=VIEWPORT[1],
-                deviceScaleFactor=1,
-                mobile=False,
-            )
+            self.set_viewport_height(VIEWPORT[1])
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(base64.b64decode(png))
 
@@ -1248,7 +1213,7 @@ def test_demos_start_offline_and_answer_their_controls(
         while devtools.evaluate(output_pixels_js(model)) == before:
             assert time.monotonic() - start < DEMO_RESPONSE_S, f"{model}: no new picture"
             time.sleep(0.05)
-        devtools.screenshot_of(demo(model), SCREENSHOTS / f"demo_{model}.png")
+        devtools.screenshot(SCREENSHOTS / f"demo_{model}.png", selector=demo(model))
     requested = devtools.evaluate("performance.getEntriesByType('resource').map(r => r.name)")
     assert any(url.endswith(".wasm") for url in requested)
     outside = [url for url in requested if not url.startswith(site)]
