@@ -98,6 +98,10 @@ def main(argv: list[str] | None = None) -> int:
     scores = identity_scores(judge, test_faces, translated, truth, targets)
     summary = identity_summary(scores, seed=SEED)
     steps = len(history.g_loss)
+    data = (
+        f"cartoon faces, 32 px: {settings.faces_train:,} train (seed {SEED}) / "
+        f"{settings.faces_test:,} held out (seed {SEED + 1})"
+    )
     figure = translation_grid(
         objective,
         test_faces.images[:GRID_ROWS],
@@ -113,8 +117,7 @@ def main(argv: list[str] | None = None) -> int:
             "generator_steps": steps,
             "critic_steps_per_generator_step": settings.star_d_steps,
             "seconds": round(history.seconds),
-            "data": f"cartoon faces, 32 px: {settings.faces_train:,} train (seed {SEED}) / "
-            f"{settings.faces_test:,} held out (seed {SEED + 1})",
+            "data": data,
             "identity": {name: interval_fields(interval) for name, interval in summary.items()},
             # per held-out face, in order, so that a notebook can pair two runs' scores
             "identity_per_face": {name: values.tolist() for name, values in scores.items()},
@@ -124,10 +127,6 @@ def main(argv: list[str] | None = None) -> int:
         record,
     )
     if options.export:
-        data = (
-            f"cartoon faces, 32 px: {settings.faces_train:,} train (seed {SEED}) / "
-            f"{settings.faces_test:,} held out (seed {SEED + 1})"
-        )
         exported = export_for_browser(
             objective.generator,
             {"face": test_faces.images[:4] * 2 - 1, "condition": targets[:4]},

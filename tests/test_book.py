@@ -1144,6 +1144,17 @@ def output_pixels_js(model: str) -> str:
       Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data))"""
 
 
+def choose_js(model: str, index: int) -> str:
+    """JS: pick option ``index`` of a demo's first choice, as a reader does; awaits the run."""
+    root = json.dumps(demo(model))
+    return f"""(() => {{
+        const pick = document.querySelector({root} + ' select');
+        pick.selectedIndex = {index};
+        pick.dispatchEvent(new Event('change'));
+        return document.querySelector({root}).demo.done;
+    }})()"""
+
+
 # How a reader changes each demo: real mouse input on sliders, buttons and the drawing canvas;
 # StarGAN's drop-down list changes through the same event a choice fires.
 def use_the_demo(devtools: DevTools, model: str) -> None:
@@ -1197,15 +1208,7 @@ def test_demos_start_offline_and_answer_their_controls(
     assert not failed, "\n".join(failed)
     for model in DEMO_MODELS:
         if model == "pix2pix_unet":  # the third held-out edge map, through the page's choice
-            devtools.evaluate(
-                f"""(() => {{
-                const pick = document.querySelector({json.dumps(demo(model) + " select")});
-                pick.selectedIndex = 2;
-                pick.dispatchEvent(new Event('change'));
-                return document.querySelector({json.dumps(demo(model))}).demo.done;
-            }})()""",
-                await_promise=True,
-            )
+            devtools.evaluate(choose_js(model, 2), await_promise=True)
         before = devtools.evaluate(output_pixels_js(model))
         assert any(len(set(pixels)) > 2 for pixels in before), f"{model} drew a blank picture"
         use_the_demo(devtools, model)
@@ -1323,12 +1326,7 @@ def test_demo_inputs_and_pictures_equal_the_python_side(
     state = demo_states()[model](record)
     root = json.dumps(demo(model))
     if model == "pix2pix_unet":  # the page's own choice of a held-out edge map
-        script = f"""(() => {{
-            const pick = document.querySelector({root} + ' select');
-            pick.selectedIndex = {state["example"]};
-            pick.dispatchEvent(new Event('change'));
-            return document.querySelector({root}).demo.done;
-        }})()"""
+        script = choose_js(model, state["example"])
     else:
         script = f"document.querySelector({root}).demo.setState({json.dumps(state)})"
     devtools.evaluate(script, await_promise=True)
