@@ -1,0 +1,337 @@
+"""Checks of the coding exercises of notebooks 05 (GAN), 06 (DCGAN), 07 (WGAN) and 08 (cGAN).
+
+References: the identity -log sigmoid(a) = softplus(-a) in float64 for the GAN losses, closed-form
+gradients of linear and quadratic critics for the penalty, scipy for the 1-D Wasserstein
+distance, the interpolation formula in float64 for slerp. See ``checking`` for the errors.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from scipy.stats import wasserstein_distance
+from torch import nn
+
+from course_lib.exercises.checking import (
+    WrongAnswer,
+    call_answer,
+    correct,
+    expect_tensor,
+    forbid,
+)
+
+GAN_LOSS_NAMES = (
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "BCELoss",
+    "BCEWithLogitsLoss",
+    "discriminator_loss",
+    "generator_loss_non_saturating",
+    "generator_loss_saturating",
+)
+
+
+def check_discriminator_loss(answer: Callable, *, seed: int = 0, batch: int = 6) -> None:
+    """Exercise 5.1: -mean log D(x) - mean log(1 - D(G(z))), from logits, stable at any logit."""
+    exercise = "Exercise 5.1 (the discriminator's loss)"
+    forbid(exercise, answer, GAN_LOSS_NAMES, "Write it with F.softplus (or torch.log).")
+    generator = torch.Generator().manual_seed(seed)
+    real, fake = torch.randn(2, batch, generator=generator) * 3
+    expected = F.softplus(-real.double()).mean() + F.softplus(fake.double()).mean()
+    got = call_answer(exercise, answer, real, fake)
+    swapped = F.softplus(real.double()).mean() + F.softplus(-fake.double()).mean()
+    if isinstance(got, torch.Tensor) and torch.allclose(got.double(), swapped, atol=1e-5):
+        raise WrongAnswer(
+            f"{exercise}: real and fake are swapped: D should call the real images real (D(x) "
+            "near 1, large logits) and the generated ones fake."
+        )
+    expect_tensor(exercise, got, expected, what="the loss at random logits", tolerance=1e-5)
+    sure = torch.tensor([60.0, 80.0]), torch.tensor([-60.0, -80.0])
+    confident = call_answer(exercise, answer, *sure)
+    if not torch.isfinite(torch.as_tensor(confident)).all():
+        raise WrongAnswer(
+            f"{exercise}: a discriminator that is right with logits of +-60 gets loss "
+            f"{confident}, not about 1e-26: sigmoid(60) rounds to 1 in float32 and log(1 - 1) "
+            "is -inf. Use -log sigmoid(a) = softplus(-a)."
+        )
+    expect_tensor(exercise, confident, torch.tensor(0.0), what="the loss at logits +-60")
+    correct(exercise, "Matches -log sigmoid in float64, and stays finite at logits of +-80.")
+
+
+def check_generator_loss(answer: Callable, *, seed: int = 0, batch: int = 6) -> None:
+    """Exercise 5.2: the non-saturating loss -mean log D(G(z)) and its gradient where D rejects."""
+    exercise = "Exercise 5.2 (the non-saturating generator loss)"
+    forbid(exercise, answer, GAN_LOSS_NAMES, "Write it with F.softplus (or torch.log).")
+    fake = torch.randn(batch, generator=torch.Generator().manual_seed(seed)) * 3
+    got = call_answer(exercise, answer, fake)
+    expect_tensor(
+        exercise,
+        got,
+        F.softplus(-fake.double()).mean(),
+        what="the loss at random logits",
+        tolerance=1e-5,
+    )
+    rejected = torch.full((4,), -10.0, requires_grad=True)  # D(G(z)) = sigmoid(-10), 4.5e-5
+    loss = call_answer(exercise, answer, rejected)
+    if not isinstance(loss, torch.Tensor) or not loss.requires_grad:
+        raise WrongAnswer(f"{exercise}: the loss carries no gradient back to the logits.")
+    (gradient,) = torch.autograd.grad(loss, rejected)
+    expected = -torch.sigmoid(torch.tensor(10.0, dtype=torch.float64)) / 4
+    if gradient.abs().max() < 1e-3:
+        raise WrongAnswer(
+            f"{exercise}: where the discriminator rejects a sample (logit -10) your loss's "
+            f"gradient is {gradient[0].item():.2g}; it should be {expected.item():.3f} per "
+            "sample. This is the saturating loss log(1 - D(G(z))), which stops teaching G "
+            "exactly when G is bad."
+        )
+    expect_tensor(
+        exercise, gradient, expected.expand(4), what="the gradient at logits -10 (batch of 4)"
+    )
+    correct(exercise, "Value, and a gradient of about -1 / batch where D rejects the sample.")
+
+
+def check_generator_block(
+    answer: Callable, *, in_channels: int = 8, out_channels: int = 4, side: int = 7
+) -> None:
+    """Exercise 6.1: ConvTranspose2d(4, 2, 1, bias=False), BatchNorm2d, ReLU; doubles the side."""
+    exercise = "Exercise 6.1 (a DCGAN generator block)"
+    block = call_answer(exercise, answer, in_channels, out_channels)
+    if not isinstance(block, nn.Module):
+        raise WrongAnswer(f"{exercise}: return an nn.Module (e.g. nn.Sequential).")
+    layers = list(block.modules())
+    transposed = [m for m in layers if isinstance(m, nn.ConvTranspose2d)]
+    norms = [m for m in layers if isinstance(m, nn.BatchNorm2d)]
+    if len(transposed) != 1:
+        raise WrongAnswer(
+            f"{exercise}: the block should hold one nn.ConvTranspose2d, found {len(transposed)}."
+        )
+    if len(norms) != 1 or not any(isinstance(m, nn.ReLU) for m in layers):
+        raise WrongAnswer(f"{exercise}: the block needs a BatchNorm2d and then a ReLU.")
+    conv = transposed[0]
+    if conv.bias is not None:
+        raise WrongAnswer(
+            f"{exercise}: the transposed convolution has a bias. Batch norm subtracts the mean "
+            "right after it, which cancels any bias: DCGAN leaves it out (bias=False)."
+        )
+    x = torch.randn(2, in_channels, side, side)
+    y = call_answer(exercise, block.train(), x)
+    expected_shape = (2, out_channels, 2 * side, 2 * side)
+    if tuple(y.shape) != expected_shape:
+        raise WrongAnswer(
+            f"{exercise}: an input of shape {tuple(x.shape)} should come out {expected_shape} "
+            f"(the side doubles: (n - 1) * 2 - 2 * 1 + 4 = 2n), got {tuple(y.shape)}. Use "
+            "kernel_size=4, stride=2, padding=1."
+        )
+    if (y < 0).any():
+        raise WrongAnswer(f"{exercise}: the output has negative values; end with the ReLU.")
+    parameters = sum(p.numel() for p in block.parameters())
+    expected = in_channels * out_channels * 16 + 2 * out_channels
+    if parameters != expected:
+        raise WrongAnswer(
+            f"{exercise}: the block has {parameters} parameters; a 4 x 4 transposed "
+            f"convolution without bias and a batch norm have {expected}."
+        )
+    correct(exercise, f"{tuple(x.shape)} -> {expected_shape}, {expected} parameters.")
+
+
+def _slerp_reference(z0: torch.Tensor, z1: torch.Tensor, t: float) -> torch.Tensor:
+    a, b = z0.double(), z1.double()
+    cosine = (a * b).sum(-1, keepdim=True) / (
+        a.norm(dim=-1, keepdim=True) * b.norm(dim=-1, keepdim=True)
+    )
+    omega = torch.arccos(cosine.clamp(-1.0, 1.0))
+    return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
+
+
+def check_slerp(answer: Callable, *, seed: int = 0, batch: int = 3, dims: int = 100) -> None:
+    """Exercise 6.2: spherical interpolation between two batches of codes, row by row."""
+    exercise = "Exercise 6.2 (spherical interpolation)"
+    generator = torch.Generator().manual_seed(seed)
+    z0, z1 = torch.randn(2, batch, dims, generator=generator)
+    for t in (0.0, 1.0):
+        end = call_answer(exercise, answer, z0, z1, t)
+        expect_tensor(exercise, end, z0 if t == 0 else z1, what=f"the code at t = {t:g}")
+    middle = call_answer(exercise, answer, z0, z1, 0.5)
+    if isinstance(middle, torch.Tensor) and torch.allclose(middle, (z0 + z1) / 2, atol=1e-5):
+        shrink = ((z0 + z1) / 2).norm(dim=1) / z0.norm(dim=1)
+        raise WrongAnswer(
+            f"{exercise}: at t = 0.5 you return the straight-line midpoint, whose norm is "
+            f"{shrink.mean().item():.2f} of the ends': a code the prior almost never draws in "
+            f"{dims} dimensions. Interpolate along the great circle instead."
+        )
+    for t in (0.25, 0.5, 0.8):
+        expect_tensor(
+            exercise,
+            call_answer(exercise, answer, z0, z1, t),
+            _slerp_reference(z0, z1, t),
+            what=f"the code at t = {t:g}",
+            tolerance=1e-4,
+        )
+    correct(exercise, "Ends, and points along the great circle, as the slerp formula gives.")
+
+
+def check_gradient_penalty(
+    answer: Callable, *, seed: int = 0, batch: int = 5, dims: int = 4
+) -> None:
+    """Exercise 7.1: batch mean of (||grad D(x_hat)||_2 - 1)^2, trainable (create_graph)."""
+    exercise = "Exercise 7.1 (the gradient penalty)"
+    forbid(
+        exercise,
+        answer,
+        ("gradient_penalty",),
+        "Use torch.autograd.grad on the critic's scores at the interpolates.",
+    )
+    generator = torch.Generator().manual_seed(seed)
+    real, fake = torch.randn(2, batch, dims, generator=generator)
+    alpha = torch.rand(batch, 1, generator=generator)
+    linear = nn.Linear(dims, 1)
+    with torch.no_grad():
+        linear.weight.copy_(torch.randn(1, dims, generator=generator))
+    got = call_answer(exercise, answer, linear, real, fake, alpha)
+    norm = linear.weight.detach().double().norm()
+    expect_tensor(
+        exercise,
+        torch.as_tensor(got).reshape(()),
+        (norm - 1) ** 2,
+        what=f"the penalty of a linear critic, (||w|| - 1)^2 with ||w|| = {norm.item():.3f}",
+    )
+
+    class Quadratic(nn.Module):  # D(x) = a * ||x||^2, gradient 2 a x
+        def __init__(self) -> None:
+            super().__init__()
+            self.a = nn.Parameter(torch.tensor(0.7))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.a * (x**2).sum(dim=1, keepdim=True)
+
+    critic = Quadratic()
+    penalty = call_answer(exercise, answer, critic, real, fake, alpha)
+    x_hat = (alpha * real + (1 - alpha) * fake).double()
+    norms = 2 * 0.7 * x_hat.norm(dim=1)
+    whole_batch = (2 * 0.7 * x_hat.norm() - 1) ** 2
+    if torch.allclose(torch.as_tensor(penalty).double(), whole_batch, atol=1e-5):
+        raise WrongAnswer(
+            f"{exercise}: you took one norm over the whole batch; the penalty takes the norm "
+            "of each sample's gradient (over its own pixels), then averages over the batch."
+        )
+    expect_tensor(
+        exercise,
+        torch.as_tensor(penalty).reshape(()),
+        ((norms - 1) ** 2).mean(),
+        what="the penalty of the critic D(x) = 0.7 ||x||^2 at alpha real + (1 - alpha) fake",
+        tolerance=1e-4,
+    )
+    if not penalty.requires_grad:
+        raise WrongAnswer(
+            f"{exercise}: the penalty cannot train the critic: it has no gradient with respect "
+            "to the critic's weights. Pass create_graph=True to torch.autograd.grad."
+        )
+    (slope,) = torch.autograd.grad(penalty, critic.a)
+    expected = (2 * (norms - 1) * norms / 0.7).mean()  # d/da of (2 a ||x|| - 1)^2, averaged
+    expect_tensor(exercise, slope, expected, what="d penalty / d a", tolerance=1e-4)
+    correct(
+        exercise, "Closed forms for a linear and a quadratic critic, and the critic's gradient."
+    )
+
+
+def check_wasserstein_1d(answer: Callable, *, seed: int = 0, n: int = 50) -> None:
+    """Exercise 7.2: W1 between two equal-size 1-D samples, mean |sorted a - sorted b|."""
+    exercise = "Exercise 7.2 (the 1-D Wasserstein distance)"
+    forbid(
+        exercise,
+        answer,
+        ("wasserstein_distance", "wasserstein_distance_nd"),
+        "Sort both samples and compare them in order.",
+    )
+    generator = torch.Generator().manual_seed(seed)
+    a = torch.randn(n, generator=generator)
+    b = torch.rand(n, generator=generator) * 4 - 1
+    reference = wasserstein_distance(a.numpy(), b.numpy())
+    got = call_answer(exercise, answer, a, b)
+    unsorted = (a - b).abs().mean().item()
+    if abs(float(got) - unsorted) < 1e-6 and abs(unsorted - reference) > 1e-3:
+        raise WrongAnswer(
+            f"{exercise}: you paired the i-th values of the two samples as they come; the "
+            "cheapest transport in 1-D pairs them in sorted order."
+        )
+    expect_tensor(
+        exercise,
+        torch.as_tensor(got, dtype=torch.float64).reshape(()),
+        torch.tensor(reference, dtype=torch.float64),
+        what="W1 between a Gaussian and a uniform sample (scipy's value)",
+        tolerance=1e-5,
+    )
+    for theta in (2.0, 20.0):  # two point masses: W1 = |theta|, however far apart
+        shifted = call_answer(exercise, answer, torch.zeros(n), torch.full((n,), theta))
+        expect_tensor(
+            exercise,
+            torch.as_tensor(shifted, dtype=torch.float64).reshape(()),
+            torch.tensor(theta, dtype=torch.float64),
+            what=f"W1 between delta(x) and delta(x - {theta:g})",
+        )
+    correct(
+        exercise,
+        f"Matches scipy ({reference:.4f}); W1(delta_0, delta_theta) = theta, where the JSD "
+        f"would stay at log 2 = {math.log(2):.3f}.",
+    )
+
+
+def check_condition_planes(
+    answer: Callable, *, seed: int = 0, n_classes: int = 10, height: int = 5, width: int = 3
+) -> None:
+    """Exercise 8.1: labels (n,) -> one-hot planes (n, n_classes, H, W) for a discriminator."""
+    exercise = "Exercise 8.1 (label planes)"
+    labels = torch.randint(0, n_classes, (6,), generator=torch.Generator().manual_seed(seed))
+    got = call_answer(exercise, answer, labels, n_classes, height, width)
+    expected = torch.zeros(6, n_classes, height, width)
+    for row, label in enumerate(labels.tolist()):
+        expected[row, label] = 1.0
+    if isinstance(got, torch.Tensor) and tuple(got.shape) == (6, height, width, n_classes):
+        raise WrongAnswer(
+            f"{exercise}: the classes are on the last axis; put them on axis 1, as channels "
+            f"(shape (n, {n_classes}, {height}, {width})), so that they can be concatenated "
+            "with the image's channels."
+        )
+    expect_tensor(exercise, got, expected, what="the planes")
+    if got.dtype != torch.float32:
+        raise WrongAnswer(f"{exercise}: the planes should be float32 like images, got {got.dtype}.")
+    correct(exercise, "One constant plane per class, 1 in the label's channel and 0 elsewhere.")
+
+
+def check_pix2pix_generator_loss(
+    answer: Callable, *, seed: int = 0, l1_weight: float = 100.0
+) -> None:
+    """Exercise 8.2: -mean log D(x, G(x)) + lambda * mean |G(x) - y|."""
+    exercise = "Exercise 8.2 (pix2pix's generator loss)"
+    forbid(exercise, answer, GAN_LOSS_NAMES, "Write the adversarial part with F.softplus.")
+    generator = torch.Generator().manual_seed(seed)
+    logits = torch.randn(2, 1, 3, 3, generator=generator)  # PatchGAN: one logit per patch
+    fake, target = torch.rand(2, 2, 3, 8, 8, generator=generator) * 2 - 1
+    adversarial = F.softplus(-logits.double()).mean()
+    reconstruction = (fake.double() - target.double()).abs().mean()
+    same = call_answer(exercise, answer, logits, target, target, l1_weight)
+    expect_tensor(
+        exercise,
+        torch.as_tensor(same).reshape(()),
+        adversarial,
+        what="the loss when G(x) equals the target (only the adversarial part is left)",
+    )
+    fooled = call_answer(exercise, answer, torch.full_like(logits, 40.0), fake, target, l1_weight)
+    expect_tensor(
+        exercise,
+        torch.as_tensor(fooled).reshape(()),
+        l1_weight * reconstruction,
+        what=f"the loss when D is fooled everywhere (only lambda = {l1_weight:g} times the mean "
+        "absolute error to the target is left)",
+    )
+    got = call_answer(exercise, answer, logits, fake, target, l1_weight)
+    expect_tensor(
+        exercise,
+        torch.as_tensor(got).reshape(()),
+        adversarial + l1_weight * reconstruction,
+        what="the whole loss",
+    )
+    correct(exercise, "Both parts, and their sum with the weight on the L1 term.")
