@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PROFILE ?= cpu
 NB ?= all
 
-.PHONY: env test lint format book slides lab execute student checkpoints stale bench bench-rbm bench-gan bench-wgan lock clean bench-throughput
+.PHONY: env test lint format book slides lab execute student grade checkpoints stale bench bench-rbm bench-gan bench-wgan lock clean bench-throughput
 
 env: $(STAMP)
 
@@ -60,8 +60,16 @@ lab: env
 execute: env
 	$(PY) scripts/execute_notebooks.py --profile $(PROFILE) $(NB)
 
+# Student editions into student/: written solutions and coding-exercise solutions removed, public
+# checks kept (nbgrader's generate_assignment).
 student: env
 	$(PY) scripts/student_edition.py
+
+# make grade SUBMISSIONS=folder: folder/<student>/<NN_topic>.ipynb graded by nbgrader (hidden checks
+# restored, smoke profile, no Docker, no network) into folder/grades.csv; OVERWRITE=1 replaces it.
+grade: env
+	$(if $(SUBMISSIONS),,$(error Name the folder of submissions: make grade SUBMISSIONS=folder))
+	$(PY) scripts/grade.py "$(SUBMISSIONS)" $(if $(OVERWRITE),--overwrite)
 
 # make checkpoints PROFILE=cpu: every recipe of `python -m course_lib.recipes` to checkpoints/<recipe>-<profile>.pt.
 # A finished checkpoint is kept (delete it to retrain) and an interrupted one is continued (--resume), so an

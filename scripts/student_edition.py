@@ -1,4 +1,4 @@
-"""Write student editions of the notebooks (solutions removed, answer places marked).
+"""Write student editions of the notebooks: solutions removed, answer places and public checks kept.
 
 make student                                   # notebooks/ -> student/
 .venv/bin/python scripts/student_edition.py --out ../class-copies
@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from course_lib.authoring.editions import write_student_editions
+from course_lib.authoring.assignments import write_student_editions
 
 ROOT = Path(__file__).resolve().parent.parent
 
