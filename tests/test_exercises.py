@@ -115,7 +115,7 @@ WRONG = {
         "overflows",
     ),
     "ex5_1": ("return F.softplus(real_logits).mean() + F.softplus(-fake_logits).mean()", "swapped"),
-    "ex5_2": ("return -F.softplus(fake_logits).mean()", "is wrong"),
+    "ex5_2": ("return -F.softplus(fake_logits).mean()", "saturating loss"),
     "ex6_1": (
         "return nn.Sequential(nn.ConvTranspose2d(in_channels, out_channels, 4, 2, 1), "
         "nn.BatchNorm2d(out_channels), nn.ReLU())",

@@ -5,14 +5,14 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from course_lib.authoring.assignments import write_student_editions
 from course_lib.authoring.editions import (
     ANSWER_PLACE,
     EDITION_MARK,
+    NBGRADER,
     solution_blocks,
     student_edition,
-    write_student_editions,
 )
-from course_lib.authoring.execution import execute_notebook
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -50,6 +50,9 @@ def test_no_solution_survives_and_everything_else_is_unchanged(path):
             nbformat.v4.new_notebook(cells=[before])
         ):
             continue  # a cell that held a solution; checked above
+        if NBGRADER in before.metadata:  # a coding exercise: only its stored output goes
+            assert after.source == before.source and after.outputs == []
+            continue
         assert after == before, f"a cell without a solution changed in {path.name}"
     assert student.metadata[EDITION_MARK] is True
     assert EDITION_MARK not in original.metadata  # the original notebook object is untouched
@@ -85,19 +88,3 @@ def test_writes_a_separate_folder_and_never_overwrites_a_students_file(tmp_path)
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="No course notebooks"):
         write_student_editions(tmp_path / "empty", tmp_path / "elsewhere")
-
-
-def test_a_student_copy_runs_in_the_smoke_profile(tmp_path):
-    path = ROOT / "notebooks" / "02_denoising_autoencoder.ipynb"
-    copy = tmp_path / path.name
-    nbformat.write(student_edition(nbformat.read(path, as_version=4)), copy)
-    result = execute_notebook(copy, "smoke")
-    errors = [
-        o
-        for c in result.notebook.cells
-        if c.cell_type == "code"
-        for o in c.outputs
-        if o.output_type == "error"
-    ]
-    assert not errors
-    assert ANSWER_PLACE in "\n".join(c.source for c in result.notebook.cells)

@@ -19,6 +19,7 @@ from course_lib.exercises.checking import (
     WrongAnswer,
     call_answer,
     correct,
+    exercise_check,
     expect_tensor,
     forbid,
 )
@@ -34,6 +35,7 @@ GAN_LOSS_NAMES = (
 )
 
 
+@exercise_check
 def check_discriminator_loss(answer: Callable, *, seed: int = 0, batch: int = 6) -> None:
     """Exercise 5.1: -mean log D(x) - mean log(1 - D(G(z))), from logits, stable at any logit."""
     exercise = "Exercise 5.1 (the discriminator's loss)"
@@ -61,19 +63,11 @@ def check_discriminator_loss(answer: Callable, *, seed: int = 0, batch: int = 6)
     correct(exercise, "Matches -log sigmoid in float64, and stays finite at logits of +-80.")
 
 
+@exercise_check
 def check_generator_loss(answer: Callable, *, seed: int = 0, batch: int = 6) -> None:
     """Exercise 5.2: the non-saturating loss -mean log D(G(z)) and its gradient where D rejects."""
     exercise = "Exercise 5.2 (the non-saturating generator loss)"
     forbid(exercise, answer, GAN_LOSS_NAMES, "Write it with F.softplus (or torch.log).")
-    fake = torch.randn(batch, generator=torch.Generator().manual_seed(seed)) * 3
-    got = call_answer(exercise, answer, fake)
-    expect_tensor(
-        exercise,
-        got,
-        F.softplus(-fake.double()).mean(),
-        what="the loss at random logits",
-        tolerance=1e-5,
-    )
     rejected = torch.full((4,), -10.0, requires_grad=True)  # D(G(z)) = sigmoid(-10), 4.5e-5
     loss = call_answer(exercise, answer, rejected)
     if not isinstance(loss, torch.Tensor) or not loss.requires_grad:
@@ -90,9 +84,19 @@ def check_generator_loss(answer: Callable, *, seed: int = 0, batch: int = 6) -> 
     expect_tensor(
         exercise, gradient, expected.expand(4), what="the gradient at logits -10 (batch of 4)"
     )
-    correct(exercise, "Value, and a gradient of about -1 / batch where D rejects the sample.")
+    fake = torch.randn(batch, generator=torch.Generator().manual_seed(seed)) * 3
+    got = call_answer(exercise, answer, fake)
+    expect_tensor(
+        exercise,
+        got,
+        F.softplus(-fake.double()).mean(),
+        what="the loss at random logits",
+        tolerance=1e-5,
+    )
+    correct(exercise, "A gradient of about -1 / batch where D rejects the sample, and the value.")
 
 
+@exercise_check
 def check_generator_block(
     answer: Callable, *, in_channels: int = 8, out_channels: int = 4, side: int = 7
 ) -> None:
@@ -146,6 +150,7 @@ def _slerp_reference(z0: torch.Tensor, z1: torch.Tensor, t: float) -> torch.Tens
     return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
 
 
+@exercise_check
 def check_slerp(answer: Callable, *, seed: int = 0, batch: int = 3, dims: int = 100) -> None:
     """Exercise 6.2: spherical interpolation between two batches of codes, row by row."""
     exercise = "Exercise 6.2 (spherical interpolation)"
@@ -173,6 +178,7 @@ def check_slerp(answer: Callable, *, seed: int = 0, batch: int = 3, dims: int = 
     correct(exercise, "Ends, and points along the great circle, as the slerp formula gives.")
 
 
+@exercise_check
 def check_gradient_penalty(
     answer: Callable, *, seed: int = 0, batch: int = 5, dims: int = 4
 ) -> None:
@@ -237,6 +243,7 @@ def check_gradient_penalty(
     )
 
 
+@exercise_check
 def check_wasserstein_1d(answer: Callable, *, seed: int = 0, n: int = 50) -> None:
     """Exercise 7.2: W1 between two equal-size 1-D samples, mean |sorted a - sorted b|."""
     exercise = "Exercise 7.2 (the 1-D Wasserstein distance)"
@@ -279,6 +286,7 @@ def check_wasserstein_1d(answer: Callable, *, seed: int = 0, n: int = 50) -> Non
     )
 
 
+@exercise_check
 def check_condition_planes(
     answer: Callable, *, seed: int = 0, n_classes: int = 10, height: int = 5, width: int = 3
 ) -> None:
@@ -301,6 +309,7 @@ def check_condition_planes(
     correct(exercise, "One constant plane per class, 1 in the label's channel and 0 elsewhere.")
 
 
+@exercise_check
 def check_pix2pix_generator_loss(
     answer: Callable, *, seed: int = 0, l1_weight: float = 100.0
 ) -> None:

@@ -18,6 +18,7 @@ from course_lib.exercises.checking import (
     WrongAnswer,
     call_answer,
     correct,
+    exercise_check,
     expect_tensor,
     forbid,
 )
@@ -31,6 +32,7 @@ BCE_NAMES = (
 )
 
 
+@exercise_check
 def check_bce(answer: Callable, *, seed: int = 0, batch: int = 4, pixels: int = 6) -> None:
     """Exercise 1.1: BCE of probabilities, summed over pixels, averaged over images."""
     exercise = "Exercise 1.1 (binary cross-entropy)"
@@ -68,6 +70,7 @@ def check_bce(answer: Callable, *, seed: int = 0, batch: int = 4, pixels: int = 
     )
 
 
+@exercise_check
 def check_pca_directions(answer: Callable, *, seed: int = 0, n: int = 400, width: int = 8) -> None:
     """Exercise 1.2: the top-d principal directions, orthonormal, as the columns of (D, d)."""
     exercise = "Exercise 1.2 (principal directions)"
@@ -117,6 +120,7 @@ def check_pca_directions(answer: Callable, *, seed: int = 0, n: int = 400, width
     )
 
 
+@exercise_check
 def check_clipped_noise(answer: Callable, *, seed: int = 0, std: float = 0.3) -> None:
     """Exercise 2.1: x + std * eps, eps drawn with torch.randn(x.shape, generator=...), clipped."""
     exercise = "Exercise 2.1 (clipped Gaussian noise)"
@@ -167,6 +171,7 @@ class _RecordingModel(nn.Module):
         return self.output
 
 
+@exercise_check
 def check_denoising_loss(answer: Callable, *, seed: int = 0, std: float = 0.3) -> None:
     """Exercise 2.2: mean squared error between model(noisy x) and the *clean* x."""
     exercise = "Exercise 2.2 (the denoising loss)"
@@ -202,6 +207,7 @@ def check_denoising_loss(answer: Callable, *, seed: int = 0, std: float = 0.3) -
     correct(exercise, "The model sees noisy images and is scored against the clean ones.")
 
 
+@exercise_check
 def check_reparameterise(answer: Callable, *, seed: int = 0, batch: int = 5, dims: int = 3) -> None:
     """Exercise 3.1: z = mu + exp(log_var / 2) * eps, differentiable in mu and log_var."""
     exercise = "Exercise 3.1 (reparameterisation)"
@@ -234,6 +240,7 @@ def check_reparameterise(answer: Callable, *, seed: int = 0, batch: int = 5, dim
 KL_NAMES = ("kl_divergence", "gaussian_kl", "restricted_kl_paper", "kl_lower_bound")
 
 
+@exercise_check
 def check_gaussian_kl(answer: Callable, *, seed: int = 0, batch: int = 4, dims: int = 5) -> None:
     """Exercise 3.2: KL(N(mu, sigma^2) || N(0, 1)) per example, summed over latent dimensions."""
     exercise = "Exercise 3.2 (the KL term)"

@@ -18,9 +18,10 @@ closed forms, enumeration, float64 arithmetic, ``torch.distributions``, scipy or
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import types
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable
 
 import torch
 
@@ -140,8 +141,18 @@ def correct(exercise: str, what: str) -> None:
     print(f"Correct: {exercise}. {what}")
 
 
-@contextlib.contextmanager
-def quietly() -> Iterator[None]:
-    """Run checks without their ``Correct:`` line: the hidden checks, which repeat it."""
-    with contextlib.redirect_stdout(io.StringIO()):
-        yield
+def exercise_check(check: Callable[..., None]) -> Callable[..., None]:
+    """Give a check a ``quiet`` keyword that hides its ``Correct:`` line.
+
+    The hidden checks of a check cell run before the public one and pass ``quiet=True``, so the
+    cell prints one line when everything passes.
+    """
+
+    @functools.wraps(check)
+    def run(*args: Any, quiet: bool = False, **kwargs: Any) -> None:
+        if not quiet:
+            return check(*args, **kwargs)
+        with contextlib.redirect_stdout(io.StringIO()):
+            return check(*args, **kwargs)
+
+    return run

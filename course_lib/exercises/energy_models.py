@@ -17,6 +17,7 @@ from course_lib.exercises.checking import (
     WrongAnswer,
     call_answer,
     correct,
+    exercise_check,
     expect_tensor,
     forbid,
 )
@@ -42,6 +43,7 @@ def _energies(v: torch.Tensor, W: torch.Tensor, b: torch.Tensor, c: torch.Tensor
     return -(v.double() @ W @ h.T) - (v.double() @ b)[:, None] - (h @ c)[None, :]
 
 
+@exercise_check
 def check_free_energy(
     answer: Callable, *, seed: int = 0, n_visible: int = 6, n_hidden: int = 4
 ) -> None:
@@ -83,6 +85,7 @@ def check_free_energy(
     correct(exercise, "Equal to summing exp(-E) over every hidden state, also for large weights.")
 
 
+@exercise_check
 def check_log_partition(
     answer: Callable, *, seed: int = 0, n_visible: int = 5, n_hidden: int = 4
 ) -> None:

@@ -10,7 +10,14 @@ from typing import Callable
 
 import torch
 
-from course_lib.exercises.checking import WrongAnswer, call_answer, correct, expect_tensor, forbid
+from course_lib.exercises.checking import (
+    WrongAnswer,
+    call_answer,
+    correct,
+    exercise_check,
+    expect_tensor,
+    forbid,
+)
 
 STYLE_NAMES = ("gram_matrix", "style_layer_loss", "style_loss", "correlation_matrix")
 
@@ -26,6 +33,7 @@ def _gram_reference(features: torch.Tensor) -> torch.Tensor:
     return gram
 
 
+@exercise_check
 def check_gram_matrix(answer: Callable, *, seed: int = 0, channels: int = 4, side: int = 5) -> None:
     """Exercise 10.1: (B, C, H, W) -> (B, C, C), the unnormalised Gram matrix of eq. 3."""
     exercise = "Exercise 10.1 (the Gram matrix)"
@@ -53,6 +61,7 @@ def check_gram_matrix(answer: Callable, *, seed: int = 0, channels: int = 4, sid
     correct(exercise, "Each entry is the inner product of two channels over all positions.")
 
 
+@exercise_check
 def check_style_layer_loss(
     answer: Callable, *, seed: int = 0, channels: int = 3, side: int = 4
 ) -> None:

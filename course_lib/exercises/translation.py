@@ -12,11 +12,19 @@ from typing import Callable
 import torch
 
 from course_lib.data.face_conditions import CONDITION_SIZE, MASK, N_DATASETS, check_conditions
-from course_lib.exercises.checking import WrongAnswer, call_answer, correct, expect_tensor, forbid
+from course_lib.exercises.checking import (
+    WrongAnswer,
+    call_answer,
+    correct,
+    exercise_check,
+    expect_tensor,
+    forbid,
+)
 
 DATASET_COLUMNS = (slice(0, 6), slice(6, 11))  # hair colour and glasses; expression
 
 
+@exercise_check
 def check_cycle_loss(answer: Callable, *, seed: int = 0) -> None:
     """Exercise 9.1: mean |F(G(x)) - x| + mean |G(F(y)) - y|, both directions."""
     exercise = "Exercise 9.1 (the cycle-consistency loss)"
@@ -70,6 +78,7 @@ def check_cycle_loss(answer: Callable, *, seed: int = 0) -> None:
     )
 
 
+@exercise_check
 def check_condition(answer: Callable, *, seed: int = 0, batch: int = 4) -> None:
     """Exercise 9.2: a data set's labels -> the (B, 13) condition with zeros and the mask vector."""
     exercise = "Exercise 9.2 (the mask vector)"
