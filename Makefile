@@ -15,6 +15,12 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet -c constraints.txt -e .
 	$(PY) -m course_lib.authoring.env_check
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (course)" >/dev/null
+	# nbgrader's JupyterLab tools for instructors (formgrader, the exchange's assignment and course
+	# lists) need an nbgrader course setup that `make lab` does not have; students keep Validate.
+	for plugin in menu create-assignment course-list assignment-list; do \
+		$(VENV)/bin/jupyter labextension disable --level=sys_prefix @jupyter/nbgrader:$$plugin >/dev/null 2>&1; done
+	for extension in formgrader assignment_list course_list; do \
+		$(VENV)/bin/jupyter server extension disable --sys-prefix nbgrader.server_extensions.$$extension >/dev/null 2>&1; done
 	touch $(STAMP)
 
 # Unit tests, stored-notebook checks, the book build and the browser check (tests/), then every

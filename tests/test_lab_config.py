@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import urllib.request
@@ -160,3 +161,33 @@ def test_lab_server_serves_the_course_settings_and_keeps_user_changes_out_of_git
     assert {
         path.name: path.read_bytes() for path in LAB_SETTINGS.iterdir()
     } == repository_settings, "JupyterLab wrote into lab/ in the repository"
+
+
+def test_make_env_keeps_nbgraders_validate_button_and_turns_off_its_instructor_tools():
+    """nbgrader's formgrader and exchange lists need a course setup that `make lab` lacks."""
+    venv = ROOT / ".venv"
+    page_config = json.loads(
+        (venv / "etc" / "jupyter" / "labconfig" / "page_config.json").read_text(encoding="utf-8")
+    )
+    disabled = {name for name, off in page_config["disabledExtensions"].items() if off}
+    for plugin in ("menu", "create-assignment", "course-list", "assignment-list"):
+        assert f"@jupyter/nbgrader:{plugin}" in disabled
+    assert "@jupyter/nbgrader:validate-assignment" not in disabled
+    listing = subprocess.run(
+        [str(venv / "bin" / "jupyter"), "server", "extension", "list"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    states = dict(
+        re.findall(
+            r"nbgrader\.server_extensions\.(\w+) \S*(enabled|disabled)",
+            listing.stderr + listing.stdout,
+        )
+    )
+    assert states == {
+        "formgrader": "disabled",
+        "validate_assignment": "enabled",
+        "assignment_list": "disabled",
+        "course_list": "disabled",
+    }

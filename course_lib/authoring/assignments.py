@@ -201,7 +201,7 @@ def grade_submissions(
             scores += _scores(api, student, path.stem)
     grades.parent.mkdir(parents=True, exist_ok=True)
     with grades.open("w", newline="", encoding="utf-8") as file:
-        writer = csv.writer(file)
+        writer = csv.writer(file, lineterminator="\n")
         writer.writerow([field.name for field in fields(Score)])
         writer.writerows(astuple(score) for score in scores)
     return scores
