@@ -75,7 +75,7 @@ student: env
 # restored, smoke profile, no Docker, no network) into folder/grades.csv; OVERWRITE=1 replaces it.
 grade: env
 	$(if $(SUBMISSIONS),,$(error Name the folder of submissions: make grade SUBMISSIONS=folder))
-	$(PY) scripts/grade.py "$(SUBMISSIONS)" $(if $(OVERWRITE),--overwrite)
+	$(PY) scripts/grade.py "$(SUBMISSIONS)" $(if $(filter 1,$(OVERWRITE)),--overwrite)
 
 # make checkpoints PROFILE=cpu: every recipe of `python -m course_lib.recipes` to checkpoints/<recipe>-<profile>.pt.
 # A finished checkpoint is kept (delete it to retrain) and an interrupted one is continued (--resume), so an

@@ -156,6 +156,68 @@ WRONG = {
 }
 
 
+# More wrong answers, each a mistake a check once let through (found by a reader's review).
+MORE_WRONG = [
+    (
+        "ex1_1",
+        "return -(torch.xlogy(x, x_hat) + torch.xlogy(1 - x, 1 - x_hat)).sum(1).mean()",
+        "is wrong",
+    ),
+    (
+        "ex1_2",
+        "c = x - x.mean(dim=0)\n    return torch.linalg.svd(c, full_matrices=False)[2][:3].T",
+        "the 2 columns of a (10, 2) tensor",
+    ),
+    (
+        "ex2_2",
+        "noisy = my_noisy(x, 0.3, generator)\n    return ((model(noisy) - x) ** 2).mean()",
+        "model's input",
+    ),
+    ("ex2_2", "return ((model(torch.zeros_like(x)) - x) ** 2).mean()", "model's input"),
+    (
+        "ex5_1",
+        "d_real, d_fake = torch.sigmoid(real_logits), torch.sigmoid(fake_logits)\n"
+        "    return -(torch.log(d_real).mean() + torch.log(1 - d_fake).mean())",
+        "fooled with logits",
+    ),
+    ("ex5_2", "return F.softplus(-fake_logits)", "single number"),
+    (
+        "ex6_1",
+        "return nn.Sequential(nn.ConvTranspose2d(in_channels, out_channels, 4, 2, 1, bias=False), "
+        "nn.ReLU(), nn.BatchNorm2d(out_channels), nn.ReLU())",
+        "the layers run in the order",
+    ),
+    (
+        "ex7_1",
+        "x_hat = (alpha * real + (1 - alpha) * fake).requires_grad_(True)\n"
+        "    (g,) = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)\n"
+        "    return ((g.norm(dim=1) - 1) ** 2).mean()",
+        "is wrong",
+    ),
+    (
+        "ex9_1",
+        "sums = [(a - b).abs().flatten(1).sum(1).mean() for a, b in "
+        "((to_x(to_y(x)), x), (to_y(to_x(y)), y))]\n"
+        "    return sums[0] + sums[1]",
+        "summed",
+    ),
+    (
+        "ex10_2",
+        "_, n, h, w = generated.shape\n"
+        "    d = my_gram_matrix(generated) - my_gram_matrix(style)\n"
+        "    return (d**2).sum() / (4 * n**2 * (h * h) ** 2)",
+        "is wrong",
+    ),
+]
+
+
+@pytest.mark.parametrize(("exercise", "body", "words"), MORE_WRONG)
+def test_more_wrong_answers_fail(exercise, body, words):
+    answer, check = EXERCISES[exercise]
+    with pytest.raises(WrongAnswer, match=re.escape(words)):
+        run(exercise, SOLUTION.sub(lambda m: m.group(1) + body, answer), check)
+
+
 def test_every_exercise_has_a_wrong_answer():
     assert sorted(WRONG) == sorted(EXERCISES)
 

@@ -20,6 +20,7 @@ from course_lib.exercises.checking import (
     call_answer,
     correct,
     exercise_check,
+    expect_scalar,
     expect_tensor,
     forbid,
 )
@@ -50,17 +51,30 @@ def check_discriminator_loss(answer: Callable, *, seed: int = 0, batch: int = 6)
             f"{exercise}: real and fake are swapped: D should call the real images real (D(x) "
             "near 1, large logits) and the generated ones fake."
         )
+    got = expect_scalar(exercise, got, what="the loss")
     expect_tensor(exercise, got, expected, what="the loss at random logits", tolerance=1e-5)
-    sure = torch.tensor([60.0, 80.0]), torch.tensor([-60.0, -80.0])
-    confident = call_answer(exercise, answer, *sure)
-    if not torch.isfinite(torch.as_tensor(confident)).all():
+    fooled = call_answer(exercise, answer, torch.tensor([-60.0, -80.0]), torch.tensor([60.0, 80.0]))
+    fooled = expect_scalar(exercise, fooled, what="the loss")
+    if not torch.isfinite(fooled):
         raise WrongAnswer(
-            f"{exercise}: a discriminator that is right with logits of +-60 gets loss "
-            f"{confident}, not about 1e-26: sigmoid(60) rounds to 1 in float32 and log(1 - 1) "
-            "is -inf. Use -log sigmoid(a) = softplus(-a)."
+            f"{exercise}: a discriminator fooled with logits of +-60 (real images called fake, "
+            f"generated ones real) gets loss {fooled.item()}, not 140: sigmoid(60) rounds to 1 "
+            "in float32 and log(1 - 1) is -inf. Use -log sigmoid(a) = softplus(-a)."
         )
-    expect_tensor(exercise, confident, torch.tensor(0.0), what="the loss at logits +-60")
-    correct(exercise, "Matches -log sigmoid in float64, and stays finite at logits of +-80.")
+    expect_tensor(
+        exercise,
+        fooled,
+        torch.tensor(140.0),
+        what="the loss of a discriminator fooled at +-60, +-80",
+    )
+    sure = call_answer(exercise, answer, torch.tensor([60.0, 80.0]), torch.tensor([-60.0, -80.0]))
+    expect_tensor(
+        exercise,
+        expect_scalar(exercise, sure, what="the loss"),
+        torch.tensor(0.0),
+        what="the loss of a discriminator right with logits of +-60, +-80",
+    )
+    correct(exercise, "Matches -log sigmoid in float64, also at logits of +-80 either way.")
 
 
 @exercise_check
@@ -69,8 +83,8 @@ def check_generator_loss(answer: Callable, *, seed: int = 0, batch: int = 6) -> 
     exercise = "Exercise 5.2 (the non-saturating generator loss)"
     forbid(exercise, answer, GAN_LOSS_NAMES, "Write it with F.softplus (or torch.log).")
     rejected = torch.full((4,), -10.0, requires_grad=True)  # D(G(z)) = sigmoid(-10), 4.5e-5
-    loss = call_answer(exercise, answer, rejected)
-    if not isinstance(loss, torch.Tensor) or not loss.requires_grad:
+    loss = expect_scalar(exercise, call_answer(exercise, answer, rejected), what="the loss")
+    if not loss.requires_grad:
         raise WrongAnswer(f"{exercise}: the loss carries no gradient back to the logits.")
     (gradient,) = torch.autograd.grad(loss, rejected)
     expected = -torch.sigmoid(torch.tensor(10.0, dtype=torch.float64)) / 4
@@ -85,7 +99,7 @@ def check_generator_loss(answer: Callable, *, seed: int = 0, batch: int = 6) -> 
         exercise, gradient, expected.expand(4), what="the gradient at logits -10 (batch of 4)"
     )
     fake = torch.randn(batch, generator=torch.Generator().manual_seed(seed)) * 3
-    got = call_answer(exercise, answer, fake)
+    got = expect_scalar(exercise, call_answer(exercise, answer, fake), what="the loss")
     expect_tensor(
         exercise,
         got,
@@ -121,7 +135,22 @@ def check_generator_block(
             "right after it, which cancels any bias: DCGAN leaves it out (bias=False)."
         )
     x = torch.randn(2, in_channels, side, side)
-    y = call_answer(exercise, block.train(), x)
+    order: list[str] = []
+    hooks = [
+        layer.register_forward_hook(lambda layer, i, o: order.append(type(layer).__name__))
+        for layer in block.modules()
+        if not list(layer.children())  # the layers themselves, not their containers
+    ]
+    try:
+        y = call_answer(exercise, block.train(), x)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    if order != ["ConvTranspose2d", "BatchNorm2d", "ReLU"]:
+        raise WrongAnswer(
+            f"{exercise}: the layers run in the order {' -> '.join(order)}; DCGAN's block runs "
+            "ConvTranspose2d -> BatchNorm2d -> ReLU, once each."
+        )
     expected_shape = (2, out_channels, 2 * side, 2 * side)
     if tuple(y.shape) != expected_shape:
         raise WrongAnswer(
@@ -178,9 +207,20 @@ def check_slerp(answer: Callable, *, seed: int = 0, batch: int = 3, dims: int = 
     correct(exercise, "Ends, and points along the great circle, as the slerp formula gives.")
 
 
+class _QuadraticCritic(nn.Module):
+    """D(x) = a ||x||^2 over each image's entries, whose gradient 2 a x is known."""
+
+    def __init__(self, a: float) -> None:
+        super().__init__()
+        self.a = nn.Parameter(torch.tensor(a))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.a * (x**2).flatten(start_dim=1).sum(dim=1, keepdim=True)
+
+
 @exercise_check
 def check_gradient_penalty(
-    answer: Callable, *, seed: int = 0, batch: int = 5, dims: int = 4
+    answer: Callable, *, seed: int = 0, batch: int = 5, side: int = 3
 ) -> None:
     """Exercise 7.1: batch mean of (||grad D(x_hat)||_2 - 1)^2, trainable (create_graph)."""
     exercise = "Exercise 7.1 (the gradient penalty)"
@@ -191,43 +231,39 @@ def check_gradient_penalty(
         "Use torch.autograd.grad on the critic's scores at the interpolates.",
     )
     generator = torch.Generator().manual_seed(seed)
-    real, fake = torch.randn(2, batch, dims, generator=generator)
-    alpha = torch.rand(batch, 1, generator=generator)
-    linear = nn.Linear(dims, 1)
+    shape = (batch, 1, side, side + 1)  # images, so that the norm must cover every pixel
+    real, fake = torch.randn(2, *shape, generator=generator)
+    alpha = torch.rand(batch, 1, 1, 1, generator=generator)
+    linear = nn.Sequential(nn.Flatten(), nn.Linear(side * (side + 1), 1))
     with torch.no_grad():
-        linear.weight.copy_(torch.randn(1, dims, generator=generator))
+        linear[1].weight.copy_(torch.randn(1, side * (side + 1), generator=generator))
     got = call_answer(exercise, answer, linear, real, fake, alpha)
-    norm = linear.weight.detach().double().norm()
+    got = expect_scalar(exercise, got, what="the penalty")
+    norm = linear[1].weight.detach().double().norm()
     expect_tensor(
         exercise,
-        torch.as_tensor(got).reshape(()),
+        got,
         (norm - 1) ** 2,
-        what=f"the penalty of a linear critic, (||w|| - 1)^2 with ||w|| = {norm.item():.3f}",
+        what=f"the penalty of a linear critic on images, (||w|| - 1)^2 with ||w|| = "
+        f"{norm.item():.3f} (the norm of each image's gradient over all its pixels)",
     )
-
-    class Quadratic(nn.Module):  # D(x) = a * ||x||^2, gradient 2 a x
-        def __init__(self) -> None:
-            super().__init__()
-            self.a = nn.Parameter(torch.tensor(0.7))
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return self.a * (x**2).sum(dim=1, keepdim=True)
-
-    critic = Quadratic()
+    a = 0.7
+    critic = _QuadraticCritic(a)
     penalty = call_answer(exercise, answer, critic, real, fake, alpha)
-    x_hat = (alpha * real + (1 - alpha) * fake).double()
-    norms = 2 * 0.7 * x_hat.norm(dim=1)
-    whole_batch = (2 * 0.7 * x_hat.norm() - 1) ** 2
-    if torch.allclose(torch.as_tensor(penalty).double(), whole_batch, atol=1e-5):
+    penalty = expect_scalar(exercise, penalty, what="the penalty")
+    x_hat = (alpha * real + (1 - alpha) * fake).double().flatten(start_dim=1)
+    norms = 2 * a * x_hat.norm(dim=1)
+    whole_batch = (2 * a * x_hat.norm() - 1) ** 2
+    if torch.allclose(penalty.detach().double(), whole_batch, atol=1e-5):
         raise WrongAnswer(
             f"{exercise}: you took one norm over the whole batch; the penalty takes the norm "
             "of each sample's gradient (over its own pixels), then averages over the batch."
         )
     expect_tensor(
         exercise,
-        torch.as_tensor(penalty).reshape(()),
+        penalty,
         ((norms - 1) ** 2).mean(),
-        what="the penalty of the critic D(x) = 0.7 ||x||^2 at alpha real + (1 - alpha) fake",
+        what=f"the penalty of the critic D(x) = {a} ||x||^2 at alpha real + (1 - alpha) fake",
         tolerance=1e-4,
     )
     if not penalty.requires_grad:
@@ -236,7 +272,7 @@ def check_gradient_penalty(
             "to the critic's weights. Pass create_graph=True to torch.autograd.grad."
         )
     (slope,) = torch.autograd.grad(penalty, critic.a)
-    expected = (2 * (norms - 1) * norms / 0.7).mean()  # d/da of (2 a ||x|| - 1)^2, averaged
+    expected = (2 * (norms - 1) * norms / a).mean()  # d/da of (2 a ||x|| - 1)^2, averaged
     expect_tensor(exercise, slope, expected, what="d penalty / d a", tolerance=1e-4)
     correct(
         exercise, "Closed forms for a linear and a quadratic critic, and the critic's gradient."
@@ -257,7 +293,7 @@ def check_wasserstein_1d(answer: Callable, *, seed: int = 0, n: int = 50) -> Non
     a = torch.randn(n, generator=generator)
     b = torch.rand(n, generator=generator) * 4 - 1
     reference = wasserstein_distance(a.numpy(), b.numpy())
-    got = call_answer(exercise, answer, a, b)
+    got = expect_scalar(exercise, call_answer(exercise, answer, a, b), what="W1")
     unsorted = (a - b).abs().mean().item()
     if abs(float(got) - unsorted) < 1e-6 and abs(unsorted - reference) > 1e-3:
         raise WrongAnswer(
@@ -266,16 +302,17 @@ def check_wasserstein_1d(answer: Callable, *, seed: int = 0, n: int = 50) -> Non
         )
     expect_tensor(
         exercise,
-        torch.as_tensor(got, dtype=torch.float64).reshape(()),
+        got.double(),
         torch.tensor(reference, dtype=torch.float64),
         what="W1 between a Gaussian and a uniform sample (scipy's value)",
         tolerance=1e-5,
     )
     for theta in (2.0, 20.0):  # two point masses: W1 = |theta|, however far apart
         shifted = call_answer(exercise, answer, torch.zeros(n), torch.full((n,), theta))
+        shifted = expect_scalar(exercise, shifted, what="W1")
         expect_tensor(
             exercise,
-            torch.as_tensor(shifted, dtype=torch.float64).reshape(()),
+            shifted.double(),
             torch.tensor(theta, dtype=torch.float64),
             what=f"W1 between delta(x) and delta(x - {theta:g})",
         )
@@ -324,14 +361,14 @@ def check_pix2pix_generator_loss(
     same = call_answer(exercise, answer, logits, target, target, l1_weight)
     expect_tensor(
         exercise,
-        torch.as_tensor(same).reshape(()),
+        expect_scalar(exercise, same, what="the result"),
         adversarial,
         what="the loss when G(x) equals the target (only the adversarial part is left)",
     )
     fooled = call_answer(exercise, answer, torch.full_like(logits, 40.0), fake, target, l1_weight)
     expect_tensor(
         exercise,
-        torch.as_tensor(fooled).reshape(()),
+        expect_scalar(exercise, fooled, what="the result"),
         l1_weight * reconstruction,
         what=f"the loss when D is fooled everywhere (only lambda = {l1_weight:g} times the mean "
         "absolute error to the target is left)",
@@ -339,7 +376,7 @@ def check_pix2pix_generator_loss(
     got = call_answer(exercise, answer, logits, fake, target, l1_weight)
     expect_tensor(
         exercise,
-        torch.as_tensor(got).reshape(()),
+        expect_scalar(exercise, got, what="the result"),
         adversarial + l1_weight * reconstruction,
         what="the whole loss",
     )

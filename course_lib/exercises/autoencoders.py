@@ -19,6 +19,7 @@ from course_lib.exercises.checking import (
     call_answer,
     correct,
     exercise_check,
+    expect_scalar,
     expect_tensor,
     forbid,
 )
@@ -33,25 +34,33 @@ BCE_NAMES = (
 
 
 @exercise_check
-def check_bce(answer: Callable, *, seed: int = 0, batch: int = 4, pixels: int = 6) -> None:
+def check_bce(answer: Callable, *, seed: int = 0, batch: int = 4, side: int = 3) -> None:
     """Exercise 1.1: BCE of probabilities, summed over pixels, averaged over images."""
     exercise = "Exercise 1.1 (binary cross-entropy)"
     forbid(exercise, answer, BCE_NAMES, "Write it with torch.log (or torch.xlogy) yourself.")
     generator = torch.Generator().manual_seed(seed)
-    x_hat = torch.rand(batch, pixels, generator=generator) * 0.98 + 0.01
-    x = torch.rand(batch, pixels, generator=generator)
+    x_hat = torch.rand(batch, 1, side, side + 1, generator=generator) * 0.98 + 0.01
+    x = torch.rand(batch, 1, side, side + 1, generator=generator)  # images: (n, 1, H, W)
     bernoulli = torch.distributions.Bernoulli(probs=x_hat.double(), validate_args=False)
-    expected = -bernoulli.log_prob(x.double()).sum(dim=1).mean()
+    expected = -bernoulli.log_prob(x.double()).sum(dim=(1, 2, 3)).mean()
     got = call_answer(exercise, answer, x_hat, x)
-    expect_tensor(exercise, got, expected, what="the loss of random images", tolerance=1e-4)
+    got = expect_scalar(exercise, got, what="the loss")
+    expect_tensor(
+        exercise,
+        got,
+        expected,
+        what=f"the loss of {batch} random images of shape (1, {side}, {side + 1}) (summed over "
+        "each image's pixels, averaged over the images)",
+        tolerance=1e-4,
+    )
     floor = call_answer(exercise, answer, torch.full((1, 1), 0.3), torch.full((1, 1), 0.3))
     entropy = -(0.3 * math.log(0.3) + 0.7 * math.log(0.7))
     expect_tensor(
         exercise, floor, torch.tensor(entropy), what="the loss of one pixel x = x_hat = 0.3"
     )
     sharp = torch.tensor([[0.0, 1.0, 0.5]])
-    edge = call_answer(exercise, answer, sharp, sharp)
-    if not torch.isfinite(torch.as_tensor(edge)).all():
+    edge = expect_scalar(exercise, call_answer(exercise, answer, sharp, sharp), what="the loss")
+    if not torch.isfinite(edge):
         raise WrongAnswer(
             f"{exercise}: a perfect reconstruction of pixels that are exactly 0 or 1 gives "
             f"{edge}. The terms 0 * log 0 must count as 0: use torch.xlogy(x, x_hat), or clamp "
@@ -71,7 +80,9 @@ def check_bce(answer: Callable, *, seed: int = 0, batch: int = 4, pixels: int = 
 
 
 @exercise_check
-def check_pca_directions(answer: Callable, *, seed: int = 0, n: int = 400, width: int = 8) -> None:
+def check_pca_directions(
+    answer: Callable, *, seed: int = 0, n: int = 400, width: int = 8, d: int = 3
+) -> None:
     """Exercise 1.2: the top-d principal directions, orthonormal, as the columns of (D, d)."""
     exercise = "Exercise 1.2 (principal directions)"
     forbid(
@@ -84,7 +95,6 @@ def check_pca_directions(answer: Callable, *, seed: int = 0, n: int = 400, width
     scales = torch.linspace(3.0, 0.2, width)  # distinct variances: one principal subspace
     basis, _ = torch.linalg.qr(torch.randn(width, width, generator=generator))
     x = (torch.randn(n, width, generator=generator) * scales) @ basis.T + 5.0  # far from 0
-    d = 3
     got = call_answer(exercise, answer, x, d)
     if not isinstance(got, torch.Tensor) or tuple(got.shape) != (width, d):
         shape = tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__
@@ -191,8 +201,18 @@ def check_denoising_loss(answer: Callable, *, seed: int = 0, std: float = 0.3) -
             f"{exercise}: the model was given the clean images. Corrupt them first (with "
             "add_gaussian_noise(x, std, generator)) and feed the noisy ones."
         )
+    noise = torch.randn(x.shape, generator=torch.Generator().manual_seed(seed + 1))
+    expect_tensor(
+        exercise,
+        fed,
+        (x + std * noise).clamp(0.0, 1.0),
+        what=f"the model's input (x with noise of level std = {std:g} drawn from the generator "
+        "you were given, clipped to [0, 1]: my_noisy(x, std, generator) or "
+        "add_gaussian_noise(x, std, generator))",
+    )
+    got = expect_scalar(exercise, got, what="the loss")
     noisy_target = ((output - fed) ** 2).mean()
-    if isinstance(got, torch.Tensor) and torch.allclose(got.detach(), noisy_target):
+    if torch.allclose(got.detach(), noisy_target):
         raise WrongAnswer(
             f"{exercise}: your loss compares the output with the noisy input it was given. "
             "The target must be the clean image: with a noisy target the best network copies "
@@ -237,7 +257,13 @@ def check_reparameterise(answer: Callable, *, seed: int = 0, batch: int = 5, dim
     correct(exercise, "Values and both gradients (dz/dmu = 1, dz/dlog_var = sigma eps / 2).")
 
 
-KL_NAMES = ("kl_divergence", "gaussian_kl", "restricted_kl_paper", "kl_lower_bound")
+KL_NAMES = (
+    "distributions",
+    "kl_divergence",
+    "gaussian_kl",
+    "restricted_kl_paper",
+    "kl_lower_bound",
+)
 
 
 @exercise_check

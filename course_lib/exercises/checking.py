@@ -121,6 +121,24 @@ def expect_tensor(
         )
 
 
+def expect_scalar(exercise: str, got: Any, *, what: str) -> torch.Tensor:
+    """``got`` must be one number (a 0-dim tensor, or a Python number); returned as a tensor.
+
+    A loss that is not reduced to one number is the usual mistake; the message says which shape
+    came back and how to reduce it.
+    """
+    if isinstance(got, (int, float)):
+        return torch.tensor(float(got))
+    if not isinstance(got, torch.Tensor):
+        raise WrongAnswer(f"{exercise}: {what} should be a number, got {type(got).__name__}.")
+    if got.dim() != 0:
+        raise WrongAnswer(
+            f"{exercise}: {what} should be a single number (a 0-dim tensor), got a tensor of "
+            f"shape {tuple(got.shape)}; reduce it with .mean() (or .sum(), as the exercise says)."
+        )
+    return got
+
+
 def _first_non_finite(values: torch.Tensor) -> str:
     bad = values[~torch.isfinite(values)]
     return "nan" if bad.isnan().any() else "inf"

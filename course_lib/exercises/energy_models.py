@@ -18,6 +18,7 @@ from course_lib.exercises.checking import (
     call_answer,
     correct,
     exercise_check,
+    expect_scalar,
     expect_tensor,
     forbid,
 )
@@ -101,15 +102,15 @@ def check_log_partition(
         W, b, c = _random_rbm(seed, n_visible, n_hidden, scale)
         joint = _energies(_states(n_visible), W, b, c)  # (2^n_visible, 2^n_hidden)
         expected = torch.logsumexp(-joint.flatten(), dim=0)
-        got = call_answer(exercise, answer, W, b, c)
-        if not torch.isfinite(torch.as_tensor(got)).all():
+        got = expect_scalar(exercise, call_answer(exercise, answer, W, b, c), what="log Z")
+        if not torch.isfinite(got):
             raise WrongAnswer(
                 f"{exercise}: with weights of scale {scale:g} your log Z is {got}; the sum of "
                 "exp(-F) overflows. Use torch.logsumexp over the states' -F(v)."
             )
         expect_tensor(
             exercise,
-            torch.as_tensor(got).reshape(()),
+            expect_scalar(exercise, got, what="the result"),
             expected,
             what=f"log Z (weights of scale {scale:g}, summed over all 2^{n_visible} x "
             f"2^{n_hidden} joint states)",

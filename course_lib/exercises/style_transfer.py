@@ -15,6 +15,7 @@ from course_lib.exercises.checking import (
     call_answer,
     correct,
     exercise_check,
+    expect_scalar,
     expect_tensor,
     forbid,
 )
@@ -74,36 +75,36 @@ def check_style_layer_loss(
         "Use your Gram matrix from exercise 10.1 and write E_l's formula.",
     )
     generator = torch.Generator().manual_seed(seed)
-    generated, style = torch.relu(torch.randn(2, 1, channels, side, side, generator=generator))
+    shape = (1, channels, side, side + 1)  # not square: M = H W, not H^2
+    generated, style = torch.relu(torch.randn(2, *shape, generator=generator))
     g, a = _gram_reference(generated), _gram_reference(style)
-    positions = side * side
+    positions = side * (side + 1)
     raw = ((g - a) ** 2).sum()
     expected = raw / (4 * channels**2 * positions**2)
-    got = call_answer(exercise, answer, generated, style)
-    if isinstance(got, torch.Tensor) and got.numel() == 1:
-        value = got.detach().double().reshape(())
-        for factor, missing in (
-            (1.0, "the whole factor 1 / (4 N^2 M^2)"),
-            (4.0, "N^2 M^2 (you divided only by 4)"),
-            (4 * channels**2, "M^2 = (H W)^2"),
-            (4 * positions**2, "N^2, the channels squared"),
-        ):
-            if torch.isclose(value, raw / factor, rtol=1e-4):
-                raise WrongAnswer(
-                    f"{exercise}: the normalisation is incomplete: divide also by {missing}. "
-                    "Without it E_l grows with the layer's size and the image's."
-                )
+    got = expect_scalar(exercise, call_answer(exercise, answer, generated, style), what="E_l")
+    value = got.detach().double()
+    for factor, missing in (
+        (1.0, "the whole factor 1 / (4 N^2 M^2)"),
+        (4.0, "N^2 M^2 (you divided only by 4)"),
+        (4 * channels**2, "M^2 = (H W)^2"),
+        (4 * positions**2, "N^2, the channels squared"),
+    ):
+        if torch.isclose(value, raw / factor, rtol=1e-4):
+            raise WrongAnswer(
+                f"{exercise}: the normalisation is incomplete: divide also by {missing}. "
+                "Without it E_l grows with the layer's size and the image's."
+            )
     expect_tensor(
         exercise,
-        torch.as_tensor(got).reshape(()),
+        got,
         expected,
-        what=f"E_l for N = {channels} channels and M = {positions} positions",
+        what=f"E_l for N = {channels} channels and M = H W = {positions} positions",
         tolerance=1e-4,
     )
     same = call_answer(exercise, answer, style, style)
     expect_tensor(
         exercise,
-        torch.as_tensor(same).reshape(()),
+        expect_scalar(exercise, same, what="the result"),
         torch.tensor(0.0),
         what="E_l of an image with itself",
     )

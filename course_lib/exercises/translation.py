@@ -17,6 +17,7 @@ from course_lib.exercises.checking import (
     call_answer,
     correct,
     exercise_check,
+    expect_scalar,
     expect_tensor,
     forbid,
 )
@@ -31,8 +32,8 @@ def check_cycle_loss(answer: Callable, *, seed: int = 0) -> None:
     forbid(
         exercise,
         answer,
-        ("cycle_loss", "l1_loss", "L1Loss"),
-        "Write the mean absolute error with torch.abs and .mean().",
+        ("cycle_loss",),
+        "Write it from the two mappings (F.l1_loss is fine for the differences).",
     )
     generator = torch.Generator().manual_seed(seed)
     x = torch.rand(3, 1, 4, 4, generator=generator)
@@ -45,31 +46,40 @@ def check_cycle_loss(answer: Callable, *, seed: int = 0) -> None:
         return images.mean(dim=1, keepdim=True)
 
     got = call_answer(exercise, answer, grey_to_colour, colour_to_grey, x, y)
+    got = expect_scalar(exercise, got, what="the loss")
     forward = 0.1  # F(G(x)) = x + 0.1 everywhere
     backward = (y.mean(dim=1, keepdim=True) + 0.1 - y).abs().mean().double()
-    if isinstance(got, torch.Tensor) and got.numel() == 1:
-        value = got.detach().double().reshape(())
-        if torch.isclose(value, torch.tensor(forward, dtype=torch.float64), atol=1e-6):
-            raise WrongAnswer(
-                f"{exercise}: only the round trip x -> G -> F counts; add y -> F -> G, which "
-                "keeps F from being the one that throws the content away."
-            )
-        squared = 0.01 + ((y.mean(dim=1, keepdim=True) + 0.1 - y) ** 2).mean().double()
-        if torch.isclose(value, squared, atol=1e-6):
-            raise WrongAnswer(
-                f"{exercise}: you squared the differences; the cycle loss is an L1 loss (mean "
-                "absolute difference), which blurs less."
-            )
+    value = got.detach().double()
+    if torch.isclose(value, torch.tensor(forward, dtype=torch.float64), atol=1e-6):
+        raise WrongAnswer(
+            f"{exercise}: only the round trip x -> G -> F counts; add y -> F -> G, which "
+            "keeps F from being the one that throws the content away."
+        )
+    squared = 0.01 + ((y.mean(dim=1, keepdim=True) + 0.1 - y) ** 2).mean().double()
+    if torch.isclose(value, squared, atol=1e-6):
+        raise WrongAnswer(
+            f"{exercise}: you squared the differences; the cycle loss is an L1 loss (mean "
+            "absolute difference), which blurs less."
+        )
+    per_image = (
+        forward * x[0].numel()
+        + (y.mean(dim=1, keepdim=True) + 0.1 - y).abs().flatten(start_dim=1).sum(dim=1).mean()
+    )
+    if torch.isclose(value, per_image.double(), rtol=1e-5):
+        raise WrongAnswer(
+            f"{exercise}: you summed the absolute differences over each image; take their mean "
+            "over all entries of the batch, as the prompt says."
+        )
     expect_tensor(
         exercise,
-        torch.as_tensor(got).reshape(()),
+        got,
         forward + backward,
         what="the loss for G(x) = grey x as colour + 0.1 and F(y) = channel mean of y",
     )
     identity = call_answer(exercise, answer, lambda a: a, lambda b: b, y, y)
     expect_tensor(
         exercise,
-        torch.as_tensor(identity).reshape(()),
+        expect_scalar(exercise, identity, what="the result"),
         torch.tensor(0.0),
         what="the loss when G and F are both the identity",
     )
