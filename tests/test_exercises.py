@@ -211,25 +211,20 @@ MORE_WRONG = [
 ]
 
 
-@pytest.mark.parametrize(("exercise", "body", "words"), MORE_WRONG)
-def test_more_wrong_answers_fail(exercise, body, words):
+@pytest.mark.parametrize(
+    ("exercise", "body", "words"),
+    [(exercise, *WRONG[exercise]) for exercise in sorted(WRONG)] + MORE_WRONG,
+)
+def test_a_wrong_answer_fails_with_a_message_that_names_the_mistake(exercise, body, words):
     answer, check = EXERCISES[exercise]
-    with pytest.raises(WrongAnswer, match=re.escape(words)):
-        run(exercise, SOLUTION.sub(lambda m: m.group(1) + body, answer), check)
-
-
-def test_every_exercise_has_a_wrong_answer():
-    assert sorted(WRONG) == sorted(EXERCISES)
-
-
-@pytest.mark.parametrize("exercise", sorted(WRONG))
-def test_a_wrong_answer_fails_with_a_message_that_names_the_mistake(exercise):
-    answer, check = EXERCISES[exercise]
-    body, words = WRONG[exercise]
     wrong = SOLUTION.sub(lambda m: m.group(1) + body, answer)
     assert wrong != answer
     with pytest.raises(WrongAnswer, match=re.escape(words)):
         run(exercise, wrong, check)
+
+
+def test_every_exercise_has_a_wrong_answer():
+    assert sorted(WRONG) == sorted(EXERCISES)
 
 
 @pytest.mark.parametrize(
