@@ -52,7 +52,7 @@ def run(exercise: str, answer: str, check: str) -> str:
     """Run an answer cell and then its check cell in a fresh namespace, after the notebook's
     earlier answers; return what was printed."""
     namespace: dict = {}
-    notebook_imports = "import torch\nimport torch.nn.functional as F\nfrom torch import nn\n"
+    notebook_imports = "import math\nimport torch\nimport torch.nn.functional as F\nfrom torch import nn\n"
     exec(notebook_imports + earlier_answers(exercise), namespace)
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
@@ -104,17 +104,20 @@ WRONG = {
         "compares the output with the noisy input",
     ),
     "ex3_1": ("return mu + torch.exp(log_var) * eps", "variance"),
-    "ex3_2": (  # the paper's restricted KL
-        "return 0.5 * (mu**2 + 0.5 * (log_var.exp() - 1) ** 2).sum(dim=1)",
-        "is wrong at index",
-    ),
+    "ex3_2": ("return torch.log(torch.exp(log_weights).mean(dim=1))", "underflows"),
     "ex4_1": ("return -F.softplus(c + v @ W).sum(dim=1)", "visible bias"),
     "ex4_2": (
         "states = torch.cartesian_prod(*[torch.tensor([0.0, 1.0])] * W.shape[0])\n"
         "    return torch.log(torch.exp(-my_free_energy(states, W, b, c)).sum())",
         "overflows",
     ),
-    "ex5_1": ("return F.softplus(real_logits).mean() + F.softplus(-fake_logits).mean()", "swapped"),
+    "ex5_1": (
+        "m = (p + q) / 2\n"
+        "    kl_p = (torch.xlogy(p, p) - torch.xlogy(p, m)).sum()\n"
+        "    kl_q = (torch.xlogy(q, q) - torch.xlogy(q, m)).sum()\n"
+        "    return kl_p + kl_q",
+        "twice the JSD",
+    ),
     "ex5_2": ("return -F.softplus(fake_logits).mean()", "saturating loss"),
     "ex6_1": (
         "return nn.Sequential(nn.ConvTranspose2d(in_channels, out_channels, 4, 2, 1), "
@@ -176,10 +179,11 @@ MORE_WRONG = [
     ("ex2_2", "return ((model(torch.zeros_like(x)) - x) ** 2).mean()", "model's input"),
     (
         "ex5_1",
-        "d_real, d_fake = torch.sigmoid(real_logits), torch.sigmoid(fake_logits)\n"
-        "    return -(torch.log(d_real).mean() + torch.log(1 - d_fake).mean())",
-        "fooled with logits",
+        "m = (p + q) / 2\n"
+        "    return ((p * torch.log(p / m)).sum() + (q * torch.log(q / m)).sum()) / 2",
+        "0 * log 0 = 0",
     ),
+    ("ex3_2", "return log_weights.mean(dim=1)", "is wrong"),
     ("ex5_2", "return F.softplus(-fake_logits)", "single number"),
     (
         "ex6_1",
@@ -233,9 +237,13 @@ def test_every_exercise_has_a_wrong_answer():
         ("ex1_1", "return F.binary_cross_entropy(x_hat, x, reduction='sum') / len(x)"),
         (
             "ex3_2",
-            "d = torch.distributions\n"
-            "    q = d.Normal(mu, (0.5 * log_var).exp())\n"
-            "    return d.kl_divergence(q, d.Normal(0.0, 1.0)).sum(dim=1)",
+            "from course_lib.evaluation.likelihood import iwae_bound\n"
+            "    return iwae_bound(log_weights)",
+        ),
+        (
+            "ex5_1",
+            "from scipy.spatial.distance import jensenshannon\n"
+            "    return torch.tensor(jensenshannon(p, q) ** 2)",
         ),
         (
             "ex10_1",

@@ -1,8 +1,9 @@
 """Checks of the coding exercises of notebooks 05 (GAN), 06 (DCGAN), 07 (WGAN) and 08 (cGAN).
 
-References: the identity -log sigmoid(a) = softplus(-a) in float64 for the GAN losses, closed-form
-gradients of linear and quadratic critics for the penalty, scipy for the 1-D Wasserstein
-distance, the interpolation formula in float64 for slerp. See ``checking`` for the errors.
+References: scipy for the Jensen-Shannon divergence and the 1-D Wasserstein distance, the
+identity -log sigmoid(a) = softplus(-a) in float64 for the GAN losses, closed-form gradients of
+linear and quadratic critics for the penalty, the interpolation formula in float64 for slerp. See
+``checking`` for the errors.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Callable
 
 import torch
 import torch.nn.functional as F
+from scipy.spatial.distance import jensenshannon
 from scipy.stats import wasserstein_distance
 from torch import nn
 
@@ -37,44 +39,66 @@ GAN_LOSS_NAMES = (
 
 
 @exercise_check
-def check_discriminator_loss(answer: Callable, *, seed: int = 0, batch: int = 6) -> None:
-    """Exercise 5.1: -mean log D(x) - mean log(1 - D(G(z))), from logits, stable at any logit."""
-    exercise = "Exercise 5.1 (the discriminator's loss)"
-    forbid(exercise, answer, GAN_LOSS_NAMES, "Write it with F.softplus (or torch.log).")
+def check_jsd(answer: Callable, *, seed: int = 0, size: int = 6) -> None:
+    """Exercise 5.1: the Jensen-Shannon divergence of two discrete distributions, in nats."""
+    exercise = "Exercise 5.1 (the Jensen-Shannon divergence)"
+    forbid(
+        exercise,
+        answer,
+        ("jensenshannon", "entropy", "rel_entr", "kl_div", "kl_divergence", "distributions"),
+        "Write the two KL terms to the mixture yourself (torch.xlogy helps with zeros).",
+    )
     generator = torch.Generator().manual_seed(seed)
-    real, fake = torch.randn(2, batch, generator=generator) * 3
-    expected = F.softplus(-real.double()).mean() + F.softplus(fake.double()).mean()
-    got = call_answer(exercise, answer, real, fake)
-    swapped = F.softplus(real.double()).mean() + F.softplus(-fake.double()).mean()
-    if isinstance(got, torch.Tensor) and torch.allclose(got.double(), swapped, atol=1e-5):
+    p, q = torch.rand(2, size, generator=generator) + 0.05
+    p, q = p / p.sum(), q / q.sum()
+    reference = jensenshannon(p.double().numpy(), q.double().numpy()) ** 2  # natural logarithm
+    got = expect_scalar(exercise, call_answer(exercise, answer, p, q), what="the JSD")
+    half = 0.5 * reference
+    if torch.isclose(got.detach().double(), torch.tensor(2 * reference, dtype=torch.float64)):
         raise WrongAnswer(
-            f"{exercise}: real and fake are swapped: D should call the real images real (D(x) "
-            "near 1, large logits) and the generated ones fake."
-        )
-    got = expect_scalar(exercise, got, what="the loss")
-    expect_tensor(exercise, got, expected, what="the loss at random logits", tolerance=1e-5)
-    fooled = call_answer(exercise, answer, torch.tensor([-60.0, -80.0]), torch.tensor([60.0, 80.0]))
-    fooled = expect_scalar(exercise, fooled, what="the loss")
-    if not torch.isfinite(fooled):
-        raise WrongAnswer(
-            f"{exercise}: a discriminator fooled with logits of +-60 (real images called fake, "
-            f"generated ones real) gets loss {fooled.item()}, not 140: sigmoid(60) rounds to 1 "
-            "in float32 and log(1 - 1) is -inf. Use -log sigmoid(a) = softplus(-a)."
+            f"{exercise}: your value is twice the JSD: it is the mean of the two KL terms to the "
+            "mixture, (KL(p || m) + KL(q || m)) / 2, not their sum."
         )
     expect_tensor(
         exercise,
-        fooled,
-        torch.tensor(140.0),
-        what="the loss of a discriminator fooled at +-60, +-80",
+        got,
+        torch.tensor(reference, dtype=torch.float64),
+        what=f"the JSD of two random distributions over {size} values (scipy: {reference:.6f}; "
+        f"half of it, {half:.6f}, would mean a missing term)",
     )
-    sure = call_answer(exercise, answer, torch.tensor([60.0, 80.0]), torch.tensor([-60.0, -80.0]))
+    zeros = torch.tensor([0.5, 0.5, 0.0, 0.0]), torch.tensor([0.0, 0.5, 0.25, 0.25])
+    partial = expect_scalar(exercise, call_answer(exercise, answer, *zeros), what="the JSD")
+    if not torch.isfinite(partial):
+        raise WrongAnswer(
+            f"{exercise}: distributions with zeros give {partial.item()}: a value with p_i = 0 "
+            "contributes 0 * log 0 = 0 to KL(p || m); use torch.xlogy, or sum only where p > 0."
+        )
+    expected = jensenshannon(zeros[0].double().numpy(), zeros[1].double().numpy()) ** 2
     expect_tensor(
         exercise,
-        expect_scalar(exercise, sure, what="the loss"),
+        partial,
+        torch.tensor(expected, dtype=torch.float64),
+        what="the JSD of (0.5, 0.5, 0, 0) and (0, 0.5, 0.25, 0.25)",
+    )
+    apart = call_answer(exercise, answer, torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0]))
+    expect_tensor(
+        exercise,
+        expect_scalar(exercise, apart, what="the JSD"),
+        torch.tensor(math.log(2.0)),
+        what="the JSD of two distributions without common support (log 2 = 0.6931)",
+    )
+    same = call_answer(exercise, answer, p, p)
+    expect_tensor(
+        exercise,
+        expect_scalar(exercise, same, what="the JSD"),
         torch.tensor(0.0),
-        what="the loss of a discriminator right with logits of +-60, +-80",
+        what="the JSD of a distribution with itself",
     )
-    correct(exercise, "Matches -log sigmoid in float64, also at logits of +-80 either way.")
+    correct(
+        exercise,
+        f"Matches scipy ({reference:.4f} nats), handles zeros, and gives log 2 for disjoint "
+        "supports however far apart: the saturation of exercise 3.",
+    )
 
 
 @exercise_check

@@ -257,33 +257,43 @@ def check_reparameterise(answer: Callable, *, seed: int = 0, batch: int = 5, dim
     correct(exercise, "Values and both gradients (dz/dmu = 1, dz/dlog_var = sigma eps / 2).")
 
 
-KL_NAMES = (
-    "distributions",
-    "kl_divergence",
-    "gaussian_kl",
-    "restricted_kl_paper",
-    "kl_lower_bound",
-)
-
-
 @exercise_check
-def check_gaussian_kl(answer: Callable, *, seed: int = 0, batch: int = 4, dims: int = 5) -> None:
-    """Exercise 3.2: KL(N(mu, sigma^2) || N(0, 1)) per example, summed over latent dimensions."""
-    exercise = "Exercise 3.2 (the KL term)"
-    forbid(exercise, answer, KL_NAMES, "Write the closed form with torch.exp and arithmetic.")
+def check_iwae_bound(answer: Callable, *, seed: int = 0, batch: int = 4, k: int = 8) -> None:
+    """Exercise 3.2: L_k = log (1/k) sum_i w_i per example, from log-weights (batch, k)."""
+    exercise = "Exercise 3.2 (the importance-weighted bound)"
+    forbid(
+        exercise,
+        answer,
+        ("iwae_bound", "iwae_nats", "elbo_nats"),
+        "Write it with torch.logsumexp.",
+    )
     generator = torch.Generator().manual_seed(seed)
-    mu = torch.randn(batch, dims, generator=generator)
-    log_var = torch.randn(batch, dims, generator=generator)
-    posterior = torch.distributions.Normal(mu.double(), torch.exp(0.5 * log_var.double()))
-    prior = torch.distributions.Normal(0.0, 1.0)
-    expected = torch.distributions.kl_divergence(posterior, prior).sum(dim=1)
-    got = call_answer(exercise, answer, mu, log_var)
-    expect_tensor(exercise, got, expected, what="the KL of each example (shape (batch,))")
-    one = call_answer(exercise, answer, torch.zeros(1, 1), torch.log(torch.full((1, 1), 1.5)))
+    log_weights = torch.randn(batch, k, generator=generator) * 3 - 100  # log p(x, z) - log q(z|x)
+    reference = torch.tensor(
+        [math.log(sum(math.exp(w) for w in row) / k) for row in log_weights.double().tolist()],
+        dtype=torch.float64,
+    )
+    got = call_answer(exercise, answer, log_weights)
+    expect_tensor(exercise, got, reference, what=f"L_{k} of each example (shape (batch,))")
+    far = log_weights - 1000.0  # images of about 1,000 nats: exp underflows to 0 in float32
+    got_far = call_answer(exercise, answer, far)
+    if isinstance(got_far, torch.Tensor) and not torch.isfinite(got_far).all():
+        raise WrongAnswer(
+            f"{exercise}: with log-weights near -1,100 (a likely value for an image of 784 "
+            f"pixels) your bound is {got_far.flatten()[0].item()}: exp underflows to 0. Use "
+            "torch.logsumexp(log_weights, dim=1) - log k, which subtracts the largest first."
+        )
+    expect_tensor(exercise, got_far, reference - 1000.0, what="L_k for log-weights 1,000 lower")
+    one = call_answer(exercise, answer, log_weights[:, :1])
     expect_tensor(
         exercise,
         one,
-        torch.tensor([0.5 * (1.5 - 1 - math.log(1.5))]),
-        what="the KL at mu = 0, sigma^2 = 1.5 (exercise 4 of this notebook)",
+        log_weights[:, 0].double(),
+        what="L_1, which is the single log-weight itself (the ELBO's estimate)",
     )
-    correct(exercise, "Matches torch.distributions.kl_divergence; 0.0473 nats at sigma^2 = 1.5.")
+    gap = (reference - log_weights.double().mean(dim=1)).min().item()
+    correct(
+        exercise,
+        f"Matches float64; stable 1,000 nats down; L_1 is the log-weight; here L_{k} exceeds "
+        f"the mean log-weight by at least {gap:.2f} nats (Jensen).",
+    )
