@@ -1,7 +1,7 @@
 """Write two made-up students' submissions of notebook 02, for trying `make grade` (and its test).
 
-.venv/bin/python scripts/example_submissions.py /tmp/class
-make grade SUBMISSIONS=/tmp/class      # -> /tmp/class/grades.csv, as on the page For instructors
+.venv/bin/python scripts/example_submissions.py example-class
+make grade SUBMISSIONS=example-class   # -> example-class/grades.csv, as on the page For instructors
 
 Both start from the student edition of 02_denoising_autoencoder. Ada answers both coding
 exercises correctly. Ben fixes the noise level to the 0.3 of the public check instead of using
