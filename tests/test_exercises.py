@@ -52,7 +52,9 @@ def run(exercise: str, answer: str, check: str) -> str:
     """Run an answer cell and then its check cell in a fresh namespace, after the notebook's
     earlier answers; return what was printed."""
     namespace: dict = {}
-    notebook_imports = "import math\nimport torch\nimport torch.nn.functional as F\nfrom torch import nn\n"
+    notebook_imports = (
+        "import math\nimport torch\nimport torch.nn.functional as F\nfrom torch import nn\n"
+    )
     exec(notebook_imports + earlier_answers(exercise), namespace)
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
