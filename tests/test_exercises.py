@@ -186,6 +186,12 @@ MORE_WRONG = [
         "0 * log 0 = 0",
     ),
     ("ex3_2", "return log_weights.mean(dim=1)", "is wrong"),
+    (
+        "ex5_1",
+        "m = (p + q) / 2\n"
+        "    return (torch.xlogy(p, p / m).sum() + torch.xlogy(q, q / m).sum()) / 2",
+        "0 * log 0 = 0",
+    ),
     ("ex5_2", "return F.softplus(-fake_logits)", "single number"),
     (
         "ex6_1",
@@ -257,3 +263,28 @@ def test_the_librarys_own_version_is_refused(exercise, shortcut):
     answer, check = EXERCISES[exercise]
     with pytest.raises(WrongAnswer, match="the library's own version"):
         run(exercise, SOLUTION.sub(lambda m: m.group(1) + shortcut, answer), check)
+
+
+# Correct answers written differently from the solutions, which the checks must accept.
+OTHER_RIGHT = [
+    (  # changes its input in place: the check hands it copies
+        "ex3_2",
+        "top = log_weights.max(dim=1, keepdim=True).values\n"
+        "    log_weights -= top\n"
+        "    return log_weights.exp().mean(dim=1).log() + top.squeeze(1)",
+        "",
+    ),
+    (  # a helper of the student's own that happens to share a library function's name
+        "ex5_1",
+        "m = (p + q) / 2\n    return entropy(m) - (entropy(p) + entropy(q)) / 2",
+        "def entropy(d):\n    return -torch.xlogy(d, d).sum()\n",
+    ),
+    ("ex7_2", "return float((a.sort().values - b.sort().values).abs().mean())", ""),
+]
+
+
+@pytest.mark.parametrize(("exercise", "body", "helpers"), OTHER_RIGHT)
+def test_a_right_answer_written_differently_passes(exercise, body, helpers):
+    answer, check = EXERCISES[exercise]
+    other = helpers + SOLUTION.sub(lambda m: m.group(1) + body, answer)
+    assert run(exercise, other, check).startswith("Correct: ")

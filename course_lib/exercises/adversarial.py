@@ -45,15 +45,25 @@ def check_jsd(answer: Callable, *, seed: int = 0, size: int = 6) -> None:
     forbid(
         exercise,
         answer,
-        ("jensenshannon", "entropy", "rel_entr", "kl_div", "kl_divergence", "distributions"),
-        "Write the two KL terms to the mixture yourself (torch.xlogy helps with zeros).",
+        (
+            "jensenshannon",
+            "entropy",
+            "entr",
+            "rel_entr",
+            "kl_div",
+            "KLDivLoss",
+            "kl_divergence",
+            "distributions",
+        ),
+        "Write the two KL terms to the mixture yourself (torch.xlogy helps with zeros); your "
+        "own helper functions are fine.",
     )
     generator = torch.Generator().manual_seed(seed)
     p, q = torch.rand(2, size, generator=generator) + 0.05
     p, q = p / p.sum(), q / q.sum()
     reference = jensenshannon(p.double().numpy(), q.double().numpy()) ** 2  # natural logarithm
-    got = expect_scalar(exercise, call_answer(exercise, answer, p, q), what="the JSD")
-    half = 0.5 * reference
+    got = call_answer(exercise, answer, p, q)
+    got = expect_scalar(exercise, got, what="the JSD", reduction=".sum() over the values")
     if torch.isclose(got.detach().double(), torch.tensor(2 * reference, dtype=torch.float64)):
         raise WrongAnswer(
             f"{exercise}: your value is twice the JSD: it is the mean of the two KL terms to the "
@@ -63,22 +73,23 @@ def check_jsd(answer: Callable, *, seed: int = 0, size: int = 6) -> None:
         exercise,
         got,
         torch.tensor(reference, dtype=torch.float64),
-        what=f"the JSD of two random distributions over {size} values (scipy: {reference:.6f}; "
-        f"half of it, {half:.6f}, would mean a missing term)",
+        what=f"the JSD of two random distributions over {size} values (scipy's "
+        f"jensenshannon(p, q) ** 2 = {reference:.6f})",
     )
-    zeros = torch.tensor([0.5, 0.5, 0.0, 0.0]), torch.tensor([0.0, 0.5, 0.25, 0.25])
+    zeros = torch.tensor([0.5, 0.5, 0.0, 0.0, 0.0]), torch.tensor([0.0, 0.5, 0.25, 0.25, 0.0])
     partial = expect_scalar(exercise, call_answer(exercise, answer, *zeros), what="the JSD")
     if not torch.isfinite(partial):
         raise WrongAnswer(
             f"{exercise}: distributions with zeros give {partial.item()}: a value with p_i = 0 "
-            "contributes 0 * log 0 = 0 to KL(p || m); use torch.xlogy, or sum only where p > 0."
+            "contributes 0 * log 0 = 0 to KL(p || m), also where m_i = 0; use torch.xlogy, or "
+            "sum only where p > 0."
         )
     expected = jensenshannon(zeros[0].double().numpy(), zeros[1].double().numpy()) ** 2
     expect_tensor(
         exercise,
         partial,
         torch.tensor(expected, dtype=torch.float64),
-        what="the JSD of (0.5, 0.5, 0, 0) and (0, 0.5, 0.25, 0.25)",
+        what="the JSD of (0.5, 0.5, 0, 0, 0) and (0, 0.5, 0.25, 0.25, 0)",
     )
     apart = call_answer(exercise, answer, torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0]))
     expect_tensor(
@@ -96,7 +107,8 @@ def check_jsd(answer: Callable, *, seed: int = 0, size: int = 6) -> None:
     )
     correct(
         exercise,
-        f"Matches scipy ({reference:.4f} nats), handles zeros, and gives log 2 for disjoint "
+        f"Matches scipy's jensenshannon squared ({reference:.4f} nats), handles zeros, and "
+        "gives log 2 for disjoint "
         "supports however far apart: the saturation of exercise 3.",
     )
 

@@ -273,17 +273,23 @@ def check_iwae_bound(answer: Callable, *, seed: int = 0, batch: int = 4, k: int 
         [math.log(sum(math.exp(w) for w in row) / k) for row in log_weights.double().tolist()],
         dtype=torch.float64,
     )
-    got = call_answer(exercise, answer, log_weights)
-    expect_tensor(exercise, got, reference, what=f"L_{k} of each example (shape (batch,))")
-    far = log_weights - 1000.0  # images of about 1,000 nats: exp underflows to 0 in float32
+    far = log_weights - 1000.0  # exp of these underflows to 0, in float32 and float64 alike
     got_far = call_answer(exercise, answer, far)
     if isinstance(got_far, torch.Tensor) and not torch.isfinite(got_far).all():
         raise WrongAnswer(
-            f"{exercise}: with log-weights near -1,100 (a likely value for an image of 784 "
-            f"pixels) your bound is {got_far.flatten()[0].item()}: exp underflows to 0. Use "
+            f"{exercise}: for log-weights 1,000 nats lower your bound is "
+            f"{got_far.flatten()[0].item()}: exp underflows to 0. Use "
             "torch.logsumexp(log_weights, dim=1) - log k, which subtracts the largest first."
         )
     expect_tensor(exercise, got_far, reference - 1000.0, what="L_k for log-weights 1,000 lower")
+    got = call_answer(exercise, answer, log_weights)
+    expect_tensor(
+        exercise,
+        got,
+        reference,
+        what=f"L_{k} of each example (shape (batch,); log-weights near -100 lose precision "
+        "through exp, logsumexp keeps it)",
+    )
     one = call_answer(exercise, answer, log_weights[:, :1])
     expect_tensor(
         exercise,

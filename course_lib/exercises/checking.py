@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
+import numbers
 import types
 from typing import Any, Callable, Iterable
 
@@ -35,8 +36,14 @@ class WrongAnswer(AssertionError):
 
 
 def call_answer(exercise: str, answer: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """``answer(*args, **kwargs)``, with an empty answer or a crash turned into a message."""
+    """``answer(*args, **kwargs)``, with an empty answer or a crash turned into a message.
+
+    The answer gets copies of the tensors, so an answer that changes its input in place cannot
+    change what the check compares it with.
+    """
     name = getattr(answer, "__name__", "your function")
+    args = tuple(_copy(value) for value in args)
+    kwargs = {key: _copy(value) for key, value in kwargs.items()}
     try:
         return answer(*args, **kwargs)
     except NotImplementedError:
@@ -54,6 +61,10 @@ def call_answer(exercise: str, answer: Callable[..., Any], *args: Any, **kwargs:
         ) from None
 
 
+def _copy(value: Any) -> Any:
+    return value.clone() if isinstance(value, torch.Tensor) else value
+
+
 def _describe(value: Any) -> str:
     if isinstance(value, torch.Tensor):
         return f"tensor of shape {tuple(value.shape)}"
@@ -66,10 +77,17 @@ def forbid(exercise: str, answer: Callable[..., Any], names: Iterable[str], inst
     """Refuse an answer whose code names one of ``names`` (the library's own implementation).
 
     Reads the names the function's code (and any function defined inside it) looks up, such as
-    ``binary_cross_entropy`` in ``F.binary_cross_entropy(...)``.
+    ``binary_cross_entropy`` in ``F.binary_cross_entropy(...)``. A name that is one of the
+    student's own functions (defined in the notebook, like the answer) is not refused.
     """
     used = _names_used(answer.__code__)
-    shortcuts = sorted(used & set(names))
+    own = {  # functions the student defined next to the answer, whatever their names
+        name
+        for name in used
+        if isinstance(answer.__globals__.get(name), types.FunctionType)
+        and answer.__globals__[name].__module__ == answer.__module__
+    }
+    shortcuts = sorted((used - own) & set(names))
     if shortcuts:
         raise WrongAnswer(
             f"{exercise}: your answer calls `{shortcuts[0]}`, the library's own version of what "
@@ -121,20 +139,26 @@ def expect_tensor(
         )
 
 
-def expect_scalar(exercise: str, got: Any, *, what: str) -> torch.Tensor:
+def expect_scalar(
+    exercise: str,
+    got: Any,
+    *,
+    what: str,
+    reduction: str = ".mean() (or .sum(), as the exercise says)",
+) -> torch.Tensor:
     """``got`` must be one number (a 0-dim tensor, or a Python number); returned as a tensor.
 
     A loss that is not reduced to one number is the usual mistake; the message says which shape
     came back and how to reduce it.
     """
-    if isinstance(got, (int, float)):
+    if isinstance(got, numbers.Real):  # a Python or NumPy number
         return torch.tensor(float(got))
     if not isinstance(got, torch.Tensor):
         raise WrongAnswer(f"{exercise}: {what} should be a number, got {type(got).__name__}.")
     if got.dim() != 0:
         raise WrongAnswer(
             f"{exercise}: {what} should be a single number (a 0-dim tensor), got a tensor of "
-            f"shape {tuple(got.shape)}; reduce it with .mean() (or .sum(), as the exercise says)."
+            f"shape {tuple(got.shape)}; reduce it with {reduction}."
         )
     return got
 
