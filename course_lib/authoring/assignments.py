@@ -12,7 +12,6 @@ no network, but the students' code runs on the grading machine, as with any note
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import os
 import shutil
@@ -20,30 +19,15 @@ import sys
 import tempfile
 from dataclasses import astuple, dataclass, fields
 from pathlib import Path
-from typing import Iterator
 
 import nbformat
 
 from course_lib.authoring.editions import EDITION_MARK, student_edition
+from course_lib.authoring.execution import kernel_environment
 from course_lib.runtime.config import PROFILE_ENV, check_profile
 
 NOTEBOOK_PATTERN = "[0-9][0-9]_*.ipynb"
 CELL_TIMEOUT_S = 1800  # one cell of a notebook in the profile graded (nbgrader's default is 30 s)
-
-
-@contextlib.contextmanager
-def _environment(**values: str) -> Iterator[None]:
-    """Set environment variables for the kernels nbgrader starts, and restore them after."""
-    saved = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def _nbgrader(root: Path):
@@ -81,7 +65,7 @@ def release(notebooks: list[Path], root: Path) -> dict[str, Path]:
         source = root / "source" / assignment
         source.mkdir(parents=True, exist_ok=True)
         nbformat.write(student_edition(nbformat.read(path, as_version=4)), source / path.name)
-        with _environment(**_tool_path()):
+        with kernel_environment(**_tool_path()):
             result = api.generate_assignment(assignment, force=True, create=True)
         if not result["success"]:
             raise RuntimeError(f"nbgrader could not release {path.name}:\n{result['log'][-2000:]}")
@@ -192,7 +176,7 @@ def grade_submissions(
         scores = []
         settings = {**_tool_path(), PROFILE_ENV: profile, "COURSE_PROGRESS": "off"}
         for student, path in pairs:
-            with _environment(**settings):
+            with kernel_environment(**settings):
                 result = api.autograde(path.stem, student, force=True, create=True)
             if not result["success"]:
                 raise RuntimeError(

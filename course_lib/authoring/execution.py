@@ -8,9 +8,11 @@ read them, with a digest of every ``course_lib`` module the notebook imports (``
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -59,18 +61,32 @@ def data_setting() -> str:
     )
 
 
+@contextlib.contextmanager
+def kernel_environment(**values: str) -> Iterator[None]:
+    """Set environment variables for the kernels started inside, and restore them after.
+
+    A kernel inherits the environment of the process that starts it."""
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 def execute_notebook(path: str | os.PathLike, profile: str, timeout: int = 1800) -> ExecutionResult:
     """Run ``path`` in ``profile``, leaving the file alone; a failure raises CellExecutionError."""
     path = Path(path)
     check_profile(profile)
     notebook = nbformat.read(path, as_version=4)
     code = module_digests(notebook, path.stem)  # before the run: files may change while it runs
-    # The kernel inherits this process's environment: set the profile there, and hide the
-    # progress-bar widgets, which a static page cannot render (per-epoch log lines remain).
-    saved = {key: os.environ.get(key) for key in (PROFILE_ENV, "COURSE_PROGRESS")}
-    os.environ[PROFILE_ENV] = profile
-    os.environ["COURSE_PROGRESS"] = "off"
-    try:
+    # The profile for the kernel, and no progress-bar widgets, which a static page cannot
+    # render (per-epoch log lines remain).
+    with kernel_environment(**{PROFILE_ENV: profile, "COURSE_PROGRESS": "off"}):
         client = NotebookClient(
             notebook,
             timeout=timeout,
@@ -81,12 +97,6 @@ def execute_notebook(path: str | os.PathLike, profile: str, timeout: int = 1800)
         began = time.perf_counter()
         client.execute()
         seconds = time.perf_counter() - began
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
     notebook.metadata["course"] = {
         "profile": profile,
         "executed": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),

@@ -7,8 +7,9 @@ field that Jupyter's property inspector, RISE and ``nbconvert --to slides`` read
 * a code cell opens a subslide of its own, so its code and figure get a whole screen below the text;
 * text right after a code cell is a fragment (it appears on the next click, after the figure was
   discussed); other text continues the slide it is on;
-* the "Setup" section (imports, device, settings) and the code of the closing sections
-  (the cell that prints the run time) are plumbing, not lecture material, and are skipped.
+* the Colab cell before the title, the "Setup" section (imports, device, settings) and the code
+  of the closing sections (the cell that prints the run time) are plumbing, not lecture
+  material, and are skipped.
 
 ``lecture_notebook`` prepares a copy for the deck without touching the stored notebook: a markdown
 cell that holds further headings is cut at them, so each heading still opens a slide; MyST syntax
@@ -34,7 +35,7 @@ SLIDE, SUBSLIDE, FRAGMENT, CONTINUE, SKIP, NOTES = (
     "skip",
     "notes",
 )
-PLUMBING_SECTIONS = {"setup"}  # skipped whole
+PLUMBING_SECTIONS = {"", "setup"}  # skipped whole; "" is before the title: the Colab cell
 CLOSING_SECTIONS = {"exercises", "summary", "references"}  # their code only reports the run time
 
 HEADING = re.compile(r"^(#{1,3}) +(\S.*)$")

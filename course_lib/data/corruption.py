@@ -8,7 +8,9 @@ import torch
 def add_gaussian_noise(
     x: torch.Tensor, std: float, generator: torch.Generator | None = None, clip: bool = True
 ) -> torch.Tensor:
-    """Seed 001's denoising corruption, x + std * N(0, 1) (std 0.3 there); ``clip`` keeps [0, 1]."""
+    """The ML-team slides' denoising corruption, x + std * N(0, 1) (std 0.3 there).
+
+    ``clip`` keeps the result in [0, 1]."""
     if std < 0:
         raise ValueError(f"std must be non-negative, got {std}.")
     noise = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)

@@ -1,10 +1,10 @@
 """Procedural cartoon faces with known attributes: the offline stand-in for the Cartoon Set.
 
-The seed paper trained its VAE on Google's Cartoon Set, procedurally drawn faces with labelled
-attributes. These faces follow the same idea at course scale: every face is a stack of soft shapes
-(ellipses, strokes, rounded boxes) described by signed distances and painted with a one-pixel
-anti-aliased edge. A whole batch is drawn at once: each shape is evaluated on coordinate grids
-for all faces together, so 10,000 faces take seconds on a CPU.
+The VAE-restriction paper trained its VAE on Google's Cartoon Set, procedurally drawn faces with
+labelled attributes. These faces follow the same idea at course scale: every face is a stack of soft
+shapes (ellipses, strokes, rounded boxes) described by signed distances and painted with a one-pixel
+anti-aliased edge. A whole batch is drawn at once: each shape is evaluated on coordinate grids for
+all faces together, so 10,000 faces take seconds on a CPU.
 
 Attributes (``ATTRIBUTES``) are categorical and returned as int64 labels; nuisance factors
 (position, scale, background hue) are continuous and returned as float32. The same labels,

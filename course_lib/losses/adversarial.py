@@ -9,7 +9,8 @@ The value function of the game is
 
     V(D, G) = E_x[log D(x)] + E_z[log(1 - D(G(z)))],   min_G max_D V(D, G),
 
-and on a minibatch the expectations become means over its examples (Algorithm 5.2 of seed 002).
+and on a minibatch the expectations become means over its examples (Algorithm 5.2 of the lecture
+notes).
 Each function returns a scalar that its player *minimises*.
 """
 

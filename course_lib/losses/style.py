@@ -12,7 +12,7 @@ course always transfers one image, B = 1).
   the image size. alpha of the sum form equals alpha of the mean form divided by N_l M_l.
 - Style representation (eq. 3): the Gram matrix G_ij = sum_k F_ik F_jk.
 - Style loss of one layer (eq. 4): E_l = 1 / (4 N_l^2 M_l^2) sum_ij (G_ij - A_ij)^2, with A the
-  Gram matrix of the style image at that layer. Seed 003 writes the factor as
+  Gram matrix of the style image at that layer. The CV-team slides write the factor as
   1 / (4 c^2 h^2 w^2): the same thing, since N_l = c and M_l = h w.
 - Style loss (eq. 5): L_style = sum_l w_l E_l over the chosen layers.
 - Total (eq. 7): L_total = alpha L_content + beta L_style.
@@ -54,7 +54,7 @@ def gram_matrix(features: Tensor) -> Tensor:
 
     The Pearson correlation-coefficient matrix (``correlation_matrix``) removes both: it
     subtracts each channel's mean and divides by the standard deviations, giving entries in
-    [-1, 1] with ones on the diagonal. Seed 003 calls the Gram matrix "표준화하지 않은
+    [-1, 1] with ones on the diagonal. The CV-team slides call the Gram matrix "표준화하지 않은
     상관행렬" (an unstandardised correlation matrix) for this reason. The size dependence is
     compensated inside the style loss, by the factor 1 / (4 N^2 M^2) of ``style_layer_loss``,
     as in the paper; the Gram matrix itself is left unnormalised.

@@ -36,7 +36,7 @@ def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
 
 def restricted_kl_paper(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """Equation (5) of the seed-000 paper as written: 0.5 sum_j (mu_j^2 + 0.5 (sigma_j^2 - 1)^2).
+    """The VAE-restriction paper's equation (5): 0.5 sum_j (mu_j^2 + 0.5 (sigma_j^2 - 1)^2).
 
     Where it comes from: the variance part of the true KL is f(s) = s - 1 - ln s with s = sigma^2.
     Around s = 1, f(1) = f'(1) = 0 and f''(1) = 1, so f(s) ~ (s - 1)^2 / 2: the paper's term is

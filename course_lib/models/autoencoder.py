@@ -1,7 +1,7 @@
 """Autoencoders for 28 x 28 grey images.
 
 ``ConvEncoder`` / ``ConvDecoder`` follow the convolutional MNIST autoencoder of the course's
-source slides (seed 001): three strided convolutions 1 -> 8 -> 16 -> 32 channels with a
+source slides (the ML-team slides): three strided convolutions 1 -> 8 -> 16 -> 32 channels with a
 BatchNorm after the second, a 288 -> 128 -> d linear head, and a mirrored decoder built from
 transposed convolutions with a sigmoid at the end so outputs lie in (0, 1).
 
@@ -89,7 +89,7 @@ class ConvDecoder(nn.Module):
 
 
 class ConvAutoencoder(nn.Module):
-    """The seed-001 convolutional autoencoder: ``decoder(encoder(x))``."""
+    """The ML-team slides' convolutional autoencoder: ``decoder(encoder(x))``."""
 
     def __init__(self, code_size: int = 4):
         super().__init__()

@@ -1,6 +1,6 @@
 """Deep belief nets: a stack of RBMs turned into a generative model with a labelled top level.
 
-A DBN (Hinton, Osindero & Teh, 2006; seed 002, section 3.2) is an RBM at the top ("associative
+A DBN (Hinton, Osindero & Teh, 2006; lecture notes, section 3.2) is an RBM at the top ("associative
 memory") over a directed sigmoid belief net below it. Here the top RBM is a ``LabelledRBM`` whose
 visible layer is the penultimate layer joined with one-hot label units, as in the digit DBN of
 the lecture notes (figure 5.42: 784-500-500-2000 with ten labels).
@@ -162,7 +162,7 @@ def sigmoid_mlp(
     """An MLP with sigmoid hidden layers of ``sizes`` (input first), a linear ``n_classes`` output.
 
     Given the directed layers of a pretrained stack, its hidden layers start from their
-    recognition weights (the "pretraining" of seed 002, section 3.1.4); otherwise PyTorch's
+    recognition weights (the "pretraining" of the lecture notes, section 3.1.4); otherwise PyTorch's
     default initialisation. The output layer always starts at PyTorch's default.
     """
     if layers is not None and len(layers) != len(sizes) - 1:

@@ -11,7 +11,7 @@ Conventions shared by every model here:
 - every model has ``image_shape`` (C, H, W), and those that read or write codes ``latent_dim``.
 
 ``DCGANGenerator`` and ``DCGANDiscriminator`` follow the architecture guidelines of Radford et al.
-(2016, ``radford2016unsupervised``), which seed 002 writes as R_1..R_5.
+(2016, ``radford2016unsupervised``), which the lecture notes write as R_1..R_5.
 """
 
 from __future__ import annotations
@@ -128,7 +128,8 @@ def dcgan_init_(module: nn.Module) -> nn.Module:
 class DCGANGenerator(nn.Module):
     """z (B, latent_dim) -> images (B, channels, image_size, image_size) in (-1, 1).
 
-    Seed 002's R_1 = ReLU(BN(z M_R)), R_i = ReLU(BN(Deconv(R_{i-1}))), R_last = tanh(Deconv(.)).
+    In the lecture notes: R_1 = ReLU(BN(z M_R)), R_i = ReLU(BN(Deconv(R_{i-1}))),
+    R_last = tanh(Deconv(.)).
     The projection z M_R is a transposed convolution of the 1 x 1 code to a start x start map
     (the same linear map as a dense layer, written as a convolution); each later fractionally
     strided convolution (4 x 4 kernel, stride 2) doubles the map and halves the channels:
@@ -204,10 +205,11 @@ def downsampling_scorer(
 class DCGANDiscriminator(nn.Module):
     """Images (B, channels, size, size) -> logits (B,): the mirror of ``DCGANGenerator``.
 
-    Seed 002's R_1 = lReLU(Conv(I)), R_i = lReLU(BN(Conv(R_{i-1}))), R_last = sigmoid(FC(.)):
+    In the lecture notes: R_1 = lReLU(Conv(I)), R_i = lReLU(BN(Conv(R_{i-1}))),
+    R_last = sigmoid(FC(.)):
     strided 4 x 4 convolutions halve the map and double the channels (no pooling), BatchNorm in
     every layer but the first (normalising the input layer made training unstable in the paper),
-    LeakyReLU(0.2). The seed's final FC layer is a convolution whose kernel covers the whole
+    LeakyReLU(0.2). The lecture notes' final FC layer is a convolution whose kernel covers the whole
     start x start map, which is the same map; the sigmoid is left to the loss (logits out).
     Initialised with ``dcgan_init_``.
     """

@@ -1,7 +1,7 @@
 """Bernoulli restricted Boltzmann machines: energy, free energy, conditionals and Gibbs sampling.
 
-Notation follows the lecture notes (seed 002): visible units v_i with biases a_i, hidden units
-h_j with biases b_j, weights w_ij between v_i and h_j, and the energy
+Notation follows the lecture notes (see the book's Sources page): visible units v_i with biases a_i,
+hidden units h_j with biases b_j, weights w_ij between v_i and h_j, and the energy
 
     E(v, h) = -(sum_ij v_i w_ij h_j + sum_i a_i v_i + sum_j b_j h_j).
 
@@ -176,7 +176,7 @@ class BernoulliRBM(nn.Module):
 class LabelledRBM(BernoulliRBM):
     """An RBM whose last ``n_labels`` visible units form one softmax (one-hot) label group.
 
-    This is the top level of the digit DBN (seed 002, figure 5.42; Hinton et al., 2006): its
+    This is the top level of the digit DBN (lecture notes, figure 5.42; Hinton et al., 2006): its
     visible layer is the layer below joined with ten label units. The energy is the RBM energy;
     only the conditional of the label units changes, from independent sigmoids to a softmax,
     because exactly one label is on at a time.

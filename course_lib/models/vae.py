@@ -7,8 +7,8 @@ Every model has the same interface, which ``course_lib.evaluation.likelihood`` r
 - ``decode(z)`` = sigmoid(decode_logits(z)), images in (0, 1);
 - ``forward(x, generator=None) -> (logits, mu, logvar)`` with one reparameterised sample z.
 
-``MLPVAE`` is the seed-001 VAE, ``ConvVAE`` reuses the chapter-01 convolutional encoder and
-decoder, ``FaceVAE`` follows the architecture of the seed-000 paper at small scale.
+``MLPVAE`` is the ML-team slides' VAE, ``ConvVAE`` reuses the chapter-01 convolutional encoder and
+decoder, ``FaceVAE`` follows the architecture of the VAE-restriction paper at small scale.
 """
 
 from __future__ import annotations
@@ -35,8 +35,9 @@ def reparameterize(
     Sampling z ~ N(mu, sigma^2) directly would cut the graph: z would not be a differentiable
     function of mu and sigma. Drawing the noise eps outside the graph makes z a deterministic,
     differentiable function of (mu, logvar), so the ELBO's gradient flows to the encoder.
-    The seed-000 paper's equation (6), Z = Z_mu + Z_sigma^2 * eps, writes the variance where the
-    standard deviation belongs: multiplying eps by sigma^2 gives samples of variance sigma^4.
+    The VAE-restriction paper's equation (6), Z = Z_mu + Z_sigma^2 * eps, writes the variance where
+    the standard deviation belongs: multiplying eps by sigma^2 gives samples of variance
+    sigma^4.
     """
     if mu.shape != logvar.shape:
         raise ValueError(
@@ -76,10 +77,11 @@ class GaussianVAE(nn.Module):
 
 
 class MLPVAE(GaussianVAE):
-    """The seed-001 VAE: fully connected, two hidden layers with LeakyReLU(0.2) on each side.
+    """The ML-team slides' VAE: fully connected, two hidden layers with LeakyReLU(0.2) on each side.
 
     Encoder: pixels -> hidden -> hidden -> (mu, logvar), two linear heads.
-    Decoder: latent -> hidden -> hidden -> pixels (logits; the seed applies the sigmoid inside).
+    Decoder: latent -> hidden -> hidden -> pixels (logits; the ML-team slides apply the
+    sigmoid inside).
     """
 
     def __init__(
@@ -161,7 +163,7 @@ def up_block(c_in: int, c_out: int) -> nn.Sequential:
 
 
 class FaceVAE(GaussianVAE):
-    """The seed-000 paper's convolutional VAE, scaled down for (B, 3, size, size) colour faces.
+    """The VAE-restriction paper's convolutional VAE, scaled down for (B, 3, size, size) faces.
 
     The paper (256 x 256 inputs, 200 latents): five Conv2D-BatchNorm-LeakyReLU blocks that each
     halve the image, dense layers to mu and sigma; a decoder that starts with a Dense layer of
@@ -173,7 +175,7 @@ class FaceVAE(GaussianVAE):
     encoder; its last transposed convolution outputs 3 channels of logits (``decode`` applies the
     sigmoid). With ``max_variance`` the encoder's variances are confined to (0, max_variance),
     the paper's sigma^2 < 2. The paper does not give kernel sizes or the LeakyReLU slope: 4 x 4
-    kernels with stride 2 and slope 0.2 (as in seed 001) are choices made here.
+    kernels with stride 2 and slope 0.2 (as in the ML-team slides) are choices made here.
     """
 
     def __init__(
@@ -233,7 +235,7 @@ class FaceVAE(GaussianVAE):
         h = self.flatten(self.down(x))
         logvar = self.logvar_head(h)
         if self.max_variance is not None:
-            # The seed paper's constraint sigma^2 < max_variance:
+            # The VAE-restriction paper's constraint sigma^2 < max_variance:
             # sigma^2 = max_variance * sigmoid(.)
             logvar = math.log(self.max_variance) + F.logsigmoid(logvar)
         return self.mean_head(h), logvar

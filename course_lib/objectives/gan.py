@@ -104,8 +104,8 @@ class BiGAN(GANObjective):
 
     The discriminator scores pairs: (x, E(x)) with x from the data is "real", (G(z), z) is
     "fake", and V(D, E, G) = E_x[log D(x, E(x))] + E_z[log(1 - D(G(z), z))]. D maximises V;
-    G *and* E minimise it, as in the paper. (Seed 002 says the encoder maximises V, which would
-    reward E for making its pairs easy to spot, and writes D(G(x), z) for D(G(z), z).) As for
+    G *and* E minimise it, as in the paper. (The lecture notes say the encoder maximises V, which
+    would reward E for making its pairs easy to spot, and writes D(G(x), z) for D(G(z), z).) As for
     the plain GAN, G and E are trained with the non-saturating version: the same cross-entropy
     as D's with the labels swapped, which the paper also uses.
     """

@@ -1,4 +1,4 @@
-"""Adversarial training: Algorithm 5.2 of seed 002, with the losses supplied by an objective.
+"""Adversarial training: Algorithm 5.2 of the lecture notes, with the losses from an objective.
 
 One loop serves every adversarial model of the course. What differs between the original GAN,
 BiGAN and (in notebook 07) WGAN and WGAN-GP is only *what* each player minimises, which
@@ -57,7 +57,7 @@ def train_gan(
     speed: Speed | None = None,
     checkpoint: str | os.PathLike | Checkpointing | None = None,
 ) -> AdversarialHistory:
-    """Train ``objective``'s players on ``data`` by Algorithm 5.2 of seed 002; return the history.
+    """Train ``objective``'s players on ``data`` by Algorithm 5.2 (lecture notes); return history.
 
     The loop below is the algorithm line by line (its numbers in the comments): repeat {k times
     {m codes, m real examples, one step of D up the gradient of V}; m fresh codes, one step of

@@ -1,10 +1,10 @@
 """Training deep belief nets: greedy layer-wise pretraining, then wake-sleep (up-down) fine-tuning.
 
-Greedy pretraining (seed 002, section 3.1.4) trains one RBM on the data, then the next RBM on
+Greedy pretraining (lecture notes, section 3.1.4) trains one RBM on the data, then the next RBM on
 the first one's hidden states, and so on; the last RBM also sees the labels. Each new layer can
 only improve a variational bound on the data's log-likelihood (Hinton et al., 2006).
 
-Wake-sleep (seed 002, section 3.2; Hinton et al., 2006, appendix B, the "up-down" algorithm)
+Wake-sleep (lecture notes, section 3.2; Hinton et al., 2006, appendix B, the "up-down" algorithm)
 then unties the directed layers: in the wake phase, recognition weights drive the network up
 from a real image and the generative weights learn to reconstruct each layer from the one above;
 the top RBM does a step of CD with the label clamped; in the sleep phase, the top RBM's own
@@ -45,12 +45,12 @@ def greedy_pretrain(
     """Train the RBMs of a DBN one after another; the last, a ``LabelledRBM``, has ``top_hidden``
     hidden units.
 
-    ``hidden_sizes`` are the directed layers' sizes, e.g. (500, 500) for the seed's 784-500-500-2000
-    net. Each RBM learns from binary samples of the hidden units of the RBM below it (the model's
-    units are binary, so its data should be too). ``first`` reuses an already trained bottom RBM.
-    The lower RBMs learn by CD-k. The top RBM is the one the DBN samples from, so by default it
-    learns by persistent CD with a learning rate decaying to zero: CD-k's short chains leave
-    spurious modes that a long Gibbs chain then falls into.
+    ``hidden_sizes`` are the directed layers' sizes, e.g. (500, 500) for the lecture notes'
+    784-500-500-2000 net. Each RBM learns from binary samples of the hidden units of the RBM below
+    it (the model's units are binary, so its data should be too). ``first`` reuses an already
+    trained bottom RBM. The lower RBMs learn by CD-k. The top RBM is the one the DBN samples from,
+    so by default it learns by persistent CD with a learning rate decaying to zero: CD-k's short
+    chains leave spurious modes that a long Gibbs chain then falls into.
     """
     check_count(epochs, "epochs")
     check_count(batch_size, "batch_size")
