@@ -11,13 +11,18 @@ Four steps (after checking ``COURSE_REPOSITORY_URL``, see below):
    SHA-256 of its record) are copied to ``_static/demos/``.
 3. ``notebooks/*.ipynb`` are copied into ``book/notebooks/`` (git-ignored): Sphinx only reads
    sources under ``book/``. A copy, not a symlink, so the build sees one tree on every platform.
+   A notebook links a book page as ``../book/PAGE.md`` (so that the link opens in JupyterLab);
+   the copy links it as ``../PAGE.md``, its place in the book.
 4. Jupyter Book builds with warnings as errors (``-W --keep-going``) from the notebooks' stored
    outputs; nothing is executed.
 
 Launch buttons: with ``COURSE_REPOSITORY_URL=https://github.com/OWNER/REPO`` set (the GitHub Pages
 workflow sets it), the book is built from a copy of ``book/_config.yml`` written to
 ``DIR/_config.derived.yml`` that adds the repository URL, the Binder and Colab launch buttons on
-notebook pages and the repository button. Unset or empty, ``book/_config.yml`` is used as it is:
+notebook pages and the repository button. The buttons open the branch ``book``
+(``course_lib.authoring.colab.LAUNCH_BRANCH``), which the workflow pushes: the book's commit with
+the notebooks of ``DIR/launch/notebooks/``, copies whose first cell installs the course package on
+Colab from this repository at this commit. Unset or empty, ``book/_config.yml`` is used as it is:
 no launch buttons, no link that needs the network.
 """
 
@@ -29,15 +34,18 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
 
+import nbformat
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # also when imported by a test
 from npm_assets import MATHJAX, ONNXRUNTIME_WEB, VENDOR, AssetError, unpack  # noqa: E402
 
+from course_lib.authoring.colab import LAUNCH_BRANCH, fill_colab_cell  # noqa: E402
 from course_lib.runtime.checksums import sha256_of  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,6 +78,9 @@ COLAB_URL = "https://colab.research.google.com"
 
 # Files a notebook may reference next to itself (figures); everything else stays out of the book.
 NOTEBOOK_SUFFIXES = {".ipynb", ".png", ".jpg", ".jpeg", ".gif", ".svg"}
+# How a notebook links a page of the book, e.g. [Sources](../book/sources.md), and how the copy
+# in book/notebooks/ must link it.
+BOOK_LINK, BOOK_LINK_IN_BOOK = "](../book/", "](../"
 
 
 class BuildError(RuntimeError):
@@ -147,10 +158,23 @@ def toc_files(toc: Path = BOOK / "_toc.yml") -> list[str]:
     return found
 
 
-def sync_notebooks() -> None:
-    """Replace book/notebooks/ by a fresh copy of notebooks/ (notebooks and their figures).
+def copy_for_book(src: Path, dest: Path) -> None:
+    """Copy one file into book/notebooks/; a notebook's links to book pages are made relative
+    to its place there. The modification time is kept, so Sphinx sees a notebook as changed only
+    when it changed."""
+    if src.suffix.lower() != ".ipynb":
+        shutil.copy2(src, dest)
+        return
+    notebook = nbformat.read(src, as_version=nbformat.NO_CONVERT)
+    for cell in notebook.cells:
+        if cell.cell_type == "markdown":
+            cell.source = cell.source.replace(BOOK_LINK, BOOK_LINK_IN_BOOK)
+    nbformat.write(notebook, dest)
+    shutil.copystat(src, dest)
 
-    copy2 keeps modification times, so Sphinx sees a notebook as changed only when it changed."""
+
+def sync_notebooks() -> None:
+    """Replace book/notebooks/ by a fresh copy of notebooks/ (notebooks and their figures)."""
     shutil.rmtree(BOOK_NOTEBOOKS, ignore_errors=True)
     for src in sorted(NOTEBOOKS.rglob("*")):
         rel = src.relative_to(NOTEBOOKS)
@@ -160,7 +184,7 @@ def sync_notebooks() -> None:
         if src.is_file() and not hidden and src.suffix.lower() in NOTEBOOK_SUFFIXES:
             dest = BOOK_NOTEBOOKS / rel
             dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest)
+            copy_for_book(src, dest)
 
 
 def check_toc() -> None:
@@ -196,12 +220,13 @@ def repository_url(environ: dict[str, str] | None = None) -> str | None:
 def derive_config(config: dict, repo_url: str | None) -> dict:
     """The book configuration for ``repo_url``: a copy of ``config``, unchanged when it is None.
 
-    Only the repository URL, the two launch services and the repository button are added; the
-    notebook interface, the branch and ``path_to_book`` stay as book/_config.yml sets them."""
+    Only the repository URL, the launch branch, the two launch services and the repository button
+    change; the notebook interface and ``path_to_book`` stay as book/_config.yml sets them."""
     derived = copy.deepcopy(config)
     if repo_url is None:
         return derived
     derived.setdefault("repository", {})["url"] = repo_url
+    derived["repository"]["branch"] = LAUNCH_BRANCH
     launch = derived.setdefault("launch_buttons", {})
     launch["binderhub_url"] = BINDERHUB_URL
     launch["colab_url"] = COLAB_URL
@@ -229,6 +254,47 @@ def book_config(out: Path, environ: dict[str, str] | None = None) -> Path:
     )
     print(f"Launch buttons on: {repo_url} (Binder, Colab); configuration {path}")
     return path
+
+
+def book_commit(environ: dict[str, str] | None = None) -> str:
+    """The commit the book is built from: ``GITHUB_SHA`` in the workflow, else git's HEAD."""
+    commit = (os.environ if environ is None else environ).get("GITHUB_SHA", "").strip()
+    if not commit:
+        try:
+            commit = subprocess.run(
+                ["git", "-C", str(ROOT), "rev-parse", "HEAD"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.strip()
+        except (OSError, subprocess.CalledProcessError) as exc:
+            raise BuildError(
+                f"{REPOSITORY_ENV} is set, so the notebooks' Colab cell must name the commit the "
+                f"book is built from, but git could not say which ({exc}). Build from a git "
+                f"clone, or set GITHUB_SHA to the commit."
+            ) from exc
+    if not re.fullmatch(r"[0-9a-f]{40}", commit):
+        raise BuildError(f"the book's commit {commit!r} is not a 40-digit git commit hash")
+    return commit
+
+
+def write_launch_notebooks(out: Path, repo_url: str, commit: str) -> list[Path]:
+    """``out/launch/notebooks/NAME.ipynb``: each notebook with its Colab cell filled in, for the
+    branch that the launch buttons open (the Pages workflow pushes them there)."""
+    folder = out / "launch" / "notebooks"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    written = []
+    for src in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
+        notebook = nbformat.read(src, as_version=nbformat.NO_CONVERT)
+        try:
+            fill_colab_cell(notebook, repo_url, commit)
+        except ValueError as exc:
+            raise BuildError(f"{src.name}: {exc}") from exc
+        nbformat.write(notebook, folder / src.name)
+        written.append(folder / src.name)
+    print(f"Colab cells filled in ({repo_url} at {commit[:12]}): {folder}")
+    return written
 
 
 # ------------------------------------------------------------------------------------------- build
@@ -269,6 +335,9 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out.resolve()
     try:
         config = book_config(out)  # first: a bad URL fails before any download
+        repo_url = repository_url()
+        if repo_url is not None:
+            write_launch_notebooks(out, repo_url, book_commit())
         ensure_packages()
         publish_demos()
         check_toc()

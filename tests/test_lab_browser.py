@@ -202,7 +202,7 @@ def fresh(page, explorer) -> Seen:
         arg=len(notebook_source()["cells"]),
     )
     screenshot(page, "01_fresh_top")
-    screenshot(cell_with_heading(page, "The seed paper"), "02_fresh_citations")
+    screenshot(cell_with_heading(page, "The VAE-restriction paper"), "02_fresh_citations")
     screenshot(cell(page, explorer), "03_fresh_explorer")
     screenshot(cell_with_heading(page, "Exercises"), "04_fresh_solutions")
     return look(page, explorer)

@@ -119,6 +119,7 @@ def test_the_setting_turns_on_binder_colab_and_the_repository_button(derived: Pa
     assert derived.parent.name != "book" and derived.name == "_config.derived.yml"
     config = yaml.safe_load(derived.read_text(encoding="utf-8"))
     assert config["repository"]["url"] == REPO
+    assert config["repository"]["branch"] == "book"
     assert config["launch_buttons"]["binderhub_url"] == "https://mybinder.org"
     assert config["launch_buttons"]["colab_url"] == "https://colab.research.google.com"
     assert config["html"]["use_repository_button"] is True
@@ -137,9 +138,10 @@ def test_notebook_pages_launch_the_notebook_at_the_repository_root(derived: Path
     assert (ROOT / "notebooks" / "01_autoencoder.ipynb").is_file()
     buttons = header_buttons(derived, "notebooks/01_autoencoder", notebook=True)
     assert launch_links(buttons) == {
-        "Binder": "https://mybinder.org/v2/gh/example/dgm-course/main"
+        # the launch branch: the book's commit with the Colab cells filled in
+        "Binder": "https://mybinder.org/v2/gh/example/dgm-course/book"
         "?urlpath=lab/tree/notebooks/01_autoencoder.ipynb",
-        "Colab": "https://colab.research.google.com/github/example/dgm-course/blob/main/"
+        "Colab": "https://colab.research.google.com/github/example/dgm-course/blob/book/"
         "notebooks/01_autoencoder.ipynb",
     }
     repository = [b for b in buttons if b.get("label") == "source-repository-button"]
