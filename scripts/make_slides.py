@@ -17,6 +17,7 @@ into ``book/_build/slides/``; open ``DIR/<notebook>.slides.html`` in a browser, 
 from __future__ import annotations
 
 import argparse
+import copy
 import sys
 import time
 from pathlib import Path
@@ -29,6 +30,7 @@ from course_lib.authoring.slides import apply_slide_types, lecture_notebook, mis
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))  # also when imported by a test
+from citations import load_references, with_links  # noqa: E402
 from npm_assets import MATHJAX, REVEAL, AssetError, unpack  # noqa: E402
 
 NOTEBOOKS = ROOT / "notebooks"
@@ -51,8 +53,10 @@ window.MathJax = {
 </script>
 <script src="{{ resources.mathjax_url }}"></script>
 <style>
-/* A slide taller than the screen scrolls instead of being cut off. */
+/* A slide taller than the screen scrolls instead of being cut off (tests/test_slides.py fails
+   on such a slide); a figure is drawn at most 560 pixels high (course_lib.authoring.slide_fit). */
 .reveal .slides > section > section { max-height: 100%; overflow-y: auto; }
+.reveal .jp-OutputArea-output img { max-height: 560px; width: auto; }
 </style>
 {% endblock html_head_js_mathjax %}
 {% block footer_js %}
@@ -90,7 +94,7 @@ def exporter():
     config.SlidesExporter.reveal_theme = "white"  # the default "simple" theme loads Google fonts
     config.SlidesExporter.reveal_number = "c/t"
     config.SlidesExporter.reveal_width = "1280"
-    config.SlidesExporter.reveal_height = "800"
+    config.SlidesExporter.reveal_height = "720"  # 16:9
     # The book's cell tags mean the same in the deck (03 hides an interactive widget's output).
     config.TagRemovePreprocessor.enabled = True
     config.TagRemovePreprocessor.remove_cell_tags = {"remove-cell"}
@@ -118,6 +122,15 @@ def write_metadata(path: Path) -> int:
     return changed
 
 
+def with_citations(notebook: nbformat.NotebookNode, references) -> nbformat.NotebookNode:
+    """A copy whose citation roles ({cite}`key`) read as in the book: author-year links."""
+    cited = copy.deepcopy(notebook)
+    for cell in cited.cells:
+        if cell.cell_type == "markdown":
+            cell.source = with_links(cell.source, references)
+    return cited
+
+
 def build(paths: list[Path], out: Path) -> list[Path]:
     """Write ``out/<notebook>.slides.html`` for each notebook, and the assets they load."""
     notebooks = {path: nbformat.read(path, as_version=4) for path in paths}
@@ -131,10 +144,12 @@ def build(paths: list[Path], out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     install_assets(out)
     slides = exporter()
+    references = load_references()
     decks = []
     for path, notebook in notebooks.items():
         html, _ = slides.from_notebook_node(
-            lecture_notebook(notebook), resources={"metadata": {"name": path.stem}}
+            lecture_notebook(with_citations(notebook, references)),
+            resources={"metadata": {"name": path.stem}},
         )
         deck = out / f"{path.stem}.slides.html"
         deck.write_text(html, encoding="utf-8")

@@ -14,7 +14,7 @@ def test_the_workflow_builds_with_make_book_and_uploads_its_output():
     steps = workflow["jobs"]["build"]["steps"]
     runs = [step["run"].strip() for step in steps if "run" in step]
     # `make book`, then the launch branch (tests/test_colab_cell.py runs that step)
-    assert runs[0] == "make book" and len(runs) == 2, f"the book must be built by `make book`: {runs}"
+    assert runs[0] == "make book" and len(runs) == 2, f"build the book with `make book`: {runs}"
     assert "git push --force origin book" in runs[1]
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
     assert re.search(r"^book: .*\n\t\$\(PY\) scripts/build_book\.py$", makefile, re.M), (

@@ -61,22 +61,22 @@ def notebook(*cells: tuple[str, str]) -> nbformat.NotebookNode:
 
 
 def expected_slides(nb: nbformat.NotebookNode) -> tuple[int, int]:
-    """(slides, slides + subslides) of a deck, counted from the stored metadata: each shown cell
-    that is a slide or subslide opens one, and so does each ## or ### heading inside a markdown
-    cell."""
-    slides = total = 0
+    """(slides, slides + subslides) of a deck. The slides (columns) are counted from the stored
+    metadata: each shown cell that is a slide opens one, and so does each ## heading inside a
+    markdown cell. The subslides are those of the deck's copy, which adds subslides where a slide
+    would overflow the screen (course_lib.authoring.slide_fit)."""
+    slides = 0
     for cell in nb.cells:
         kind = cell.metadata["slideshow"]["slide_type"]
         if kind == "skip":
             continue
         slides += kind == "slide"
-        total += kind in ("slide", "subslide")
         if cell.cell_type == "markdown":
             rest = cell.source.split("\n", 1)[1] if "\n" in cell.source else ""
-            inner = re.findall(r"^(#{2,3}) ", rest, re.M)
-            slides += inner.count("##")
-            total += len(inner)
-    return slides, total
+            slides += re.findall(r"^(#{2,3}) ", rest, re.M).count("##")
+    kinds = [c.metadata["slideshow"]["slide_type"] for c in rule.lecture_notebook(nb).cells]
+    assert kinds.count("slide") == slides, "fitting the screen must not add or remove columns"
+    return slides, kinds.count("slide") + kinds.count("subslide")
 
 
 # ------------------------------------------------------------------------------------- the rule
@@ -145,7 +145,7 @@ def test_lecture_copy_cuts_at_headings_moves_solutions_to_notes_and_reads_myst()
     assert nb == before, "the stored notebook must not change"
     kinds = [c.metadata.slideshow.slide_type for c in deck.cells]
     assert kinds == ["slide", "-", "slide", "notes"]
-    assert "[kingma2014auto, rezende2014stochastic]" in deck.cells[0].source
+    assert "{cite}`kingma2014auto, rezende2014stochastic`" in deck.cells[0].source  # see below
     exercises, notes = deck.cells[2].source, deck.cells[3].source
     assert "Because" not in exercises and "{admonition}" not in exercises
     assert (
@@ -433,3 +433,108 @@ def test_screenshot_of_the_first_slide(decks: Decks, chromium):
     with Image.open(SCREENSHOT) as shot:
         dark = int((np.asarray(shot.convert("L")) < 128).sum())
     assert dark > 5000, f"{SCREENSHOT} is nearly blank: the title slide should show its text"
+
+
+# ------------------------------------------------------------------------ a 16:9 screen, per slide
+FIT_PROBE = """
+<script>
+(async () => {
+  const report = {over: [], tallest: null};
+  try {
+    await new Promise(done => Reveal.isReady() ? done() : Reveal.on('ready', done));
+    await MathJax.startup.promise;
+    await Promise.all([...document.images].map(i => i.decode().catch(() => null)));
+    report.size = [Reveal.getConfig().width, Reveal.getConfig().height];
+    report.count = Reveal.getSlides().length;
+    for (const slide of Reveal.getSlides()) {
+      const at = Reveal.getIndices(slide);
+      Reveal.slide(at.h, at.v);
+      slide.querySelectorAll('.fragment').forEach(f => f.classList.add('visible'));
+      const range = document.createRange();
+      range.selectNodeContents(slide);
+      const content = Math.round(range.getBoundingClientRect().height / Reveal.getScale());
+      const entry = {h: at.h, v: at.v, content,
+                     height: slide.scrollHeight, screen: slide.clientHeight,
+                     width: slide.scrollWidth, screenWidth: slide.clientWidth,
+                     text: slide.textContent.trim().replace(/\\s+/g, ' ').slice(0, 70)};
+      if (entry.height > entry.screen + 1 || entry.width > entry.screenWidth + 1) {
+        report.over.push(entry);
+      }
+      if (!report.tallest || entry.content > report.tallest.content) report.tallest = entry;
+    }
+  } catch (error) { report.error = String(error); }
+  const out = document.createElement('pre');
+  out.id = 'fit-probe';
+  out.textContent = JSON.stringify(report);
+  document.body.appendChild(out);
+})();
+</script>
+"""
+SHOTS = SCREENSHOT.parent  # book/_build/slides/: one screenshot per deck, of its fullest slide
+
+
+def fit_report(deck: Path, chromium) -> dict:
+    probed = deck.with_name(deck.stem + ".fit.html")
+    probed.write_text(deck.read_text(encoding="utf-8") + FIT_PROBE, encoding="utf-8")
+    done = chromium("--window-size=1280,720", "--dump-dom", probed.as_uri())
+    found = re.search(r'<pre id="fit-probe">(.*?)</pre>', done.stdout, re.S)
+    if not found:
+        return {"error": f"no report: {done.stderr[-500:]}"}
+    return json.loads(BeautifulSoup(found.group(1), "html.parser").get_text())
+
+
+def test_every_slide_fits_a_16_9_screen(decks: Decks, chromium):
+    """Each slide's content, all fragments shown, is no taller or wider than the 1280 x 720
+    canvas; the fullest slide of each deck is saved as a screenshot for people to look at."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    problems = []
+    for path in NOTEBOOKS:
+        report = fit_report(decks.paths[path.stem], chromium)
+        if "error" in report:
+            problems.append(f"{path.stem}: {report['error']}")
+            continue
+        assert report["size"] == [1280, 720], f"{path.stem}: the deck is not 16:9"
+        problems += [
+            f"{path.stem} slide {o['h']}/{o['v']}: content {o['height']} x {o['width']} px "
+            f"on a {o['screen']} x {o['screenWidth']} screen ({o['text']!r})"
+            for o in report["over"]
+        ]
+        tallest = report["tallest"]
+        shot = SHOTS / f"{path.stem}.fullest-slide.png"
+        chromium(
+            "--hide-scrollbars",
+            "--window-size=1280,720",
+            f"--screenshot={shot}",
+            f"{decks.paths[path.stem].as_uri()}#/{tallest['h']}/{tallest['v']}",
+        )
+        assert shot.is_file(), f"no screenshot of {path.stem}"
+    assert not problems, "slides overflow the screen:\n" + "\n".join(problems)
+
+
+def test_the_fit_check_catches_an_overflowing_slide(decks: Decks, chromium, tmp_path):
+    """Negative control: a deck whose slide holds sixty lines of text fails the check."""
+    nb = notebook(("markdown", "# T\n\n" + "\n\n".join(f"Line {n}." for n in range(60))))
+    rule.apply_slide_types(nb)
+    html, _ = make_slides.exporter().from_notebook_node(nb)  # the stored cells, not fitted
+    deck = decks.folder / "overflowing.slides.html"
+    deck.write_text(html, encoding="utf-8")
+    report = fit_report(deck, chromium)
+    assert report.get("over"), report
+
+
+# --------------------------------------------------------------------------------------- citations
+def test_citation_roles_read_author_year_in_the_deck():
+    nb = notebook(("markdown", "# T\n\nAs {cite}`kingma2014auto, burda2016importance` show."))
+    cited = make_slides.with_citations(nb, make_slides.load_references()).cells[0].source
+    assert "{cite}" not in cited
+    assert "[Kingma and Welling, 2014](" in cited and "[Burda et al., 2016](" in cited
+
+
+def test_no_deck_shows_a_raw_citation_key(decks: Decks):
+    keys = make_slides.load_references()
+    found = {
+        name: sorted(k for k in keys if f"[{k}]" in text or f"`{k}`" in text or "{cite}" in text)
+        for name, path in decks.paths.items()
+        if (text := BeautifulSoup(path.read_text(encoding="utf-8"), "html.parser").get_text())
+    }
+    assert not any(found.values()), {name: keys for name, keys in found.items() if keys}

@@ -26,15 +26,16 @@ from collections.abc import Iterator
 import nbformat
 
 from course_lib.authoring.editions import SOLUTION_BLOCK
-
-SLIDE, SUBSLIDE, FRAGMENT, CONTINUE, SKIP, NOTES = (
-    "slide",
-    "subslide",
-    "fragment",
-    "-",
-    "skip",
-    "notes",
+from course_lib.authoring.slide_fit import (
+    CONTINUE,
+    FRAGMENT,
+    NOTES,
+    SKIP,
+    SLIDE,
+    SUBSLIDE,
+    fit_to_screen,
 )
+
 PLUMBING_SECTIONS = {"", "setup"}  # skipped whole; "" is before the title: the Colab cell
 CLOSING_SECTIONS = {"exercises", "summary", "references"}  # their code only reports the run time
 
@@ -42,7 +43,6 @@ HEADING = re.compile(r"^(#{1,3}) +(\S.*)$")
 FENCE = re.compile(r"^\s*(```|~~~)")
 ADMONITION = re.compile(r"```\{admonition\} *(?P<title>[^\n]*)\n(?P<body>.*?)\n```", re.DOTALL)
 DIRECTIVE_OPTION = re.compile(r"^:[\w-]+:.*\n?", re.MULTILINE)  # ":class: dropdown" and the like
-CITE = re.compile(r"\{cite(?::\w+)?\}`([^`]+)`")
 
 
 def heading(line: str) -> tuple[int, str] | None:
@@ -133,10 +133,8 @@ def _admonition_body(block: str) -> str:
 
 
 def plain_markdown(source: str) -> str:
-    """MyST-only syntax as plain Markdown: citations as [key], admonitions as a titled quote."""
-    source = CITE.sub(
-        lambda m: "[" + ", ".join(k.strip() for k in m.group(1).split(",")) + "]", source
-    )
+    """MyST-only syntax as plain Markdown: an admonition as a titled quote. (Citations are
+    author-year links in the notebooks already; scripts/make_slides.py converts any role left.)"""
 
     def quote(match: re.Match) -> str:
         lines = [
@@ -164,7 +162,8 @@ def lecture_notebook(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
     (the stored notebook is unchanged).
 
     Stored slide types are kept, so the deck follows the notebook's metadata; what this adds is the
-    cutting of markdown cells at inner headings, plain Markdown for MyST, and solutions as notes."""
+    cutting of markdown cells at inner headings, plain Markdown for MyST, solutions as notes, and
+    the cuts that make each slide fit a 16:9 screen (``slide_fit``)."""
     deck = copy.deepcopy(notebook)
     cells = []
     for index, number, part, kind in _parts(notebook):
@@ -179,5 +178,5 @@ def lecture_notebook(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
         if solutions and kind != SKIP:
             notes = "\n\n".join(f"**Solution {n}.** {s}" for n, s in enumerate(solutions, start=1))
             cells.append(_markdown_cell(plain_markdown(notes), NOTES))
-    deck.cells = cells
+    deck.cells = fit_to_screen(cells)
     return deck
