@@ -291,6 +291,10 @@ def write_launch_notebooks(out: Path, repo_url: str, commit: str) -> list[Path]:
             fill_colab_cell(notebook, repo_url, commit)
         except ValueError as exc:
             raise BuildError(f"{src.name}: {exc}") from exc
+        # Colab shows the notebook alone: its links to book pages go to the pages on GitHub.
+        for cell in notebook.cells:
+            if cell.cell_type == "markdown":
+                cell.source = cell.source.replace(BOOK_LINK, f"]({repo_url}/blob/{commit}/book/")
         nbformat.write(notebook, folder / src.name)
         written.append(folder / src.name)
     print(f"Colab cells filled in ({repo_url} at {commit[:12]}): {folder}")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import re
 import sys
 import time
 from pathlib import Path
@@ -122,13 +123,19 @@ def write_metadata(path: Path) -> int:
     return changed
 
 
-def with_citations(notebook: nbformat.NotebookNode, references) -> nbformat.NotebookNode:
-    """A copy whose citation roles ({cite}`key`) read as in the book: author-year links."""
-    cited = copy.deepcopy(notebook)
-    for cell in cited.cells:
+# A link from a notebook to a page of the book, [text](../book/page.md): a deck copied to another
+# computer has no book beside it, so the deck shows the text alone.
+BOOK_PAGE_LINK = re.compile(r"\[([^\]]+)\]\(\.\./book/[^)\s]+\)")
+
+
+def for_the_deck(notebook: nbformat.NotebookNode, references) -> nbformat.NotebookNode:
+    """A copy whose citation roles ({cite}`key`) read as in the book, author-year links, and
+    whose links to book pages are plain text."""
+    deck = copy.deepcopy(notebook)
+    for cell in deck.cells:
         if cell.cell_type == "markdown":
-            cell.source = with_links(cell.source, references)
-    return cited
+            cell.source = BOOK_PAGE_LINK.sub(r"\1", with_links(cell.source, references))
+    return deck
 
 
 def build(paths: list[Path], out: Path) -> list[Path]:
@@ -148,7 +155,7 @@ def build(paths: list[Path], out: Path) -> list[Path]:
     decks = []
     for path, notebook in notebooks.items():
         html, _ = slides.from_notebook_node(
-            lecture_notebook(with_citations(notebook, references)),
+            lecture_notebook(for_the_deck(notebook, references)),
             resources={"metadata": {"name": path.stem}},
         )
         deck = out / f"{path.stem}.slides.html"

@@ -92,11 +92,12 @@ def test_outside_colab_the_cell_does_nothing(monkeypatch):
 def test_on_colab_it_installs_the_package_at_the_named_commit_and_says_so(monkeypatch):
     printed, commands = run_cell(colab.filled_source(REPO, COMMIT), monkeypatch, on_colab=True)
     source = f"git+{REPO}@{COMMIT}"
-    assert len(commands) == 1
-    command = commands[0]
-    assert command[:4] == [sys.executable, "-m", "pip", "install"]
-    assert command[-1] == source
-    assert "--no-deps" in command and "--ignore-requires-python" in command
+    assert len(commands) == 2
+    package, extras = commands
+    assert package[:4] == extras[:4] == [sys.executable, "-m", "pip", "install"]
+    assert package[-1] == source
+    assert "--no-deps" in package and "--ignore-requires-python" in package
+    assert set(extras) >= {"onnx", "onnxruntime", "onnxscript"} and "--no-deps" not in extras
     assert printed.strip() == f"Colab: installed the course package from {source}"
 
 
@@ -125,7 +126,10 @@ def test_the_build_writes_filled_copies_for_the_launch_branch(tmp_path):
     for copy, original in zip(written, NOTEBOOKS):
         filled, stored = nbformat.read(copy, 4), nbformat.read(original, 4)
         assert filled.cells[0].source == colab.filled_source(REPO, COMMIT)
+        for cell in stored.cells:  # links to book pages go to GitHub, where Colab can follow
+            cell.source = cell.source.replace("](../book/", f"]({REPO}/blob/{COMMIT}/book/")
         assert filled.cells[1:] == stored.cells[1:]  # everything else as stored, outputs too
+        assert "](../book/" not in json.dumps([c.source for c in filled.cells])
 
 
 def test_the_launch_buttons_open_the_launch_branch(tmp_path):

@@ -425,7 +425,7 @@ def test_screenshot_of_the_first_slide(decks: Decks, chromium):
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     done = chromium(
         "--hide-scrollbars",
-        "--window-size=1280,800",
+        "--window-size=1280,720",
         f"--screenshot={SCREENSHOT}",
         decks.paths["01_autoencoder"].as_uri(),
     )
@@ -524,10 +524,15 @@ def test_the_fit_check_catches_an_overflowing_slide(decks: Decks, chromium, tmp_
 
 # --------------------------------------------------------------------------------------- citations
 def test_citation_roles_read_author_year_in_the_deck():
-    nb = notebook(("markdown", "# T\n\nAs {cite}`kingma2014auto, burda2016importance` show."))
-    cited = make_slides.with_citations(nb, make_slides.load_references()).cells[0].source
+    nb = notebook(
+        ("markdown", "# T\n\nAs {cite}`kingma2014auto, burda2016importance` show, in the"),
+        ("markdown", "[lecture notes](../book/sources.md) and [a paper](https://doi.org/x)."),
+    )
+    deck = make_slides.for_the_deck(nb, make_slides.load_references())
+    cited, linked = deck.cells[0].source, deck.cells[1].source
     assert "{cite}" not in cited
     assert "[Kingma and Welling, 2014](" in cited and "[Burda et al., 2016](" in cited
+    assert linked == "lecture notes and [a paper](https://doi.org/x)."  # no book beside a deck
 
 
 def test_no_deck_shows_a_raw_citation_key(decks: Decks):

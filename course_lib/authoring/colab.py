@@ -29,6 +29,7 @@ LAUNCH_BRANCH = "book"
 CELL_SOURCE = """\
 # Colab only: install the course package, which every later cell imports.
 # Elsewhere (JupyterLab, Binder, the tests) this cell does nothing.
+import importlib
 import subprocess
 import sys
 
@@ -44,10 +45,14 @@ if "google.colab" in sys.modules:
             "cell again."
         )
     source = f"git+{COURSE_REPOSITORY}@{COURSE_COMMIT}"
-    # --no-deps keeps Colab's own torch and the other libraries;
+    pip = [sys.executable, "-m", "pip", "install", "--quiet"]
+    # --no-deps keeps Colab's own torch and the other libraries it has;
     # --ignore-requires-python lets the package install on Colab's Python.
-    pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps"]
-    subprocess.run([*pip, "--ignore-requires-python", source], check=True)
+    package = ["--no-deps", "--ignore-requires-python", source]
+    subprocess.run([*pip, *package], check=True)
+    # What the course needs and Colab lacks: the export to the browser.
+    subprocess.run([*pip, "onnx", "onnxruntime", "onnxscript"], check=True)
+    importlib.invalidate_caches()  # the next cell imports the new package
     print(f"Colab: installed the course package from {source}")"""
 
 _CONSTANT = r'^({name} = )"[^"\n]*"'
@@ -63,10 +68,15 @@ def is_colab_cell(cell: nbformat.NotebookNode) -> bool:
 
 
 def insert_colab_cell(notebook: nbformat.NotebookNode) -> bool:
-    """Make the cell the notebook's first (replacing an older version); True if it changed."""
+    """Make the cell the notebook's first; True if that changed the notebook.
+
+    An older version in first place only gets the new source: its run (an empty output, its
+    execution count) and slide metadata stay, as outside Colab both versions do nothing."""
     stale = [index for index, cell in enumerate(notebook.cells) if is_colab_cell(cell)]
-    if stale == [0] and notebook.cells[0].source == CELL_SOURCE:
-        return False
+    if stale == [0]:
+        changed = notebook.cells[0].source != CELL_SOURCE
+        notebook.cells[0].source = CELL_SOURCE
+        return changed
     for index in reversed(stale):
         del notebook.cells[index]
     notebook.cells.insert(0, colab_cell())

@@ -37,6 +37,7 @@ LINE, CODE_LINE = 27, 22  # line heights of text and of code or printed output
 CHARS_PER_LINE = 88  # characters of running text per line across the slide
 OUTPUT_CHARS_PER_LINE = 78  # the same in an output, beside its Out[n] prompt
 CODE_CHARS_PER_LINE = 85  # characters of code or printed output before a line wraps
+MORE = "…"  # the last line of printed output that continues on the next subslide
 HEADING_SIZES = {1: (48, 64), 2: (60, 52), 3: (75, 40)}  # level: (characters per line, height)
 BLOCK_GAP = 20  # margin between paragraphs, and around a cell's input or output
 
@@ -70,8 +71,7 @@ def text_height(markdown: str, chars_per_line: int = CHARS_PER_LINE) -> int:
 
 def lines_height(text: str) -> int:
     """Height of code or printed output, long lines wrapped."""
-    lines = text.rstrip("\n").split("\n")
-    return CODE_LINE * sum(_rows(line) for line in lines)
+    return CODE_LINE * sum(_rows(line) for line in text.rstrip("\n").split("\n"))
 
 
 def _rows(line: str) -> int:
@@ -163,7 +163,8 @@ def _text_pages(output: nbformat.NotebookNode) -> list[nbformat.NotebookNode]:
     pieces: list[list[str]] = [[]]
     rows = 0
     for line in text.rstrip("\n").split("\n"):
-        if pieces[-1] and (rows + _rows(line)) * CODE_LINE > SCREEN - 2 * BLOCK_GAP:
+        if pieces[-1] and (rows + _rows(line) + 1) * CODE_LINE > SCREEN - 2 * BLOCK_GAP:
+            pieces[-1].append(MORE)
             pieces.append([])
             rows = 0
         pieces[-1].append(line)
