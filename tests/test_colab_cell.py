@@ -3,7 +3,6 @@ build fills it in and the Pages workflow publishes the filled copies on the laun
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 import shutil
@@ -16,6 +15,7 @@ from pathlib import Path
 import nbformat
 import pytest
 import yaml
+from script_modules import load_script
 
 from course_lib.authoring import colab
 from course_lib.authoring.editions import student_edition
@@ -27,14 +27,7 @@ REPO = "https://github.com/example/dgm-course"
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 
-def _load_build_book():
-    spec = importlib.util.spec_from_file_location("build_book", ROOT / "scripts" / "build_book.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-build_book = _load_build_book()
+build_book = load_script("build_book")
 
 
 def run_cell(source: str, monkeypatch, on_colab: bool) -> tuple[str, list[list[str]]]:
@@ -152,7 +145,9 @@ def _git(folder: Path, *args: str) -> str:
     ).stdout.strip()
 
 
-def test_the_workflow_step_pushes_the_filled_notebooks_on_top_of_the_books_commit(tmp_path):
+def test_the_workflow_step_pushes_the_filled_notebooks_on_top_of_the_books_commit(
+    tmp_path, monkeypatch
+):
     """Run the workflow's publishing step in a throw-away clone with a local 'origin'."""
     step = next(
         s
@@ -168,11 +163,8 @@ def test_the_workflow_step_pushes_the_filled_notebooks_on_top_of_the_books_commi
     _git(clone, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "--quiet", "-m", "book")
     _git(clone, "remote", "add", "origin", str(origin))
     commit = _git(clone, "rev-parse", "HEAD")
-    build_book.NOTEBOOKS, saved = clone / "notebooks", build_book.NOTEBOOKS
-    try:
-        build_book.write_launch_notebooks(clone / "book" / "_build", REPO, commit)
-    finally:
-        build_book.NOTEBOOKS = saved
+    monkeypatch.setattr(build_book, "NOTEBOOKS", clone / "notebooks")
+    build_book.write_launch_notebooks(clone / "book" / "_build", REPO, commit)
     subprocess.run(
         ["bash", "-e", "-c", step["run"]],
         cwd=clone,
