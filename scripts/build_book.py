@@ -158,6 +158,13 @@ def toc_files(toc: Path = BOOK / "_toc.yml") -> list[str]:
     return found
 
 
+def relink_book_pages(notebook: nbformat.NotebookNode, target: str) -> None:
+    """Point the notebook's links to book pages (``](../book/``) at ``target`` instead."""
+    for cell in notebook.cells:
+        if cell.cell_type == "markdown":
+            cell.source = cell.source.replace(BOOK_LINK, target)
+
+
 def copy_for_book(src: Path, dest: Path) -> None:
     """Copy one file into book/notebooks/; a notebook's links to book pages are made relative
     to its place there. The modification time is kept, so Sphinx sees a notebook as changed only
@@ -166,9 +173,7 @@ def copy_for_book(src: Path, dest: Path) -> None:
         shutil.copy2(src, dest)
         return
     notebook = nbformat.read(src, as_version=nbformat.NO_CONVERT)
-    for cell in notebook.cells:
-        if cell.cell_type == "markdown":
-            cell.source = cell.source.replace(BOOK_LINK, BOOK_LINK_IN_BOOK)
+    relink_book_pages(notebook, BOOK_LINK_IN_BOOK)
     nbformat.write(notebook, dest)
     shutil.copystat(src, dest)
 
@@ -292,9 +297,7 @@ def write_launch_notebooks(out: Path, repo_url: str, commit: str) -> list[Path]:
         except ValueError as exc:
             raise BuildError(f"{src.name}: {exc}") from exc
         # Colab shows the notebook alone: its links to book pages go to the pages on GitHub.
-        for cell in notebook.cells:
-            if cell.cell_type == "markdown":
-                cell.source = cell.source.replace(BOOK_LINK, f"]({repo_url}/blob/{commit}/book/")
+        relink_book_pages(notebook, f"]({repo_url}/blob/{commit}/book/")
         nbformat.write(notebook, folder / src.name)
         written.append(folder / src.name)
     print(f"Colab cells filled in ({repo_url} at {commit[:12]}): {folder}")

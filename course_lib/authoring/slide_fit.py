@@ -78,11 +78,17 @@ def _rows(line: str) -> int:
     return max(1, math.ceil(len(line.expandtabs()) / CODE_CHARS_PER_LINE))
 
 
+def is_figure(output: nbformat.NotebookNode) -> bool:
+    return any(
+        kind in output.get("data", {}) for kind in ("image/png", "image/svg+xml", "image/jpeg")
+    )
+
+
 def output_height(output: nbformat.NotebookNode) -> int:
     if output.output_type == "stream":
         return lines_height(output.text) + BLOCK_GAP
     data = output.get("data", {})
-    if "image/png" in data or "image/svg+xml" in data or "image/jpeg" in data:
+    if is_figure(output):
         return FIGURE + BLOCK_GAP
     if "text/markdown" in data:
         return text_height(data["text/markdown"], OUTPUT_CHARS_PER_LINE)
@@ -157,7 +163,7 @@ def _text_pages(output: nbformat.NotebookNode) -> list[nbformat.NotebookNode]:
     if output.output_type == "stream":
         text = output.text
     elif output_height(output) > SCREEN and "text/plain" in data:
-        text = output.data["text/plain"]
+        text = data["text/plain"]
     else:
         return [output]
     pieces: list[list[str]] = [[]]
@@ -206,25 +212,24 @@ def code_slides(cell: nbformat.NotebookNode, kind: str) -> list[nbformat.Noteboo
     lines = cell.source.count("\n") + 1
     show_code = lines <= CODE_LINES
     pages = output_pages(cell.outputs)
-    slides = []
-    if not show_code:
-        slides.append(
-            _notes(
-                f"Code of the next step ({lines} lines; the notebook has it too):\n\n"
-                f"```python\n{cell.source}\n```"
-            )
-        )
     if show_code:
         first = copy.deepcopy(cell)
         first.outputs = []
-        height = code_height(cell.source)
-        # The first screen of output stays with the code when both fit (not a figure: it needs
-        # the whole screen to be read in a lecture room).
-        if pages and height + sum(output_height(o) for o in pages[0]) <= SCREEN:
-            if not any("data" in o and "text/plain" not in o.data for o in pages[0]):
-                first.outputs = pages.pop(0)
-        slides.append(_with_kind(first, kind))
+        # The first screen of output stays with the code when both fit, unless it is a figure:
+        # a figure needs the whole screen to be read in a lecture room.
+        if (
+            pages
+            and not any(is_figure(o) for o in pages[0])
+            and code_height(cell.source) + sum(output_height(o) for o in pages[0]) <= SCREEN
+        ):
+            first.outputs = pages.pop(0)
+        slides = [_with_kind(first, kind)]
         kind = SUBSLIDE
+    else:
+        code = f"```python\n{cell.source}\n```"
+        slides = [
+            _notes(f"Code of the next step ({lines} lines; the notebook has it too):\n\n{code}")
+        ]
     for number, page in enumerate(pages, start=1):
         shown = copy.deepcopy(cell)
         shown.id = f"{cell.id}-{number}"  # cell ids are unique within a notebook
