@@ -45,6 +45,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # also when imported by a test
 from npm_assets import MATHJAX, ONNXRUNTIME_WEB, VENDOR, AssetError, unpack  # noqa: E402
 
+from course_lib.authoring.book_editions import EDITIONS, edition_of  # noqa: E402
 from course_lib.authoring.colab import LAUNCH_BRANCH, fill_colab_cell  # noqa: E402
 from course_lib.runtime.checksums import sha256_of  # noqa: E402
 
@@ -305,20 +306,28 @@ def write_launch_notebooks(out: Path, repo_url: str, commit: str) -> list[Path]:
 
 
 # ------------------------------------------------------------------------------------------- build
-def build_html(out: Path, config: Path = BOOK / "_config.yml") -> Path:
-    """Run Jupyter Book (Sphinx) with warnings as errors; return the path of index.html."""
+# Jupyter Book's own overrides for a book (what `jupyter-book build` passes).
+BOOK_OVERRIDES = {"external_toc_path": str(BOOK / "_toc.yml"), "latex_individualpages": False}
+LANGUAGES = tuple(EDITIONS)  # en (the site's root), ko (under ko/)
+
+
+def run_sphinx(out: Path, dest: Path, config: Path, builder: str, language: str = "en") -> None:
+    """Run Jupyter Book's Sphinx into ``dest`` with warnings as errors (-W --keep-going), every
+    page re-read; its cache goes to ``out``."""
     from jupyter_book.sphinx import build_sphinx  # the same call `jupyter-book build` makes
 
-    html = out / "html"
+    overrides = dict(BOOK_OVERRIDES)
+    if language != "en":
+        overrides["language"] = language  # the catalogues of book/locales/<language>/ apply
     result = build_sphinx(
         BOOK,
-        html,
+        dest,
         path_config=config,  # what `jupyter-book build --config FILE` passes
         noconfig=True,
-        # The two overrides `jupyter-book build` itself passes for a book.
-        confoverrides={"external_toc_path": str(BOOK / "_toc.yml"), "latex_individualpages": False},
-        doctreedir=out / ".doctrees",
-        builder="html",
+        confoverrides=overrides,
+        # one cache per edition and builder: a Korean doctree must not stand in for an English one
+        doctreedir=out / f".doctrees-{builder}-{language}",
+        builder=builder,
         warningiserror=True,  # -W
         keep_going=True,  # --keep-going: report every warning, then fail
         # re-read every page, so warnings of unchanged pages are not hidden by the cache
@@ -326,7 +335,27 @@ def build_html(out: Path, config: Path = BOOK / "_config.yml") -> Path:
     )
     if isinstance(result, Exception) or result:
         raise BuildError(f"Sphinx failed ({result!r}); the warnings above say where.")
+
+
+def edition_html(out: Path, language: str) -> Path:
+    """Where an edition's HTML goes: OUT/html for English, OUT/html/ko for Korean, the same
+    layout as on the published site, so that the language switch links work offline too."""
+    folder = edition_of(language).folder
+    return out / "html" / folder if folder else out / "html"
+
+
+def build_html(out: Path, config: Path = BOOK / "_config.yml", language: str = "en") -> Path:
+    """Build one edition of the book; return the path of its index.html."""
+    html = edition_html(out, language)
+    run_sphinx(out, html, config, "html", language)
     return html / "index.html"
+
+
+def build_message_templates(out: Path, config: Path = BOOK / "_config.yml") -> Path:
+    """The English text of every page and notebook as gettext templates, OUT/gettext/*.pot."""
+    templates = out / "gettext"
+    run_sphinx(out, templates, config, "gettext")
+    return templates
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -336,6 +365,12 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         default=BOOK / "_build",
         help="build folder; the HTML goes to OUT/html (default: book/_build)",
+    )
+    parser.add_argument(
+        "--language",
+        choices=(*LANGUAGES, "all"),
+        default="all",
+        help="which edition to build: en, ko (into OUT/html/ko) or all (default)",
     )
     args = parser.parse_args(argv)
     start = time.perf_counter()
@@ -349,11 +384,13 @@ def main(argv: list[str] | None = None) -> int:
         publish_demos()
         check_toc()
         sync_notebooks()
-        index = build_html(out, config)
+        languages = LANGUAGES if args.language == "all" else (args.language,)
+        indexes = [build_html(out, config, language) for language in languages]
     except (BuildError, AssetError) as exc:
         print(f"build_book: ERROR: {exc}", file=sys.stderr)
         return 1
-    print(f"Book built in {time.perf_counter() - start:.0f} s. Open {index}")
+    seconds = time.perf_counter() - start
+    print(f"Book built in {seconds:.0f} s. Open {' or '.join(map(str, indexes))}")
     return 0
 
 
