@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PROFILE ?= cpu
 NB ?= all
 
-.PHONY: env test lint format book slides lab execute student grade checkpoints stale bench bench-rbm bench-gan bench-wgan lock clean bench-throughput
+.PHONY: env test lint format book translations slides lab execute student grade checkpoints stale bench bench-rbm bench-gan bench-wgan lock clean bench-throughput
 
 env: $(STAMP)
 
@@ -43,8 +43,17 @@ format: env
 	$(VENV)/bin/ruff check --fix --exit-zero .
 	$(VENV)/bin/ruff format .
 
+# Both editions: English into book/_build/html, Korean into book/_build/html/ko. `make book LANG=ko`
+# (or LANG=en) builds one; LANG is then taken as the edition, not as a locale for the build.
+BOOK_LANGUAGE := $(filter en ko,$(LANG))
 book: env
-	$(PY) scripts/build_book.py
+	$(if $(BOOK_LANGUAGE),env -u LANG) $(PY) scripts/build_book.py \
+		$(if $(BOOK_LANGUAGE),--language $(BOOK_LANGUAGE))
+
+# The Korean catalogues (book/locales/ko/) brought up to date with the English pages and notebooks:
+# new paragraphs arrive empty, changed ones fuzzy; then it says what is left to translate.
+translations: env
+	$(PY) scripts/translations.py update
 
 # One reveal.js deck per notebook, from the stored outputs, into book/_build/slides/ (opens offline).
 # SLIDES_ARGS=--write-metadata first stores the slide rule's metadata (a new notebook needs it once).

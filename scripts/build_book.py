@@ -1,4 +1,9 @@
-"""Build the Jupyter Book offline: ``python scripts/build_book.py [--out DIR]`` (HTML in DIR/html).
+"""Build the Jupyter Book offline: ``python scripts/build_book.py [--out DIR] [--language L]``.
+
+Two editions from the same sources: English in DIR/html, Korean in DIR/html/ko (the English text
+replaced by the translations of ``book/locales/ko/``, see ``scripts/translations.py``), the same
+layout as the published site, so each page's language switch works offline. ``--language en`` or
+``ko`` builds one of them.
 
 Four steps (after checking ``COURSE_REPOSITORY_URL``, see below):
 
@@ -13,8 +18,8 @@ Four steps (after checking ``COURSE_REPOSITORY_URL``, see below):
    sources under ``book/``. A copy, not a symlink, so the build sees one tree on every platform.
    A notebook links a book page as ``../book/PAGE.md`` (so that the link opens in JupyterLab);
    the copy links it as ``../PAGE.md``, its place in the book.
-4. Jupyter Book builds with warnings as errors (``-W --keep-going``) from the notebooks' stored
-   outputs; nothing is executed.
+4. Jupyter Book builds each edition with warnings as errors (``-W --keep-going``) from the
+   notebooks' stored outputs; nothing is executed.
 
 Launch buttons: with ``COURSE_REPOSITORY_URL=https://github.com/OWNER/REPO`` set (the GitHub Pages
 workflow sets it), the book is built from a copy of ``book/_config.yml`` written to
@@ -37,10 +42,12 @@ import shutil
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import nbformat
 import yaml
+from filelock import FileLock
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # also when imported by a test
 from npm_assets import MATHJAX, ONNXRUNTIME_WEB, VENDOR, AssetError, unpack  # noqa: E402
@@ -53,6 +60,9 @@ ROOT = Path(__file__).resolve().parent.parent
 BOOK = ROOT / "book"
 NOTEBOOKS = ROOT / "notebooks"
 BOOK_NOTEBOOKS = BOOK / "notebooks"  # the copy that Sphinx reads (git-ignored)
+# Held while a build copies the notebooks into BOOK_NOTEBOOKS and Sphinx reads them, so that two
+# builds at once (a test session's workers, `make book` beside `make translations`) take turns.
+SOURCES_LOCK = BOOK / "_build" / "sources.lock"
 
 # html_extra_path in _config.yml copies _vendor/html_extra/ into the output root, so this folder
 # becomes _static/ there: MathJax in _static/mathjax/ (where Sphinx resolves mathjax_path
@@ -191,6 +201,15 @@ def sync_notebooks() -> None:
             dest = BOOK_NOTEBOOKS / rel
             dest.parent.mkdir(parents=True, exist_ok=True)
             copy_for_book(src, dest)
+
+
+@contextmanager
+def book_sources():
+    """The notebooks copied into book/notebooks/, for this process alone until the block ends."""
+    SOURCES_LOCK.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(SOURCES_LOCK):
+        sync_notebooks()
+        yield
 
 
 def check_toc() -> None:
@@ -383,9 +402,9 @@ def main(argv: list[str] | None = None) -> int:
         ensure_packages()
         publish_demos()
         check_toc()
-        sync_notebooks()
         languages = LANGUAGES if args.language == "all" else (args.language,)
-        indexes = [build_html(out, config, language) for language in languages]
+        with book_sources():
+            indexes = [build_html(out, config, language) for language in languages]
     except (BuildError, AssetError) as exc:
         print(f"build_book: ERROR: {exc}", file=sys.stderr)
         return 1

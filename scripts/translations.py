@@ -51,8 +51,8 @@ class Coverage:
 def message_templates(out: Path = BUILD) -> Path:
     """Extract the current English messages into ``out/gettext`` and return that folder."""
     build_book.check_toc()
-    build_book.sync_notebooks()
-    return build_book.build_message_templates(out)
+    with build_book.book_sources():
+        return build_book.build_message_templates(out)
 
 
 def read_catalogue(path: Path):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 
 import matplotlib
+from book_browser import browser, devtools, serve  # noqa: F401  (the book's browser fixtures)
 from lab_session import CHROMIUM_ARGS, chromium_executable
 
 import course_lib  # noqa: F401  (import-order guard, see above)
