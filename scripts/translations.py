@@ -159,7 +159,11 @@ TERM_PATTERNS = {term: _term_pattern(term) for term in KEY_TERMS}
 
 
 # Uses of the words that are not the key terms: a random number generator is not a GAN's 생성자.
-NOT_KEY_TERMS = re.compile(r"random[- ]number generators?|(?:seeded|random) generators?", re.I)
+NOT_KEY_TERMS = re.compile(
+    r"random[- ]number generators?|(?:seeded|random|legacy|same|NumPy's) generators?"
+    r"|generators? seeded|generator seeds?",
+    re.I,
+)
 QUOTATION = re.compile(r'"[^"]*"|“[^”]*”')
 
 

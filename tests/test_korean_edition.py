@@ -133,6 +133,25 @@ def test_translations_keep_math_code_links_and_key_terms():
     )
 
 
+def test_the_same_english_reads_the_same_in_korean_everywhere():
+    """A heading or sentence that several pages share (Setup, Exercises, the notebooks' opening
+    lines) has one Korean translation, except where a page keeps it in English on purpose (the
+    glossary's headwords)."""
+    translated: dict[str, dict[str, str]] = {}
+    for po in sorted(translations.CATALOGUES.rglob("*.po")):
+        for message in translations.read_catalogue(po):
+            if message.id and message.string and message.string != message.id:
+                translated.setdefault(message.id, {})[po.stem] = message.string
+    differing = {
+        english: pages for english, pages in translated.items() if len(set(pages.values())) > 1
+    }
+    assert not differing, "\n".join(
+        f"{english[:60]!r}: "
+        + "; ".join(f"{page}: {korean[:40]!r}" for page, korean in pages.items())
+        for english, pages in differing.items()
+    )
+
+
 @pytest.mark.parametrize(
     "korean, wrong",
     [

@@ -37,6 +37,7 @@ KOREAN_TITLE = "심층 생성 모델: 검증된 강좌"  # the English title is 
 EDITIONS = {edition.language: edition for edition in (ENGLISH, KOREAN)}
 TEMPLATES = Path(__file__).with_name("book_templates")
 SWITCH_TEMPLATE = "language-switch.html"
+SWITCH_STYLE = "language-switch.css"  # in TEMPLATES/static/
 # sphinx-book-theme's default for the right end of the page header, and the switch after it.
 HEADER_END = ["article-header-buttons.html", SWITCH_TEMPLATE]
 # The catalogues must see the figures: Sphinx's gettext builder would otherwise take a notebook
@@ -81,8 +82,12 @@ def _self_and_parents(node: nodes.Node):
 
 
 def configure(app, config) -> None:
-    """The header's switch, the figures for the catalogues, the Korean title and search."""
+    """The header's switch, the figures for the catalogues, the Korean title and search, and a
+    tag per edition (``edition_en``, ``edition_ko``) for text that only one edition shows
+    (MyST's ``{only}`` directive; the catalogues hold the text of every edition's blocks)."""
+    app.tags.add(f"edition_{edition_of(config.language).language}")
     config.templates_path.append(str(TEMPLATES))
+    config.html_static_path.append(str(TEMPLATES / "static"))
     config.html_theme_options["article_header_end"] = HEADER_END
     config.nb_mime_priority_overrides = [*config.nb_mime_priority_overrides, *GETTEXT_SEES_IMAGES]
     if edition_of(config.language) is KOREAN:
@@ -106,6 +111,7 @@ def add_switch(app, pagename: str, templatename: str, context: dict, doctree) ->
 def setup(app):
     app.add_search_language(SearchKorean)
     app.add_transform(SharedOutputs)
+    app.add_css_file(SWITCH_STYLE)
     app.connect("config-inited", configure)
     app.connect("html-page-context", add_switch)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
