@@ -169,7 +169,7 @@ QUOTATION = re.compile(r'"[^"]*"|“[^”]*”')
 
 def prose(text: str) -> str:
     """``text`` without what is not prose to translate: math, code, link targets, quotations."""
-    for pattern in (MATH, CODE, LINK_TARGET, QUOTATION, NOT_KEY_TERMS):
+    for pattern in (CODE, MATH, LINK_TARGET, QUOTATION, NOT_KEY_TERMS):
         text = pattern.sub(" ", text)
     return text
 
@@ -183,16 +183,26 @@ def markup(text: str) -> Counter:
     straight after emphasis can break it (``**VAE(...)**는`` shows its asterisks: CommonMark
     does not close emphasis after punctuation when a letter follows), so translations are
     compared rendered, math and code left out."""
-    html = INLINE_MARKDOWN.renderInline(CODE.sub("C", MATH.sub("M", text)))
+    html = INLINE_MARKDOWN.renderInline(MATH.sub("M", CODE.sub("C", text)))
     return Counter(MARKUP.findall(html))
+
+
+def spans(pattern: re.Pattern, text: str) -> Counter:
+    return Counter(match.group(0) for match in pattern.finditer(text))
+
+
+KEPT = {  # what a translation must keep, each found in a message
+    "math": lambda text: spans(MATH, CODE.sub(" ", text)),  # `$COURSE_DATA_DIR` is code, no math
+    "code": lambda text: spans(CODE, text),
+    "role": lambda text: spans(ROLE, text),
+}
 
 
 def problems(english: str, korean: str) -> list[str]:
     """What is wrong with ``korean`` as the translation of ``english`` (empty: nothing)."""
     found = []
-    for name, pattern in (("math", MATH), ("code", CODE), ("role", ROLE)):
-        a = Counter(m.group(0) for m in pattern.finditer(english))
-        b = Counter(m.group(0) for m in pattern.finditer(korean))
+    for name, find in KEPT.items():
+        a, b = find(english), find(korean)
         if a != b:
             lost, added = sorted((a - b).elements()), sorted((b - a).elements())
             found.append(f"{name} changed: lost {lost}, added {added}")
