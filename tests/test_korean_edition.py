@@ -252,6 +252,18 @@ def test_every_page_links_the_same_page_in_the_other_edition(site_root: Path, ko
     assert not problems, "\n".join(problems)
 
 
+def test_the_table_of_contents_is_translated(site_root: Path, korean: Path):
+    """The sidebar's section captions (from _toc.yml) read in each edition's language."""
+    for html, expected in (
+        (site_root, ["Notebooks", "Reference"]),
+        (korean, ["노트북", "참고 자료"]),
+    ):
+        page = soup(
+            (html / "notebooks/03_variational_autoencoder.html").read_text(encoding="utf-8")
+        )
+        assert [c.get_text(strip=True) for c in page.select("nav .caption-text")] == expected
+
+
 def hangul_share(html_text: str) -> float:
     """The share of Hangul among the letters of a page's prose: its paragraphs, list items,
     headings and table cells, without code, outputs and math."""
@@ -265,15 +277,17 @@ def hangul_share(html_text: str) -> float:
 
 
 def test_korean_pages_read_in_korean(site_root: Path, korean: Path):
-    """The translations are applied: the prose of each Korean page is mostly Hangul (names such
-    as VAE, MNIST and PyTorch stay Latin), where the English page has none."""
+    """The translations are applied: the prose of each page of the table of contents is mostly
+    Hangul in the Korean edition (names such as VAE, MNIST and PyTorch stay Latin), and next to
+    none in the English one. The bibliography is left out: its entries are the papers' titles."""
     low = {}
-    for page in pages(korean):
-        share = hangul_share((korean / page).read_text(encoding="utf-8"))
-        if share < 0.6:
-            low[page] = share
-    assert not low, f"Korean pages whose prose is not mostly Korean: {low}"
-    assert hangul_share((site_root / "intro.html").read_text(encoding="utf-8")) < 0.05
+    for name in build_book.toc_files():
+        if name != "bibliography":
+            share = hangul_share((korean / f"{name}.html").read_text(encoding="utf-8"))
+            if share < 0.6:
+                low[name] = round(share, 3)
+    assert not low, f"Korean pages whose prose is not mostly Korean (share of Hangul): {low}"
+    assert hangul_share((site_root / "notebooks/05_gan.html").read_text(encoding="utf-8")) < 0.05
 
 
 # --------------------------------------------------------------------------------- the search

@@ -7,7 +7,8 @@ sphinx-intl: ``make translations``), published under ``ko/`` beside the English 
 * keeps the notebooks' outputs out of the catalogues: code, printed results and the Markdown
   that a run writes are shared by both editions, while a figure's caption and its alt text (cell
   metadata written by hand) are translated;
-* puts a link to the same page in the other edition in every page's header;
+* puts a link to the same page in the other edition in every page's header, and translates the
+  captions of the table of contents, which Sphinx's own pass misses;
 * gives the Korean edition a search index that finds words behind Korean particles
   (:mod:`course_lib.authoring.korean_search`).
 """
@@ -18,7 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from docutils import nodes
+from sphinx import addnodes
+from sphinx.locale import init as init_locale
 from sphinx.transforms import SphinxTransform
+from sphinx.util.i18n import docname_to_domain
 
 from course_lib.authoring.korean_search import SearchKorean
 
@@ -75,6 +79,28 @@ class SharedOutputs(SphinxTransform):
                     node["translatable"] = False
 
 
+class TranslatedTocCaptions(SphinxTransform):
+    """Translate the captions of the table of contents ("Notebooks", "Reference").
+
+    sphinx-external-toc inserts the toctrees from _toc.yml into the root page at priority 100,
+    after Sphinx's Locale transform (20) translated that page, so their captions would stay
+    English; the gettext builder sees them, so the root page's catalogue holds them."""
+
+    default_priority = 101
+
+    def apply(self, **kwargs) -> None:
+        if edition_of(self.config.language) is ENGLISH:
+            return
+        folders = [str(Path(self.env.srcdir) / folder) for folder in self.config.locale_dirs]
+        domain = docname_to_domain(self.env.docname, self.config.gettext_compact)
+        catalogue, found = init_locale(folders, self.config.language, domain)
+        if not found:
+            return
+        for toctree in self.document.findall(addnodes.toctree):
+            if toctree.get("caption"):
+                toctree["caption"] = catalogue.gettext(toctree["caption"])
+
+
 def _self_and_parents(node: nodes.Node):
     while node is not None:
         yield node
@@ -111,6 +137,7 @@ def add_switch(app, pagename: str, templatename: str, context: dict, doctree) ->
 def setup(app):
     app.add_search_language(SearchKorean)
     app.add_transform(SharedOutputs)
+    app.add_transform(TranslatedTocCaptions)
     app.add_css_file(SWITCH_STYLE)
     app.connect("config-inited", configure)
     app.connect("html-page-context", add_switch)
