@@ -14,7 +14,6 @@ import functools
 import json
 import os
 import re
-import shutil
 import subprocess
 import tempfile
 import threading
@@ -26,6 +25,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import pytest
 from bs4 import BeautifulSoup
+from lab_session import chromium_executable
 
 from course_lib.authoring.book_editions import EDITIONS
 
@@ -84,11 +84,7 @@ class _QuietHandler(SimpleHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def browser():
     """A function url -> DOM after scripts ran, using headless Chromium; skips if there is none."""
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        pytest.skip(
-            "chromium not installed; .ci/run installs it with apt (apt-get install -y chromium)"
-        )
+    chromium = chromium_executable()
     with tempfile.TemporaryDirectory() as home, tempfile.TemporaryDirectory() as profile:
 
         def dump_dom(url: str) -> str:
@@ -350,11 +346,7 @@ class DevTools:
 
 @pytest.fixture(scope="module")
 def devtools():
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        pytest.skip(
-            "chromium not installed; .ci/run installs it with apt (apt-get install -y chromium)"
-        )
+    chromium = chromium_executable()
     pytest.importorskip(
         "websocket", reason="websocket-client (installed with jupyter_server) is missing"
     )

@@ -13,7 +13,6 @@ import importlib.util
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -23,10 +22,11 @@ from pathlib import Path
 import nbformat
 import numpy as np
 import pytest
+from book_browser import CHROMIUM_FLAGS, NOT_PROSE, RAW_TEX, VIRTUAL_TIME_MS
 from bs4 import BeautifulSoup
+from lab_session import chromium_executable
 from nbconvert import SlidesExporter
 from PIL import Image
-from test_book import CHROMIUM_FLAGS, NOT_PROSE, RAW_TEX, VIRTUAL_TIME_MS
 
 from course_lib.authoring import slides as rule
 
@@ -311,11 +311,7 @@ def page_requests(net_log: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def chromium():
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found is None:
-        pytest.skip(
-            "chromium not installed; .ci/run installs it with apt (apt-get install -y chromium)"
-        )
+    found = chromium_executable()
     with tempfile.TemporaryDirectory() as home:
 
         def run(*args: str) -> subprocess.CompletedProcess:
