@@ -252,6 +252,25 @@ def test_every_page_links_the_same_page_in_the_other_edition(site_root: Path, ko
     assert not problems, "\n".join(problems)
 
 
+def test_korean_figures_have_korean_captions_and_alt_text(korean: Path):
+    """Figures are shared, their descriptions are not: a notebook figure's alt text and caption
+    are Korean in the Korean edition."""
+    english_only, figures = [], 0
+    for name in build_book.toc_files():
+        if not name.startswith("notebooks/"):
+            continue
+        page = soup((korean / f"{name}.html").read_text(encoding="utf-8"))
+        for figure in page.select("article figure"):
+            figures += 1
+            texts = [img.get("alt", "") for img in figure.select("img")]
+            texts += [caption.get_text(" ") for caption in figure.select("figcaption")]
+            english_only += [
+                f"{name}: {text[:70]!r}" for text in texts if not translations.HANGUL.search(text)
+            ]
+    assert figures > 50
+    assert not english_only, "figure descriptions left in English:\n" + "\n".join(english_only)
+
+
 def test_the_table_of_contents_is_translated(site_root: Path, korean: Path):
     """The sidebar's section captions (from _toc.yml) read in each edition's language."""
     for html, expected in (
