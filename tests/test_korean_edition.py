@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from urllib.parse import quote_plus
 
+import nbformat
 import pytest
 from book_browser import (
     SETTLED_JS,
@@ -78,6 +79,35 @@ def test_every_message_is_translated(templates: Path):
             f"  {page}: {len(ids)}, e.g. {ids[0][:100]!r}" for page, ids in untranslated.items()
         )
     )
+
+
+def test_run_outputs_stay_out_and_figure_descriptions_go_in(templates: Path):
+    """A notebook's outputs (its printed and Markdown results) are shared by both editions, so
+    none is a message; its figures' captions and alt texts (cell metadata) are."""
+    notebook = nbformat.read(ROOT / "notebooks" / "03_variational_autoencoder.ipynb", as_version=4)
+    results = [
+        line.strip()
+        for cell in notebook.cells
+        for output in cell.get("outputs", [])
+        for line in output.get("data", {}).get("text/markdown", "").splitlines()
+        if len(line.strip()) > 20
+    ]
+    figures = [
+        cell.metadata["mystnb"]
+        for cell in notebook.cells
+        if "figure" in cell.metadata.get("mystnb", {})
+    ]
+    messages = {
+        m.id
+        for m in translations.read_catalogue(
+            templates / "notebooks" / "03_variational_autoencoder.pot"
+        )
+    }
+    assert results and figures
+    assert not [line for line in results if line in messages]
+    for figure in figures:
+        assert figure["figure"]["caption"] in messages
+        assert figure["image"]["alt"] in messages
 
 
 def test_catalogues_hold_only_the_books_messages(templates: Path):
