@@ -282,6 +282,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "check":
         paths = args.catalogues or sorted(CATALOGUES.rglob("*.po"))
+        missing = [str(path) for path in paths if not path.is_file()]
+        if missing:
+            print(
+                f"translations: ERROR: no such catalogue: {', '.join(missing)} (the "
+                f"catalogues are {CATALOGUES.relative_to(build_book.ROOT)}/**.po)",
+                file=sys.stderr,
+            )
+            return 1
         report = check(paths)
         for where, wrong in report.items():
             print(f"{where}\n  " + "\n  ".join(wrong))
