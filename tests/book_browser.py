@@ -25,23 +25,13 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import pytest
 from bs4 import BeautifulSoup
-from lab_session import chromium_executable
+from lab_session import CHROMIUM_ARGS, chromium_executable
 
 from course_lib.authoring.book_editions import EDITIONS
 
 PAGE_TIMEOUT_S = 120
 VIRTUAL_TIME_MS = 20_000  # virtual time Chromium grants the page's scripts before dumping the DOM
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-    "--disable-quic",
-]
+CHROMIUM_FLAGS = ["--headless", *CHROMIUM_ARGS, "--disable-sync", "--disable-quic"]
 # Raw TeX that MathJax should have replaced: \( \) \[ \] $$, or an inline $...$ holding TeX syntax.
 RAW_TEX = re.compile(r"\\\(|\\\)|\\\[|\\\]|\$\$|\$[^$\n]*[\\^_][^$\n]*\$")
 # Elements whose text is code or machinery, not prose a reader sees as typeset text.
@@ -361,3 +351,17 @@ def devtools():
             yield tab
         finally:
             tab.close()
+
+
+def screenshot_settled_page(devtools: DevTools, url: str, path: Path) -> None:
+    """Save a full-page screenshot of ``url`` once MathJax, fonts and images have settled, and
+    check that it is as wide as the viewport and not blank."""
+    from PIL import Image
+
+    devtools.open(url)
+    assert devtools.evaluate(SETTLED_JS, await_promise=True)
+    devtools.screenshot(path)
+    with Image.open(path) as image:
+        assert image.width == VIEWPORT[0] and image.height >= VIEWPORT[1], (path, image.size)
+        darkest, lightest = image.convert("L").getextrema()
+        assert lightest - darkest > 100, f"{path} is blank"

@@ -36,6 +36,7 @@ from book_browser import (
     local_file,
     math_problems,
     pages,
+    screenshot_settled_page,
     soup,
 )
 from bs4 import BeautifulSoup, SoupStrainer
@@ -636,17 +637,8 @@ def test_solutions_are_hidden_until_clicked(html: Path, devtools: DevTools, site
 def test_screenshots_of_key_pages(devtools: DevTools, site: str):
     """Full-page screenshots, after MathJax, fonts and images settled, into
     book/_build/screenshots/."""
-    from PIL import Image
-
     for name, page in KEY_PAGES.items():
-        devtools.open(site + page)
-        assert devtools.evaluate(SETTLED_JS, await_promise=True)
-        path = SCREENSHOTS / f"{name}.png"
-        devtools.screenshot(path)
-        with Image.open(path) as image:
-            assert image.width == VIEWPORT[0] and image.height >= VIEWPORT[1], (path, image.size)
-            darkest, lightest = image.convert("L").getextrema()
-            assert lightest - darkest > 100, f"{path} is blank"
+        screenshot_settled_page(devtools, site + page, SCREENSHOTS / f"{name}.png")
     print(f"screenshots in {SCREENSHOTS}")
 
 

@@ -22,13 +22,12 @@ from urllib.parse import quote_plus
 import nbformat
 import pytest
 from book_browser import (
-    SETTLED_JS,
     SOLUTION_STATE_JS,
     SOLUTIONS,
-    VIEWPORT,
     DevTools,
     math_problems,
     pages,
+    screenshot_settled_page,
     soup,
 )
 from script_modules import load_script
@@ -440,20 +439,11 @@ def test_the_switch_takes_the_reader_to_the_same_page(site_root: Path, devtools:
 def test_screenshots_of_korean_key_pages(korean: Path, devtools: DevTools, serve):
     """Full-page screenshots of the Korean intro, notebook 03 and the glossary, after MathJax,
     fonts and images settled, for a person to look at."""
-    from PIL import Image
-
     fonts = subprocess.run(["fc-list", ":lang=ko", "family"], capture_output=True, text=True)
     if not fonts.stdout.strip():
         pytest.skip("no Korean font: install one (apt-get install fonts-nanum; .ci/run does)")
     site = serve(korean)
     for name, page in KOREAN_KEY_PAGES.items():
-        devtools.open(site + page)
-        assert devtools.evaluate(SETTLED_JS, await_promise=True)
+        screenshot_settled_page(devtools, site + page, SCREENSHOTS / f"{name}.png")
         assert devtools.evaluate("document.documentElement.lang") == "ko"
-        path = SCREENSHOTS / f"{name}.png"
-        devtools.screenshot(path)
-        with Image.open(path) as image:
-            assert image.width == VIEWPORT[0] and image.height >= VIEWPORT[1], (path, image.size)
-            darkest, lightest = image.convert("L").getextrema()
-            assert lightest - darkest > 100, f"{path} is blank"
     print(f"screenshots in {SCREENSHOTS}")
