@@ -87,7 +87,6 @@ MATH = re.compile(r"\$\$.+?\$\$|(?<!\\)\$[^$]+?(?<!\\)\$|\\\(.+?\\\)", re.S)
 CODE = re.compile(r"(`+)(.+?)\1", re.S)  # inline code and the target of a {role}`target`
 ROLE = re.compile(r"\{[a-z:-]+\}(?=`)")
 LINK_TARGET = re.compile(r"\]\(([^)\s]+)\)|<(https?://[^>]+)>")
-HANGUL = re.compile(r"[\uac00-\ud7a3]")
 
 # Key terms: where the English text uses one, the Korean must use the glossary's Korean for it
 # (book/glossary.md quotes it from the source documents; a test checks that each form below is

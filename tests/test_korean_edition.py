@@ -33,7 +33,7 @@ from book_browser import (
 from script_modules import load_script
 
 from course_lib.authoring.book_editions import ENGLISH, KOREAN
-from course_lib.authoring.korean_search import SUFFIXES, SearchKorean
+from course_lib.authoring.korean_search import HANGUL_SYLLABLE, SUFFIXES, SearchKorean
 
 pytestmark = pytest.mark.book
 
@@ -294,7 +294,7 @@ def test_korean_figures_have_korean_captions_and_alt_text(korean: Path):
             texts = [img.get("alt", "") for img in figure.select("img")]
             texts += [caption.get_text(" ") for caption in figure.select("figcaption")]
             english_only += [
-                f"{name}: {text[:70]!r}" for text in texts if not translations.HANGUL.search(text)
+                f"{name}: {text[:70]!r}" for text in texts if not HANGUL_SYLLABLE.search(text)
             ]
     assert figures > 50
     assert not english_only, "figure descriptions left in English:\n" + "\n".join(english_only)
@@ -319,7 +319,7 @@ def hangul_share(html_text: str) -> float:
     for element in article.select("pre, code, .cell_output, .math, script, style"):
         element.decompose()
     text = " ".join(el.get_text(" ") for el in article.select("p, li, h1, h2, h3, td, th, dd"))
-    hangul = len(translations.HANGUL.findall(text))
+    hangul = len(HANGUL_SYLLABLE.findall(text))
     latin = len(re.findall(r"[A-Za-z]", text))
     return hangul / max(hangul + latin, 1)
 
